@@ -1,0 +1,134 @@
+"""Shared by the benchmarks: timing loops, statistics, a throw-away state root, tables and JSON.
+
+Every benchmark compares side by side in one run. Each case runs as one block after its own warm-up
+(interleaving them lets one tool's asynchronous teardown, e.g. of network namespaces, land in
+another's timings); the blocks run in order and then in reverse order, so slow drift on this shared
+VM hits every case alike. Figures are medians and p99s, never single runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxrun.layout import Layout
+from lxrun.store.bases import build_base
+from lxrun.store.specs import find_spec, load_base_spec
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PRIVATE_NS_ENV = "LXRUN_BENCH_PRIVATE_NS"
+
+
+@dataclass
+class Case:
+    """One thing to time: `run` performs it once and raises if it failed."""
+
+    name: str
+    run: Callable[[], None]
+    note: str = ""
+    samples: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float | int | str]:
+        ordered = sorted(self.samples)
+        return {
+            "runs": len(ordered),
+            "p50_ms": round(statistics.median(ordered) * 1000, 3),
+            "p99_ms": round(percentile(ordered, 99) * 1000, 3),
+            "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
+            "note": self.note,
+        }
+
+
+def percentile(ordered: list[float], pct: float) -> float:
+    """Nearest-rank percentile of sorted samples."""
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def spawn_runner(argv: list[str] | Callable[[], list[str]], env: dict[str, str] | None = None) -> Callable[[], None]:
+    """Start argv (or what the callable returns, per run) with stdio on /dev/null and wait; raises if it
+    fails. posix_spawn uses vfork, so the timing is not inflated by copying this process."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    environment = env if env is not None else dict(os.environ)
+
+    def run() -> None:
+        args = argv() if callable(argv) else argv
+        pid = os.posix_spawn(args[0], args, environment, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError(f"{args} failed with wait status {status}")
+
+    return run
+
+
+def measure(cases: list[Case], rounds: int, warmup: int = 10) -> None:
+    """`rounds` timed runs of every case: half in a forward pass, half in a backward one, each block warmed up."""
+    halves = (rounds - rounds // 2, rounds // 2)
+    for order, count in zip((cases, cases[::-1]), halves, strict=True):
+        for case in order:
+            for number in range(warmup + count):
+                started = time.perf_counter()
+                case.run()
+                elapsed = time.perf_counter() - started
+                if number >= warmup:
+                    case.samples.append(elapsed)
+
+
+def in_private_mount_namespace() -> None:
+    """Re-exec this benchmark in a private mount namespace without the cgroup2 mount.
+
+    crun refuses this host's v1/v2 hybrid unless /sys/fs/cgroup/unified is gone; unmounting it in a
+    namespace of our own leaves the host untouched. Every case then runs in the same namespace."""
+    if os.environ.get(PRIVATE_NS_ENV) == "1":
+        if os.path.ismount("/sys/fs/cgroup/unified"):
+            subprocess.run(["umount", "-l", "/sys/fs/cgroup/unified"], check=True)
+        return
+    env = {**os.environ, PRIVATE_NS_ENV: "1"}
+    unshare = ["unshare", "--mount", "--propagation", "private", "--"]
+    os.execvpe("unshare", [*unshare, sys.executable, *sys.argv], env)
+
+
+@contextlib.contextmanager
+def bench_root() -> Iterator[Path]:
+    """A throw-away lxrun state root with the busybox base built."""
+    root = Path(tempfile.mkdtemp(prefix="lxrun-bench-"))
+    try:
+        build_base(load_base_spec(find_spec("rootfs", "busybox")), Layout(root))
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def machine() -> dict[str, str | int]:
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count() or 0,
+        "python": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(name: str, data: dict[str, object]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path

@@ -1,0 +1,141 @@
+"""Start-to-exit of `true` on the busybox stack: lxrun in-process and via the CLI, next to references.
+
+    python benchmarks/startup.py [--rounds 300]
+
+References, each where installed: /bin/true, `unshare -mupinf true`, bwrap, crun (cgroups
+disabled, as lxrun has none yet), lxc-execute, and the interpreter's own `-c pass`. The whole run
+happens in a private mount namespace (see common.in_private_mount_namespace). Prints a markdown
+table and writes benchmarks/results/startup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
+
+from lxrun import TaskSpec, run
+from lxrun.layout import Layout
+from lxrun.store.stacks import StackStore
+
+LXRUN = str(Path(sys.executable).with_name("lxrun"))
+
+
+def lxrun_cases(root: Path) -> list[Case]:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    spec = TaskSpec(stack="busybox", argv=["true"], stdout=devnull, stderr=devnull)
+
+    def in_process() -> None:
+        result = run(spec, root=root)
+        if result.exit_code != 0:
+            raise RuntimeError(f"lxrun task failed: {result}")
+
+    return [
+        Case("lxrun in-process (lxrun.run)", in_process),
+        Case(
+            "lxrun exec (CLI)", spawn_runner([LXRUN, "exec", "--root", str(root), "--stack", "busybox", "--", "true"])
+        ),
+        Case("python -c pass", spawn_runner([sys.executable, "-c", "pass"]), "the CLI's interpreter, for reference"),
+    ]
+
+
+def reference_cases(rootfs: str, scratch: Path) -> list[Case]:
+    cases = [Case("/bin/true", spawn_runner(["/bin/true"]))]
+    unshare = shutil.which("unshare")
+    if unshare:
+        cases.append(Case("unshare -mupinf true", spawn_runner([unshare, "-mupinf", "/bin/true"])))
+    bwrap = shutil.which("bwrap")
+    if bwrap:
+        argv = [
+            bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--ro-bind",
+            rootfs,
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "/bin/true",
+        ]
+        cases.append(Case("bwrap", spawn_runner(argv), "read-only bind of the layer, no overlay"))
+    crun = shutil.which("crun")
+    if crun:
+        cases.append(Case("crun run", crun_runner(crun, rootfs, scratch), "--cgroup-manager=disabled"))
+    lxc_execute = shutil.which("lxc-execute")
+    if lxc_execute:
+        cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
+    return cases
+
+
+def crun_runner(crun: str, rootfs: str, scratch: Path) -> Callable[[], None]:
+    bundle = scratch / "crun"
+    bundle.mkdir()
+    subprocess.run([crun, "spec"], cwd=bundle, check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["root"] = {"path": rootfs, "readonly": True}
+    config["process"].update(args=["/bin/true"], terminal=False)
+    (bundle / "config.json").write_text(json.dumps(config))
+    counter = iter(range(10**9))
+    state = str(scratch / "crun-state")
+
+    def argv() -> list[str]:
+        container = f"bench-{os.getpid()}-{next(counter)}"
+        return [crun, "--root", state, "--cgroup-manager=disabled", "run", "--bundle", str(bundle), container]
+
+    return spawn_runner(argv)
+
+
+def lxc_runner(lxc_execute: str, rootfs: str, scratch: Path) -> Callable[[], None]:
+    config = scratch / "lxc.conf"
+    config.write_text(
+        f"lxc.uts.name = bench\nlxc.rootfs.path = dir:{rootfs}\nlxc.net.0.type = empty\n"
+        "lxc.mount.auto = proc:rw sys:ro\nlxc.autodev = 1\n"
+        # Keep LXC's cgroups under one directory of ours, removed after the run.
+        "lxc.cgroup.dir.container = lxrun-bench/lxc\nlxc.cgroup.dir.monitor = lxrun-bench/lxc-monitor\n"
+        "lxc.cgroup.dir.monitor.pivot = lxrun-bench/lxc-pivot\n"
+    )
+    return spawn_runner([lxc_execute, "-n", "bench", "-P", str(scratch), "-f", str(config), "--", "/bin/true"])
+
+
+def remove_lxc_cgroups() -> None:
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / "lxrun-bench"
+        if top.is_dir():
+            for directory in [*sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True), top]:
+                if directory.is_dir():
+                    directory.rmdir()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    args = parser.parse_args()
+    in_private_mount_namespace()
+    with bench_root() as root, tempfile.TemporaryDirectory(prefix="lxrun-bench-refs-") as scratch:
+        stack = StackStore(Layout(root)).resolve("busybox")
+        cases = lxrun_cases(root) + reference_cases(stack.layer_paths[0], Path(scratch))
+        try:
+            measure(cases, args.rounds)
+        finally:
+            remove_lxc_cgroups()
+    summaries = {case.name: case.summary() for case in cases}
+    rows = [(name, f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}", str(s["note"])) for name, s in summaries.items()]
+    print(table(rows, ("start-to-exit of `true`", "p50 ms", "p99 ms", "note")))
+    path = write_json("startup", {"machine": machine(), "rounds": args.rounds, "cases": summaries})
+    print(f"\nwritten {path}")
+
+
+if __name__ == "__main__":
+    main()

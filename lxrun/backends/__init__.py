@@ -1,0 +1,1 @@
+"""Backends turn a TaskPlan into a running sandbox and a Result."""

@@ -1,0 +1,122 @@
+"""The native backend: our cffi helper, driven from one ExitStack per task.
+
+plan -> acquire (task record, kept dirs, stdio) -> spawn -> wait -> collect -> release. The mounts
+and the task's tmpfs live in the sandbox's own mount namespace and vanish with it; everything on
+the host is registered in the ExitStack, so it is released on every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from lxrun import helper, mounts
+from lxrun.result import Result
+from lxrun.state import task_record
+from lxrun.stdio import TaskStdio
+from lxrun.supervise import wait
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from lxrun.backends.base import OnStart, Probe
+    from lxrun.layout import Layout
+    from lxrun.plan import TaskPlan
+
+NAMESPACES = frozenset({"mount", "pid", "uts", "ipc", "net"})
+MIN_KERNEL = (5, 12)  # mount_setattr
+
+
+class _Handle:
+    def __init__(self, task_id: str, process: helper.SandboxProcess) -> None:
+        self.task_id = task_id
+        self._process = process
+
+    def send_signal(self, sig: int) -> None:
+        self._process.send_signal(sig)
+
+
+def _kernel_version() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+@contextlib.contextmanager
+def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
+    """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards."""
+    kept = layout.kept_task(task_id)
+    os.makedirs(f"{kept}/upper", mode=0o755)
+    os.mkdir(f"{kept}/work", mode=0o700)
+    try:
+        yield kept
+    finally:
+        import shutil
+
+        shutil.rmtree(f"{kept}/work", ignore_errors=True)
+
+
+class NativeBackend:
+    name = "native"
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def probe(self) -> Probe:
+        from lxrun.backends.base import Probe
+
+        if os.geteuid() != 0:
+            return Probe(False, "needs root (run as root)")
+        if _kernel_version() < MIN_KERNEL:
+            return Probe(False, f"needs Linux >= {MIN_KERNEL[0]}.{MIN_KERNEL[1]}, this is {os.uname().release}")
+        with open("/proc/filesystems") as filesystems:
+            if "overlay" not in filesystems.read():
+                return Probe(False, "overlayfs is not available (modprobe overlay)")
+        if not os.path.isfile(helper.INIT_PATH):
+            return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
+        return Probe(True, "ok")
+
+    def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
+        spec = plan.spec
+        self.layout.ensure()
+        dev_template = mounts.ensure_dev_template(self.layout)
+        with contextlib.ExitStack() as resources:
+            resources.enter_context(task_record(self.layout, plan, self.name))
+            kept = resources.enter_context(_kept_upper(self.layout, plan.task_id)) if spec.keep else None
+            stdio = resources.enter_context(TaskStdio(spec))
+            steps = mounts.rootfs_steps(plan.stack.layer_paths, self.layout.scratch, kept)
+            steps += mounts.system_steps(dev_template)
+            steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
+            steps += [mounts.workdir_step(plan.workdir), mounts.PIVOT]
+            request = helper.SpawnRequest(
+                namespaces=NAMESPACES,
+                steps=steps,
+                argv=spec.argv,
+                env=plan.env,
+                cwd=plan.workdir,
+                hostname=plan.hostname,
+                stdin_fd=stdio.stdin_fd,
+                stdout_fd=stdio.stdout_fd,
+                stderr_fd=stdio.stderr_fd,
+            )
+            started = time.monotonic()
+            process = resources.enter_context(helper.spawn(request))
+            stdio.close_child_ends()
+            if on_start is not None:
+                on_start(_Handle(plan.task_id, process))
+            status, output = wait(process, stdio.captures)
+            wall_time = time.monotonic() - started
+        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return Result(
+            task_id=plan.task_id,
+            name=spec.name,
+            stack=plan.stack.ref,
+            backend=self.name,
+            exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
+            signal=signal_number,
+            wall_time=wall_time,
+            stdout=output.get("stdout"),
+            stderr=output.get("stderr"),
+            upper_dir=f"{kept}/upper" if kept else None,
+        )

@@ -1,0 +1,119 @@
+"""`lxrun exec [OPTIONS] --stack NAME [--] COMMAND [ARGS...]`: one task, streamed live, docker run's exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+
+from lxrun.cli.common import Parser, UsageError, add_root_option
+from lxrun.errors import LxrunError
+from lxrun.options import collect_env, parse_volume
+from lxrun.runtime import run
+from lxrun.spec import TaskSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
+
+    from lxrun.backends.base import TaskHandle
+    from lxrun.result import Result
+
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def parser() -> Parser:
+    p = Parser("lxrun exec", "Run COMMAND in a fresh sandbox on a stack; its output streams live.")
+    p.add_argument("--stack", required=True, help="stack to run on: NAME (its current version) or NAME@VERSION")
+    p.add_argument("-i", "--interactive", action="store_true", help="connect stdin to the task (default: /dev/null)")
+    p.add_argument(
+        "-e",
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY[=VAL]",
+        help="set a variable; KEY alone takes the host's value (repeatable)",
+    )
+    p.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read KEY=VAL lines, # comments (repeatable; -e wins over files)",
+    )
+    p.add_argument(
+        "-w", "--workdir", metavar="DIR", help="working directory in the sandbox, created if missing (default /)"
+    )
+    p.add_argument("--name", help="task name; also the default hostname")
+    p.add_argument(
+        "-v",
+        "--volume",
+        action="append",
+        default=[],
+        metavar="HOST:CONTAINER[:ro|rw]",
+        help="bind-mount a host path, which must exist (repeatable)",
+    )
+    p.add_argument("--hostname", help="hostname in the sandbox (default: the name, else the task id)")
+    p.add_argument("--result-json", metavar="FILE", help="write the result (id, exit code, signal, times) as JSON")
+    p.add_argument("--keep", action="store_true", help="keep the task's upper dir (its writes) and print where")
+    add_root_option(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments, after --")
+    return p
+
+
+@contextlib.contextmanager
+def forwarding_signals(handles: list[TaskHandle]) -> Iterator[None]:
+    """While the task runs, SIGTERM/INT/HUP/QUIT to lxrun go to the task; it decides how to end."""
+
+    def forward(sig: int, _frame: FrameType | None) -> None:
+        for handle in handles:
+            handle.send_signal(sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def write_result(path: str, result: Result) -> None:
+    import json
+
+    try:
+        with open(path, "w") as file:
+            file.write(json.dumps(result.to_json(), indent=1) + "\n")
+    except OSError as exc:
+        raise LxrunError("--result-json", exc.strerror or "cannot be written", path=path) from None
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if command[:1] and command[0].startswith("-") and not args.command[:1] == ["--"]:
+        raise UsageError(f"lxrun exec: unknown option {command[0]}", "lxrun exec")
+    spec = TaskSpec(
+        stack=args.stack,
+        argv=command,
+        env=collect_env(args.env_file, args.env, os.environ),
+        workdir=args.workdir,
+        name=args.name,
+        hostname=args.hostname,
+        volumes=[parse_volume(volume) for volume in args.volume],
+        stdin=0 if args.interactive else None,
+        stdout=1,
+        stderr=2,
+        keep=args.keep,
+    )
+    handles: list[TaskHandle] = []
+    sys.stdout.flush()
+    with forwarding_signals(handles):
+        result = run(spec, root=args.root, on_start=handles.append)
+    if result.upper_dir:
+        print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
+    if args.result_json:
+        write_result(args.result_json, result)
+    return result.exit_code

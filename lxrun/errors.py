@@ -1,0 +1,80 @@
+"""Every error lxrun raises. Imports nothing of lxrun; everything may import it.
+
+A message reads `<step> <path>: <reason>`, followed by how to fix it where lxrun knows. The CLI prints
+it on one line and exits with `exit_code` (125 unless the task's command itself could not run).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class LxrunError(Exception):
+    """Something lxrun itself could not do. `step` names what it was doing, `path` what it touched."""
+
+    exit_code = 125
+
+    def __init__(
+        self,
+        step: str,
+        reason: str,
+        *,
+        path: str | None = None,
+        errno: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.step = step
+        self.reason = reason
+        self.path = path
+        self.errno = errno
+        self.hint = hint
+        super().__init__(str(self))
+
+    @classmethod
+    def from_errno(cls, step: str, errno: int, path: str | None = None, hint: str | None = None) -> LxrunError:
+        return cls(step, os.strerror(errno), path=path, errno=errno, hint=hint)
+
+    def __str__(self) -> str:
+        where = f"{self.step} {self.path}" if self.path else self.step
+        text = f"{where}: {self.reason}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class SpecError(LxrunError):
+    """The task, stack or option given is invalid; nothing was created."""
+
+
+class HostUnsupported(LxrunError):
+    """This host lacks something lxrun needs; the hint says how to fix the host."""
+
+
+class StackNotFound(LxrunError):
+    """No such stack, or no such version of it."""
+
+
+class StoreError(LxrunError):
+    """Building, storing or changing layers and stacks failed."""
+
+
+class SetupError(LxrunError):
+    """Acquiring a resource for the sandbox (a directory, a cgroup, a pipe) failed on the host."""
+
+
+class ChildSetupError(LxrunError):
+    """A step inside the new sandbox failed before the task's command started."""
+
+
+class CommandNotFound(ChildSetupError):
+    """The task's command does not exist in the sandbox (docker run: 127)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(ChildSetupError):
+    """The task's command exists but cannot be executed (docker run: 126)."""
+
+    exit_code = 126
+
+
+class BackendUnavailable(LxrunError):
+    """The chosen backend cannot run on this host; the reason says why."""

@@ -1,0 +1,299 @@
+"""The Python side of the native helper: a SpawnRequest becomes C structs, one call starts the sandbox.
+
+The call returns once the task's command has been exec'd (or raises the child's failure record as a
+ChildSetupError naming the step). The returned SandboxProcess owns the pid 1 it started: closing it
+kills and reaps that process if it still runs, and closes its descriptors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as errno_codes
+import os
+import signal
+import sys
+
+from lxrun import mounts
+from lxrun.errors import (
+    ChildSetupError,
+    CommandNotExecutable,
+    CommandNotFound,
+    HostUnsupported,
+    LxrunError,
+    SetupError,
+)
+from lxrun.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
+    from typing import Any
+
+    from lxrun.mounts import MountStep
+
+try:
+    from lxrun._native import ffi, lib
+except ImportError as exc:  # pragma: no cover - only without a build
+    raise HostUnsupported(
+        "native helper", f"lxrun._native is not built ({exc})", hint="run `pip install -e .` to build it"
+    ) from exc
+
+INIT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lxrun_init")
+
+NAMESPACE_FLAGS = {
+    "mount": lib.CLONE_NEWNS,
+    "pid": lib.CLONE_NEWPID,
+    "uts": lib.CLONE_NEWUTS,
+    "ipc": lib.CLONE_NEWIPC,
+    "net": lib.CLONE_NEWNET,
+}
+MOUNT_FLAGS = {
+    "ro": lib.MS_RDONLY,
+    "nosuid": lib.MS_NOSUID,
+    "nodev": lib.MS_NODEV,
+    "noexec": lib.MS_NOEXEC,
+    "bind": lib.MS_BIND,
+    "rec": lib.MS_REC,
+    "private": lib.MS_PRIVATE,
+}
+MOUNT_ATTRS = {
+    "ro": lib.MOUNT_ATTR_RDONLY,
+    "nosuid": lib.MOUNT_ATTR_NOSUID,
+    "nodev": lib.MOUNT_ATTR_NODEV,
+    "noexec": lib.MOUNT_ATTR_NOEXEC,
+}
+OPS = {
+    mounts.HOST_MKDIR: lib.LXRUN_OP_HOST_MKDIR,
+    mounts.HOST_MOUNT: lib.LXRUN_OP_HOST_MOUNT,
+    mounts.OPEN_ROOT: lib.LXRUN_OP_OPEN_ROOT,
+    mounts.FS: lib.LXRUN_OP_FS,
+    mounts.BIND: lib.LXRUN_OP_BIND,
+    mounts.MKDIR: lib.LXRUN_OP_MKDIR,
+    mounts.PIVOT_ROOT: lib.LXRUN_OP_PIVOT,
+}
+CREATE = {
+    mounts.CREATE_NONE: lib.LXRUN_CREATE_NONE,
+    mounts.CREATE_DIR: lib.LXRUN_CREATE_DIR,
+    mounts.CREATE_FILE: lib.LXRUN_CREATE_FILE,
+}
+STEP_NAMES = {
+    lib.LXRUN_STEP_SPAWN: "spawn",
+    lib.LXRUN_STEP_OPEN_INIT: "open init",
+    lib.LXRUN_STEP_CGROUP: "join cgroup",
+    lib.LXRUN_STEP_CGROUPNS: "cgroup namespace",
+    lib.LXRUN_STEP_HOSTNAME: "hostname",
+    lib.LXRUN_STEP_LOOPBACK: "loopback",
+    lib.LXRUN_STEP_MOUNT: "mount",
+    lib.LXRUN_STEP_WORKDIR: "workdir",
+    lib.LXRUN_STEP_USER: "user",
+    lib.LXRUN_STEP_STDIO: "stdio",
+    lib.LXRUN_STEP_EXEC_INIT: "exec init",
+    lib.LXRUN_STEP_EXEC: "exec",
+    lib.LXRUN_STEP_INIT: "init",
+}
+
+
+class SpawnRequest(Record):
+    """Everything the child needs, decided before it exists."""
+
+    __slots__ = (
+        "argv",
+        "cgroup_procs_fds",
+        "cwd",
+        "env",
+        "gid",
+        "hostname",
+        "init_path",
+        "loopback_up",
+        "namespaces",
+        "new_cgroupns",
+        "stderr_fd",
+        "stdin_fd",
+        "stdout_fd",
+        "steps",
+        "uid",
+    )
+    namespaces: frozenset[str]
+    steps: Sequence[MountStep]
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    cwd: str
+    stdin_fd: int
+    stdout_fd: int
+    stderr_fd: int
+    hostname: str | None
+    loopback_up: bool
+    uid: int
+    gid: int
+    cgroup_procs_fds: Sequence[int]
+    new_cgroupns: bool
+    init_path: str
+
+    def __init__(
+        self,
+        namespaces: frozenset[str],
+        steps: Sequence[MountStep],
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        stdin_fd: int,
+        stdout_fd: int,
+        stderr_fd: int,
+        hostname: str | None = None,
+        loopback_up: bool = True,
+        uid: int = 0,
+        gid: int = 0,
+        cgroup_procs_fds: Sequence[int] = (),
+        new_cgroupns: bool = False,
+        init_path: str = INIT_PATH,
+    ) -> None:
+        super().__init__(
+            namespaces=namespaces,
+            steps=steps,
+            argv=argv,
+            env=env,
+            cwd=cwd,
+            stdin_fd=stdin_fd,
+            stdout_fd=stdout_fd,
+            stderr_fd=stderr_fd,
+            hostname=hostname,
+            loopback_up=loopback_up,
+            uid=uid,
+            gid=gid,
+            cgroup_procs_fds=cgroup_procs_fds,
+            new_cgroupns=new_cgroupns,
+            init_path=init_path,
+        )
+
+
+class SandboxProcess:
+    """The sandbox's pid 1, started by us. Owns its pidfd and status pipe; `close` releases both."""
+
+    def __init__(self, pid: int, pidfd: int, status_fd: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.status_fd = status_fd
+        self._wait_status: int | None = None
+
+    def send_signal(self, sig: int) -> None:
+        """Signal pid 1 (init forwards it to the task); a process already gone is not an error."""
+        if self._wait_status is None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, sig)
+
+    def reap(self) -> int:
+        """Wait for pid 1 to end; returns the task's wait status (pid 1's own if it died first)."""
+        if self._wait_status is None:
+            _, own_status = os.waitpid(self.pid, 0)
+            reported = os.read(self.status_fd, 4)
+            self._wait_status = int.from_bytes(reported, sys.byteorder) if len(reported) == 4 else own_status
+        return self._wait_status
+
+    def close(self) -> None:
+        if self._wait_status is None:
+            self.send_signal(signal.SIGKILL)
+            self.reap()
+        os.close(self.pidfd)
+        os.close(self.status_fd)
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class _Builder:
+    """Keeps every cffi allocation alive until the C call returns."""
+
+    def __init__(self) -> None:
+        self.keep: list[Any] = []
+
+    def cstr(self, value: str | None) -> Any:
+        if value is None:
+            return ffi.NULL
+        buf = ffi.new("char[]", os.fsencode(value))
+        self.keep.append(buf)
+        return buf
+
+    def cstr_array(self, values: Sequence[str]) -> Any:
+        array = ffi.new("char *[]", [self.cstr(value) for value in values] + [ffi.NULL])
+        self.keep.append(array)
+        return array
+
+    def steps(self, steps: Sequence[MountStep]) -> Any:
+        array = ffi.new("struct lxrun_step[]", max(len(steps), 1))
+        self.keep.append(array)
+        for c_step, step in zip(array, steps, strict=False):
+            c_step.op = OPS[step.op]
+            c_step.source = self.cstr(step.source)
+            c_step.target = self.cstr(step.target)
+            c_step.fstype = self.cstr(step.fstype)
+            c_step.data = self.cstr(step.data)
+            c_step.flags = _combine(step.flags, MOUNT_FLAGS)
+            c_step.attr = _combine(step.attrs, MOUNT_ATTRS)
+            c_step.create = CREATE[step.create]
+            c_step.mode = step.mode
+        return array
+
+
+def _combine(names: frozenset[str], table: Mapping[str, int]) -> int:
+    value = 0
+    for name in names:
+        value |= table[name]
+    return value
+
+
+def spawn(request: SpawnRequest) -> SandboxProcess:
+    """Start the sandbox; returns once the task's command runs. Raises LxrunError naming the failed step."""
+    build = _Builder()
+    c_request = ffi.new("struct lxrun_request *")
+    c_request.clone_flags = _combine(request.namespaces, NAMESPACE_FLAGS)
+    c_request.new_cgroupns = int(request.new_cgroupns)
+    cgroup_fds = ffi.new("int[]", list(request.cgroup_procs_fds) or [-1])
+    c_request.cgroup_fds = cgroup_fds
+    c_request.n_cgroup_fds = len(request.cgroup_procs_fds)
+    c_request.steps = build.steps(request.steps)
+    c_request.n_steps = len(request.steps)
+    c_request.hostname = build.cstr(request.hostname)
+    c_request.loopback_up = int(request.loopback_up)
+    c_request.init_path = build.cstr(request.init_path)
+    c_request.init_argv = build.cstr_array(["lxrun-init", *request.argv])
+    c_request.envp = build.cstr_array([f"{key}={value}" for key, value in request.env.items()])
+    c_request.cwd = build.cstr(request.cwd)
+    c_request.uid = request.uid
+    c_request.gid = request.gid
+    c_request.stdin_fd = request.stdin_fd
+    c_request.stdout_fd = request.stdout_fd
+    c_request.stderr_fd = request.stderr_fd
+    child = ffi.new("struct lxrun_child *")
+    error = ffi.new("struct lxrun_error *")
+    if lib.lxrun_spawn(c_request, child, error) != 0:
+        raise _child_error(error, request)
+    return SandboxProcess(child.pid, child.pidfd, child.status_fd)
+
+
+def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
+    code = error.err
+    path = os.fsdecode(ffi.string(error.path)) or None
+    step = STEP_NAMES.get(error.step, f"step {error.step}")
+    if error.step == lib.LXRUN_STEP_EXEC:
+        if code == errno_codes.ENOENT:
+            return CommandNotFound(
+                "exec",
+                "command not found in the sandbox",
+                path=path,
+                errno=code,
+                hint=f"is it installed in the stack? PATH={request.env.get('PATH', '')}",
+            )
+        return CommandNotExecutable.from_errno("exec", code, path)
+    if error.step == lib.LXRUN_STEP_MOUNT and 0 <= error.index < len(request.steps):
+        step = request.steps[error.index].what
+    if error.step == lib.LXRUN_STEP_SPAWN:
+        return SetupError.from_errno(step, code, path)
+    if error.step == lib.LXRUN_STEP_WORKDIR:
+        return ChildSetupError.from_errno(step, code, path, hint="give a directory the task can enter with -w")
+    return ChildSetupError.from_errno(step, code, path)

@@ -1,0 +1,85 @@
+"""The one place that knows where lxrun keeps things on disk, below a state root passed in.
+
+    <root>/layers/<digest>/rootfs   immutable layer trees, layer.json beside each
+    <root>/stacks/<name>/           versions of a stack and which one is current
+    <root>/run/<task-id>.json       the record of a task in flight
+    <root>/kept/<task-id>/          upper dirs kept with --keep
+    <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
+    <root>/dev/                     the read-only /dev template every sandbox binds
+    <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
+
+Paths are strings: pathlib costs several ms to import, paid on every `lxrun exec`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxrun.record import Record
+
+DEFAULT_ROOT = "/var/lib/lxrun"
+ROOT_ENV = "LXRUN_ROOT"
+
+
+def default_root() -> str:
+    return os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+
+
+class Layout(Record):
+    __slots__ = ("root",)
+    root: str
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        super().__init__(root=os.path.abspath(os.fspath(root)))
+
+    @property
+    def layers(self) -> str:
+        return f"{self.root}/layers"
+
+    def layer(self, digest: str) -> str:
+        return f"{self.root}/layers/{digest}"
+
+    def layer_rootfs(self, digest: str) -> str:
+        return f"{self.root}/layers/{digest}/rootfs"
+
+    @property
+    def stacks(self) -> str:
+        return f"{self.root}/stacks"
+
+    def stack(self, name: str) -> str:
+        return f"{self.root}/stacks/{name}"
+
+    @property
+    def run(self) -> str:
+        return f"{self.root}/run"
+
+    def task(self, task_id: str) -> str:
+        return f"{self.root}/run/{task_id}.json"
+
+    @property
+    def kept(self) -> str:
+        return f"{self.root}/kept"
+
+    def kept_task(self, task_id: str) -> str:
+        return f"{self.root}/kept/{task_id}"
+
+    @property
+    def scratch(self) -> str:
+        return f"{self.root}/scratch"
+
+    @property
+    def dev_template(self) -> str:
+        return f"{self.root}/dev"
+
+    @property
+    def tmp(self) -> str:
+        return f"{self.root}/tmp"
+
+    def ensure(self) -> None:
+        """Create the state root's directories (idempotent, safe to race; one stat once they exist)."""
+        if os.path.isdir(self.tmp):
+            return
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        # tmp/ last: ensure() takes its presence to mean all exist.
+        for path in (self.layers, self.stacks, self.run, self.kept, self.scratch, self.tmp):
+            os.makedirs(path, mode=0o700, exist_ok=True)

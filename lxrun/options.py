@@ -1,0 +1,64 @@
+"""docker-run-style option strings -> spec values: `-e KEY[=VAL]`, `--env-file`, `-v HOST:CONTAINER[:ro|rw]`."""
+
+from __future__ import annotations
+
+from lxrun.errors import SpecError
+from lxrun.spec import Volume
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+
+def parse_env_item(item: str, host_env: Mapping[str, str], where: str = "-e") -> tuple[str, str]:
+    """`KEY=VAL`, or `KEY` alone to take the host's value (an error if the host has none)."""
+    key, sep, value = item.partition("=")
+    if not key:
+        raise SpecError(where, "needs KEY=VALUE", path=repr(item))
+    if sep:
+        return key, value
+    if key not in host_env:
+        raise SpecError(where, "is not set on the host", path=key, hint=f"give a value: -e {key}=VALUE")
+    return key, host_env[key]
+
+
+def read_env_file(path: str, host_env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """docker's env-file format: KEY=VAL or KEY per line; blank lines and lines starting with # are skipped."""
+    try:
+        with open(path) as file:
+            lines = file.read().splitlines()
+    except OSError as exc:
+        raise SpecError("--env-file", exc.strerror or "cannot be read", path=path) from None
+    pairs = []
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        pairs.append(parse_env_item(line.lstrip(), host_env, where=f"--env-file {path}:{number}"))
+    return pairs
+
+
+def collect_env(env_files: Iterable[str], items: Iterable[str], host_env: Mapping[str, str]) -> dict[str, str]:
+    """Env files first, then -e items, so -e wins, as in docker run."""
+    env: dict[str, str] = {}
+    for path in env_files:
+        env.update(read_env_file(path, host_env))
+    for item in items:
+        key, value = parse_env_item(item, host_env)
+        env[key] = value
+    return env
+
+
+def parse_volume(text: str) -> Volume:
+    parts = text.split(":")
+    if len(parts) == 2:
+        source, target, mode = parts[0], parts[1], "rw"
+    elif len(parts) == 3:
+        source, target, mode = parts
+    else:
+        raise SpecError("-v", "expected HOST:CONTAINER[:ro|rw]", path=text)
+    if mode not in ("ro", "rw"):
+        raise SpecError("-v", f"unknown mode {mode!r}", path=text, hint="use ro or rw")
+    if not source or not target:
+        raise SpecError("-v", "expected HOST:CONTAINER[:ro|rw]", path=text)
+    return Volume(source=source, target=target, read_only=mode == "ro")

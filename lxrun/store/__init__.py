@@ -1,0 +1,1 @@
+"""Layers, stacks and their builds, on disk below a Layout."""

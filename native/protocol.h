@@ -1,0 +1,36 @@
+/* What the helper (helper.c), the sandbox's pid 1 (init.c) and Python agree on. */
+#ifndef LXRUN_PROTOCOL_H
+#define LXRUN_PROTOCOL_H
+
+/* Where a setup failure happened; Python turns the number into a step name. */
+enum lxrun_step_code {
+	LXRUN_STEP_SPAWN = 1,   /* pipe2/mmap/clone in the calling process */
+	LXRUN_STEP_OPEN_INIT,   /* opening the init binary before the root changes */
+	LXRUN_STEP_CGROUP,      /* joining a task cgroup (write "0" to cgroup.procs) */
+	LXRUN_STEP_CGROUPNS,    /* unshare(CLONE_NEWCGROUP) after joining */
+	LXRUN_STEP_HOSTNAME,
+	LXRUN_STEP_LOOPBACK,
+	LXRUN_STEP_MOUNT,       /* one of the ordered mount steps; index says which */
+	LXRUN_STEP_WORKDIR,
+	LXRUN_STEP_USER,        /* setgroups/setgid/setuid */
+	LXRUN_STEP_STDIO,
+	LXRUN_STEP_EXEC_INIT,
+	LXRUN_STEP_EXEC,        /* the task's own command, reported by init's child */
+	LXRUN_STEP_INIT,        /* init itself (fork) */
+};
+
+#define LXRUN_ERROR_PATH_MAX 256
+
+/* One failure record; the whole struct is written with a single write(2) so it arrives whole. */
+struct lxrun_error {
+	int step;
+	int index;   /* mount step index for LXRUN_STEP_MOUNT, else -1 */
+	int err;     /* errno */
+	char path[LXRUN_ERROR_PATH_MAX];
+};
+
+/* File descriptors init finds already open when it starts. */
+#define LXRUN_INIT_ERROR_FD 3   /* failure records; end-of-file at the parent means exec succeeded */
+#define LXRUN_INIT_STATUS_FD 4  /* init writes the task's wait status (an int) here before it exits */
+
+#endif

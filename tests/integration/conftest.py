@@ -1,0 +1,78 @@
+"""Integration tests: real namespaces, overlays and mounts. Every test checks nothing was left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from lxrun import Result, TaskSpec, run
+from lxrun.layout import Layout
+from lxrun.store.layers import LayerStore
+from lxrun.store.stacks import StackStore, StackVersion
+
+LXRUN = str(Path(sys.executable).with_name("lxrun"))
+
+
+def host_mounts() -> list[str]:
+    """The host's mount table without per-mount ids (which a new mount elsewhere can't change anyway)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return sorted(" ".join(line.split()[3:]) for line in lines)
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "state_root" not in request.fixturenames:
+        yield
+        return
+    root: Path = request.getfixturevalue("state_root")
+    mounts_before = host_mounts()
+    yield
+    assert host_mounts() == mounts_before, "the host's mount table changed"
+    assert list((root / "run").iterdir()) == [], "a task record was left in run/"
+    assert list((root / "scratch").iterdir()) == [], "something was left in scratch/"
+    assert psutil.Process().children(recursive=True) == [], "a process was left running"
+
+
+def add_stack(root: Path, name: str, files: dict[str, str | Path], parent: str = "busybox") -> None:
+    """A stack of `parent`'s layers plus one made of `files` (text, or a Path for a symlink to it)."""
+    layout = Layout(root)
+    layers, stacks = LayerStore(layout), StackStore(layout)
+    digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
+    if not layers.exists(digest):
+        with layers.building() as work:
+            for relative, content in files.items():
+                path = Path(work) / "rootfs" / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, Path):
+                    path.symlink_to(content)
+                else:
+                    path.write_text(content)
+            layers.commit(work, digest, parent=None, kind="diff", source="test")
+    base = stacks.version(parent, stacks.current_version(parent))
+    stacks.add_version(StackVersion(name, digest[:8], (*base.layers, digest), base.env))
+    stacks.promote(name, digest[:8])
+
+
+def run_task(root: Path, *argv: str, **kwargs: Any) -> Result:
+    kwargs.setdefault("stack", "busybox")
+    return run(TaskSpec(argv=argv, **kwargs), root=root)
+
+
+def sh(root: Path, script: str, **kwargs: Any) -> Result:
+    return run_task(root, "sh", "-c", script, **kwargs)
+
+
+def lxrun_cli(
+    root: Path, *args: str, env_extra: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LXRUN_ROOT": str(root), **(env_extra or {})}
+    kwargs.setdefault("capture_output", True)
+    return subprocess.run([LXRUN, *args], env=env, text=True, check=False, **kwargs)

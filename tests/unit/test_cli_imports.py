@@ -1,0 +1,21 @@
+"""`lxrun exec` starts for every task, so what it imports is part of its start-up time.
+
+These modules each cost milliseconds to import on the machines we measured; the exec path must not
+pull them in (a deterministic guard; the time itself is measured by benchmarks/startup.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("click", "dataclasses", "typing", "pathlib", "inspect", "hashlib", "secrets", "shutil", "psutil", "tomllib")
+
+
+def test_the_exec_path_stays_lean() -> None:
+    probe = (
+        "import sys, lxrun.cli, lxrun.cli.exec_cmd, lxrun.runtime; "
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == []

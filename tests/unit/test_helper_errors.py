@@ -1,0 +1,62 @@
+"""The child's failure records become errors naming the step (no root needed: no child is started)."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from lxrun import helper
+from lxrun.errors import ChildSetupError, CommandNotExecutable, CommandNotFound, SetupError
+from lxrun.mounts import system_steps
+
+
+def request() -> helper.SpawnRequest:
+    from pathlib import Path
+
+    return helper.SpawnRequest(
+        namespaces=frozenset(),
+        steps=system_steps(Path("/dev-template")),
+        argv=["tool"],
+        env={"PATH": "/bin"},
+        cwd="/",
+        stdin_fd=0,
+        stdout_fd=1,
+        stderr_fd=2,
+    )
+
+
+def record(step: int, err: int, path: bytes = b"", index: int = -1) -> object:
+    rec = helper.ffi.new("struct lxrun_error *")
+    rec.step, rec.err, rec.index = step, err, index
+    helper.ffi.memmove(rec.path, path, len(path))
+    return rec
+
+
+def test_exec_not_found_is_127_with_the_path_searched() -> None:
+    error = helper._child_error(record(helper.lib.LXRUN_STEP_EXEC, errno.ENOENT, b"tool"), request())
+    assert isinstance(error, CommandNotFound)
+    assert str(error).startswith("exec tool: command not found in the sandbox")
+    assert "PATH=/bin" in str(error)
+
+
+def test_exec_denied_is_126() -> None:
+    error = helper._child_error(record(helper.lib.LXRUN_STEP_EXEC, errno.EACCES, b"/etc/passwd"), request())
+    assert isinstance(error, CommandNotExecutable)
+    assert str(error) == "exec /etc/passwd: Permission denied"
+
+
+def test_mount_failures_name_the_mount_step() -> None:
+    error = helper._child_error(record(helper.lib.LXRUN_STEP_MOUNT, errno.EPERM, b"sys", index=5), request())
+    assert isinstance(error, ChildSetupError)
+    assert str(error) == "mount /sys sys: Operation not permitted"
+
+
+@pytest.mark.parametrize(("step", "name"), [("LXRUN_STEP_HOSTNAME", "hostname"), ("LXRUN_STEP_WORKDIR", "workdir")])
+def test_other_steps_are_named(step: str, name: str) -> None:
+    error = helper._child_error(record(getattr(helper.lib, step), errno.EINVAL), request())
+    assert error.step == name and error.exit_code == 125
+
+
+def test_spawn_failure_is_a_setup_error() -> None:
+    assert isinstance(helper._child_error(record(helper.lib.LXRUN_STEP_SPAWN, errno.ENOMEM), request()), SetupError)
