@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
-from lxrun.backends.native import NativeBackend
 from lxrun.errors import SpecError
 from lxrun.layout import Layout, default_root
 from lxrun.plan import plan_task
@@ -16,14 +16,16 @@ if TYPE_CHECKING:
     from lxrun.result import Result
     from lxrun.spec import TaskSpec
 
-BACKENDS = {"native": NativeBackend}
+# name -> "module:class", imported on first use: a backend's own dependencies cost only its users.
+BACKENDS = {"native": "lxrun.backends.native:NativeBackend"}
 
 
 def get_backend(name: str, layout: Layout) -> Backend:
-    try:
-        return BACKENDS[name](layout)
-    except KeyError:
-        raise SpecError("backend", "unknown", path=name, hint=f"use one of {', '.join(BACKENDS)}") from None
+    if name not in BACKENDS:
+        raise SpecError("backend", "unknown", path=name, hint=f"use one of {', '.join(BACKENDS)}")
+    module, _, attribute = BACKENDS[name].partition(":")
+    backend: Backend = getattr(importlib.import_module(module), attribute)(layout)
+    return backend
 
 
 def run(

@@ -60,16 +60,19 @@ class StackVersion(Record):
 
 
 class ResolvedStack(Record):
-    """What a task runs on: a stack version and its layer trees, lowest first."""
+    """What a task runs on: a stack version, its layers' digests and trees (both lowest first), its env."""
 
-    __slots__ = ("env", "layer_paths", "name", "version")
+    __slots__ = ("env", "layer_paths", "layers", "name", "version")
     name: str
     version: str
+    layers: tuple[str, ...]
     layer_paths: tuple[str, ...]
     env: Mapping[str, str]
 
-    def __init__(self, name: str, version: str, layer_paths: Iterable[str], env: Mapping[str, str]) -> None:
-        super().__init__(name=name, version=version, layer_paths=tuple(layer_paths), env=env)
+    def __init__(
+        self, name: str, version: str, layers: Iterable[str], layer_paths: Iterable[str], env: Mapping[str, str]
+    ) -> None:
+        super().__init__(name=name, version=version, layers=tuple(layers), layer_paths=tuple(layer_paths), env=env)
 
     @property
     def ref(self) -> str:
@@ -144,7 +147,7 @@ class StackStore:
         for digest, path in zip(stack.layers, paths, strict=True):
             if not os.path.isdir(path):
                 raise StackNotFound("stack", f"layer {digest[:12]} is missing", path=ref, hint="rebuild the stack")
-        return ResolvedStack(name, stack.version, paths, stack.env)
+        return ResolvedStack(name, stack.version, stack.layers, paths, stack.env)
 
 
 def write_atomically(path: str, text: str) -> None:
