@@ -75,7 +75,9 @@ SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 def parse_size(option: str, text: str) -> int:
     match = SIZE_RE.fullmatch(text.strip())
     if not match:
-        raise SpecError(option, "is not a size", path=text, hint="use a number with an optional unit b, k, m, g or t")
+        raise SpecError(
+            option, "is not a size", path=text or "''", hint="use a number with an optional unit b, k, m, g or t"
+        )
     return int(float(match[1]) * SIZE_UNITS[match[2].lower()])
 
 
