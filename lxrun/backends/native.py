@@ -46,6 +46,14 @@ def _kernel_version() -> tuple[int, int]:
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
 
 
+def _overlayfs_available() -> bool:
+    """Registered, or a module the kernel will load on the first overlay mount."""
+    with open("/proc/filesystems") as filesystems:
+        if "overlay" in filesystems.read():
+            return True
+    return os.path.isdir(f"/lib/modules/{os.uname().release}/kernel/fs/overlayfs")
+
+
 @contextlib.contextmanager
 def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
     """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards."""
@@ -93,9 +101,8 @@ class NativeBackend:
             return Probe(False, "needs root (run as root)")
         if _kernel_version() < MIN_KERNEL:
             return Probe(False, f"needs Linux >= {MIN_KERNEL[0]}.{MIN_KERNEL[1]}, this is {os.uname().release}")
-        with open("/proc/filesystems") as filesystems:
-            if "overlay" not in filesystems.read():
-                return Probe(False, "overlayfs is not available (modprobe overlay)")
+        if not _overlayfs_available():
+            return Probe(False, "overlayfs is not available (build or install the overlay module)")
         if not os.path.isfile(helper.INIT_PATH):
             return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
         return Probe(True, f"ok (cgroup {self.cgroups.version})")

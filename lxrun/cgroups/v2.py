@@ -2,12 +2,14 @@
 
 The no-internal-processes rule: a cgroup that enables controllers for its children may not hold
 processes itself (the root excepted). Run from a delegated cgroup that holds processes (a systemd
-service with Delegate=yes), lxrun first moves itself into the leaf `lxrun-runner` beside its task
-cgroups, then enables only the controllers its tasks use, and never writes outside that subtree.
+service with Delegate=yes: lxrun and, say, the shell that started it), lxrun first moves those
+processes into the leaf `lxrun-runner` beside its task cgroups (as dind and systemd's delegation
+notes do), then enables only the controllers its tasks use, and never writes outside that subtree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 WANTED = ("memory", "pids", "cpu", "cpuset")
 RUNNER_LEAF = "lxrun-runner"
+MOVE_ATTEMPTS = 10
 CPU_PERIOD_US = 100_000
 
 
@@ -72,7 +75,8 @@ class V2Manager(CgroupManager):
 
     def __init__(self, mount: str, own: str) -> None:
         self.mount = mount  # the cgroup2 mount point, e.g. /sys/fs/cgroup
-        self.own = own  # the cgroup this process was in when the manager was made
+        # The cgroup we were given; already in our leaf (moved there by an earlier runner), its parent.
+        self.own = os.path.dirname(own) if os.path.basename(own) == RUNNER_LEAF else own
         self._ready: dict[str, frozenset[str]] = {}  # parent dir -> controllers its children get
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V2TaskCgroup:
@@ -151,20 +155,28 @@ class V2Manager(CgroupManager):
             except SetupError as exc:
                 if exc.errno != errno.EBUSY:
                     raise
-                # No internal processes: move ourselves into a leaf, then try again.
-                self._leave_for_leaf(path)
+                # No internal processes: move them into a leaf, then try again.
+                self._move_processes_to_leaf(path)
                 write(f"{path}/cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
             enabled.update(missing)
         return frozenset(c for c in enabled if c in WANTED)
 
-    def _leave_for_leaf(self, path: str) -> None:
+    def _move_processes_to_leaf(self, path: str) -> None:
+        """Empty the delegated cgroup into its leaf `lxrun-runner` (ourselves first; forks may race)."""
+        if path == self.mount:
+            raise HostUnsupported("cgroup", "won't reorganise the root cgroup", path=path)
         leaf = f"{path}/{RUNNER_LEAF}"
         make_dir(leaf)
         write(f"{leaf}/cgroup.procs", str(os.getpid()))
-        others = read_text(f"{path}/cgroup.procs").split()
-        if others:
-            raise HostUnsupported(
-                "cgroup",
-                f"{path} still holds processes {', '.join(others)}, so controllers can't be enabled below it",
-                hint="run lxrun in a cgroup of its own, e.g. a systemd service with Delegate=yes",
-            )
+        for _ in range(MOVE_ATTEMPTS):
+            pids = read_text(f"{path}/cgroup.procs").split()
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(SetupError):  # it may have exited meanwhile
+                    write(f"{leaf}/cgroup.procs", pid)
+        raise HostUnsupported(
+            "cgroup",
+            f"{path} keeps gaining processes, so controllers can't be enabled below it",
+            hint="run lxrun in a cgroup of its own, e.g. a systemd service with Delegate=yes",
+        )

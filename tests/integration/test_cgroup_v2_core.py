@@ -17,6 +17,8 @@ from lxrun.spec import Limits
 
 from ..conftest import require
 
+pytestmark = pytest.mark.v2
+
 
 @pytest.fixture
 def manager() -> V2Manager:

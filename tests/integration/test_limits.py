@@ -13,11 +13,12 @@ import pytest
 from lxrun import Result, TaskSpec, run
 from lxrun.backends.base import TaskHandle
 from lxrun.cgroups import detect
+from lxrun.cgroups.v2 import shares_to_weight
 from lxrun.spec import Limits
 
 from .conftest import lxrun_cli, sh
 
-pytestmark = pytest.mark.usefixtures("no_task_cgroups_left")
+pytestmark = [pytest.mark.v2, pytest.mark.usefixtures("no_task_cgroups_left")]
 
 
 @pytest.fixture
@@ -59,17 +60,20 @@ def test_peak_memory_is_within_ten_percent_of_a_known_allocation(state_root: Pat
 
 
 def test_swap_is_disabled_under_a_memory_limit(state_root: Path) -> None:
+    # v1: RAM+swap capped at the RAM limit; v2: no swap at all. Either way, the task gets no swap.
+    files = {
+        "v1": {"memory.limit_in_bytes": str(64 << 20), "memory.memsw.limit_in_bytes": str(64 << 20)},
+        "v2": {"memory.max": str(64 << 20), "memory.swap.max": "0"},
+    }[detect().version]
     seen: dict[str, str] = {}
 
     def look(handle: TaskHandle) -> None:
-        memory = task_cgroup_dir("memory", handle.task_id)
-        for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
-            seen[name] = (memory / name).read_text().strip()
+        for name in files:
+            seen[name] = (task_cgroup_dir("memory", handle.task_id) / name).read_text().strip()
 
-    run(
-        TaskSpec(stack="busybox", argv=["sleep", "0.2"], limits=Limits(memory=64 << 20)), root=state_root, on_start=look
-    )
-    assert seen == {"memory.limit_in_bytes": str(64 << 20), "memory.memsw.limit_in_bytes": str(64 << 20)}
+    spec = TaskSpec(stack="busybox", argv=["sleep", "0.2"], limits=Limits(memory=64 << 20))
+    run(spec, root=state_root, on_start=look)
+    assert seen == files
 
 
 def test_a_fork_bomb_is_stopped_by_the_pids_limit(state_root: Path) -> None:
@@ -90,10 +94,13 @@ def test_half_a_cpu_gets_half_a_cpu(state_root: Path) -> None:
 
 
 def test_cpu_shares_and_cpuset_are_applied(state_root: Path) -> None:
+    weight_file, weight = {"v1": ("cpu.shares", "512"), "v2": ("cpu.weight", str(shares_to_weight(512)))}[
+        detect().version
+    ]
     seen: dict[str, str] = {}
 
     def look(handle: TaskHandle) -> None:
-        seen["shares"] = (task_cgroup_dir("cpu", handle.task_id) / "cpu.shares").read_text().strip()
+        seen["weight"] = (task_cgroup_dir("cpu", handle.task_id) / weight_file).read_text().strip()
         seen["cpus"] = (task_cgroup_dir("cpuset", handle.task_id) / "cpuset.cpus").read_text().strip()
 
     spec = TaskSpec(
@@ -102,7 +109,7 @@ def test_cpu_shares_and_cpuset_are_applied(state_root: Path) -> None:
         limits=Limits(cpu_shares=512, cpuset_cpus="1"),
     )
     result = run(spec, root=state_root, on_start=look)
-    assert seen == {"shares": "512", "cpus": "1"}
+    assert seen == {"weight": weight, "cpus": "1"}
     assert result.stdout is not None and result.stdout.split() == [b"Cpus_allowed_list:", b"1"]
 
 
@@ -146,7 +153,7 @@ def test_output_limit_on_a_descriptor(state_root: Path, tmp_path: Path) -> None:
     assert len(text) < 300
 
 
-def test_every_result_field_is_filled_on_v1(state_root: Path) -> None:
+def test_every_result_field_is_filled(state_root: Path) -> None:
     result: Result = sh(state_root, "echo x > /dev/null")
     assert result.peak_memory is not None and result.peak_memory > 0
     assert result.cpu_user is not None and result.cpu_system is not None
@@ -157,7 +164,10 @@ def test_every_result_field_is_filled_on_v1(state_root: Path) -> None:
 def test_cgroup_namespace_hides_the_host_path(state_root: Path) -> None:
     result = sh(state_root, "cat /proc/self/cgroup")
     lines = (result.stdout or b"").decode().splitlines()
-    assert lines and all(line.rsplit(":", 1)[1] == "/" for line in lines if ":memory:" in line or ":pids:" in line)
+    joined = [line for line in lines if any(f":{c}:" in line for c in ("memory", "pids"))] or [
+        line for line in lines if line.startswith("0::")
+    ]
+    assert joined and all(line.rsplit(":", 1)[1] == "/" for line in joined), lines
 
 
 def test_stats_line_and_result_json(state_root: Path, tmp_path: Path) -> None:
@@ -205,8 +215,14 @@ def test_stats_line_and_result_json(state_root: Path, tmp_path: Path) -> None:
     ],
 )
 def test_bad_limits_are_one_line_125_and_create_nothing(state_root: Path, args: list[str], message: str) -> None:
-    before = sorted(str(p) for p in Path("/sys/fs/cgroup").rglob("lxrun*"))
+    before = lxrun_cgroups()
     done = lxrun_cli(state_root, "exec", "--stack", "busybox", *args, "--", "true")
     assert (done.returncode, done.stderr.count("\n")) == (125, 1), done.stderr
     assert message in done.stderr
-    assert sorted(str(p) for p in Path("/sys/fs/cgroup").rglob("lxrun*")) == before
+    assert lxrun_cgroups() == before
+
+
+def lxrun_cgroups() -> list[str]:
+    """lxrun's parent cgroups and everything in them."""
+    parents = [Path(path) for path in detect().parent_dirs()]
+    return sorted(str(p) for parent in parents if parent.exists() for p in [parent, *parent.rglob("*")] if p.is_dir())
