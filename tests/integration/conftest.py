@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,16 @@ def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     assert list((root / "run").iterdir()) == [], "a task record was left in run/"
     assert list((root / "scratch").iterdir()) == [], "something was left in scratch/"
     assert psutil.Process().children(recursive=True) == [], "a process was left running"
+
+
+@pytest.fixture
+def volume_dir() -> Iterator[Path]:
+    """A host directory tasks can reach: pytest's tmp_path is private to root (0700), and a task's root
+    in its user namespace is an unprivileged host uid."""
+    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
 
 
 def add_stack(root: Path, name: str, files: dict[str, str | Path], parent: str = "busybox") -> None:
