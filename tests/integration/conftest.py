@@ -53,8 +53,9 @@ def volume_dir() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
-def add_stack(root: Path, name: str, files: dict[str, str | Path], parent: str = "busybox") -> None:
-    """A stack of `parent`'s layers plus one made of `files` (text, or a Path for a symlink to it)."""
+def add_stack(root: Path, name: str, files: dict[str, str | Path | tuple[bytes, int]], parent: str = "busybox") -> None:
+    """A stack of `parent`'s layers plus one made of `files`: text, a Path (a symlink to it), or
+    (content, mode) for a file with that mode."""
     layout = Layout(root)
     layers, stacks = LayerStore(layout), StackStore(layout)
     digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
@@ -65,6 +66,9 @@ def add_stack(root: Path, name: str, files: dict[str, str | Path], parent: str =
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if isinstance(content, Path):
                     path.symlink_to(content)
+                elif isinstance(content, tuple):
+                    path.write_bytes(content[0])
+                    path.chmod(content[1])
                 else:
                     path.write_text(content)
             layers.commit(work, digest, parent=None, kind="diff", source="test")
