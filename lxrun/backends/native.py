@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from lxrun.userns import IdRange
 
 NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
-MIN_KERNEL = (5, 12)  # mount_setattr
+MIN_KERNEL = (5, 19)  # overlayfs over idmapped layers
 
 
 class _Handle:
