@@ -356,6 +356,14 @@ def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
     failed_step = request.step(error.index) if error.step == lib.LXRUN_STEP_MOUNT else None
     if failed_step is not None:
         step = failed_step.what
+        if "idmap" in failed_step.attrs and code == errno_codes.EINVAL:
+            return ChildSetupError.from_errno(
+                step,
+                code,
+                path,
+                hint="this kernel can't idmap the filesystem holding the layers: put the state root on "
+                "ext4, xfs or btrfs (tmpfs needs Linux 6.3), or run with --userns host",
+            )
     if error.step == lib.LXRUN_STEP_SPAWN:
         return SetupError.from_errno(step, code, path)
     if error.step == lib.LXRUN_STEP_WORKDIR:
