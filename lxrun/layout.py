@@ -3,6 +3,7 @@
     <root>/layers/<digest>/rootfs   immutable layer trees, layer.json beside each
     <root>/stacks/<name>/           versions of a stack and which one is current
     <root>/run/<task-id>.json       the record of a task in flight
+    <root>/names/<name>             a task name held by a task in flight (a link to its id)
     <root>/uids/<n>                 uid ranges of the pool, each held by flock while a task uses it
     <root>/kept/<task-id>/          upper dirs kept with --keep
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
@@ -58,6 +59,10 @@ class Layout(Record):
         return f"{self.root}/run/{task_id}.json"
 
     @property
+    def names(self) -> str:
+        return f"{self.root}/names"
+
+    @property
     def uid_leases(self) -> str:
         return f"{self.root}/uids"
 
@@ -82,7 +87,16 @@ class Layout(Record):
 
     def ensure(self) -> None:
         """Create the state root's directories (idempotent, safe to race; a stat each once they exist)."""
-        for path in (self.layers, self.stacks, self.run, self.uid_leases, self.kept, self.scratch, self.tmp):
+        for path in (
+            self.layers,
+            self.stacks,
+            self.run,
+            self.names,
+            self.uid_leases,
+            self.kept,
+            self.scratch,
+            self.tmp,
+        ):
             if not os.path.isdir(path):
                 os.makedirs(self.root, mode=0o711, exist_ok=True)
                 os.makedirs(path, mode=0o700, exist_ok=True)

@@ -109,7 +109,11 @@ def overlay_options(layers: Sequence[str], upper: str, work: str) -> str:
 
 
 def host_steps(
-    layers: Sequence[str], scratch: str, kept_dir: str | None = None, root_owner: int | None = None
+    layers: Sequence[str],
+    scratch: str,
+    kept_dir: str | None = None,
+    root_owner: int | None = None,
+    disk: int | None = None,
 ) -> list[MountStep]:
     """The first stage's part: private propagation, the task's tmpfs on `scratch`, the overlay root on
     it (opened as the root for what follows), and sysfs of the task's network namespace.
@@ -117,14 +121,22 @@ def host_steps(
     The upper and work dirs live on the task's tmpfs (gone with its mount namespace), or in
     `kept_dir` on disk when its writes must outlive it (--keep). With a user namespace, `root_owner`
     is the host uid of the task's root: each layer is bound idmapped into the task's namespace (so
-    its files belong to the task's root, not to nobody) and the upper dir belongs to that root."""
+    its files belong to the task's root, not to nobody) and the upper dir belongs to that root.
+    `disk` caps the task's tmpfs (its writes to the root) in bytes."""
     root = f"{scratch}/root"
     upper, work = (
         (f"{scratch}/upper", f"{scratch}/work") if kept_dir is None else (f"{kept_dir}/upper", f"{kept_dir}/work")
     )
     steps = [
         MountStep(HOST_MOUNT, "/", "make mounts private", flags=frozenset({"rec", "private"})),
-        MountStep(HOST_MOUNT, scratch, "task tmpfs", source="lxrun", fstype="tmpfs", data="mode=0755"),
+        MountStep(
+            HOST_MOUNT,
+            scratch,
+            "task tmpfs",
+            source="lxrun",
+            fstype="tmpfs",
+            data=f"mode=0755,size={disk}" if disk else "mode=0755",
+        ),
         MountStep(HOST_MKDIR, root, "task tmpfs"),
         MountStep(HOST_MKDIR, upper, "task tmpfs", owner=root_owner),
         MountStep(HOST_MKDIR, work, "task tmpfs"),
@@ -152,8 +164,9 @@ def host_steps(
     return steps
 
 
-def sandbox_steps(scratch: str, dev_template: str) -> list[MountStep]:
-    """The second stage's own filesystems: /proc, /dev, /tmp, as a container's, then the masks."""
+def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> list[MountStep]:
+    """The second stage's own filesystems: /proc, /dev, /tmp (capped at `disk` bytes, else TMP_SIZE),
+    as a container's, then the masks."""
     steps = [
         MountStep(OPEN_ROOT, f"{scratch}/root", "overlay root"),
         MountStep(FS, "/proc", "mount /proc", fstype="proc", source="proc", attrs=HARDENED, create=CREATE_DIR),
@@ -183,7 +196,7 @@ def sandbox_steps(scratch: str, dev_template: str) -> list[MountStep]:
             "mount /tmp",
             fstype="tmpfs",
             source="tmpfs",
-            data=f"mode=1777,size={TMP_SIZE}",
+            data=f"mode=1777,size={disk or TMP_SIZE}",
             attrs=frozenset({"nosuid", "nodev"}),
             create=CREATE_DIR,
         ),

@@ -164,6 +164,7 @@ def parse_cpu_list(text: str) -> list[int]:
 
 NO_LIMITS = Limits()
 
+MIN_DISK = 1 << 20
 USERNS_PRIVATE = "private"
 USERNS_HOST = "host"
 SECCOMP_DEFAULT = "default"
@@ -229,12 +230,14 @@ class TaskSpec(Record):
     seconds SIGKILL to every process it started. `output_limit` caps each captured or forwarded
     stream in bytes, keeping its head and tail (the task keeps running). `cgroup_parent` is an
     existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in. `security` holds
-    the user namespace, user, capabilities and seccomp profile.
+    the user namespace, user, capabilities and seccomp profile. `disk` caps, in bytes, each place the
+    task can write: its root's upper dir and /tmp (the default: the task's memory, /tmp 256m).
     """
 
     __slots__ = (
         "argv",
         "cgroup_parent",
+        "disk",
         "env",
         "hostname",
         "keep",
@@ -268,6 +271,7 @@ class TaskSpec(Record):
     output_limit: int | None
     cgroup_parent: str | None
     security: Security
+    disk: int | None
 
     def __init__(
         self,
@@ -288,6 +292,7 @@ class TaskSpec(Record):
         output_limit: int | None = None,
         cgroup_parent: str | None = None,
         security: Security = DEFAULT_SECURITY,
+        disk: int | None = None,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -317,6 +322,10 @@ class TaskSpec(Record):
             raise SpecError("--timeout", f"{timeout} is not a positive number of seconds", hint="e.g. --timeout 60")
         if not stop_timeout >= 0:
             raise SpecError("--stop-timeout", f"{stop_timeout} is not a number of seconds >= 0")
+        if disk is not None and disk < MIN_DISK:
+            raise SpecError("--disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. --disk 512m")
+        if disk is not None and keep:
+            raise SpecError("--disk", "can't cap an upper dir kept on disk (--keep)", hint="use one or the other")
         if output_limit is not None and output_limit < 2:
             raise SpecError("--output-limit", f"{output_limit} bytes can't hold a head and a tail", hint="e.g. 1m")
         super().__init__(
@@ -337,4 +346,5 @@ class TaskSpec(Record):
             output_limit=output_limit,
             cgroup_parent=check_cgroup_path(cgroup_parent) if cgroup_parent is not None else None,
             security=security,
+            disk=disk,
         )

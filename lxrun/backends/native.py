@@ -13,12 +13,12 @@ import contextlib
 import os
 import time
 
-from lxrun import helper, mounts
+from lxrun import faults, helper, mounts
 from lxrun.cgroups import detect
 from lxrun.result import Result
 from lxrun.seccomp import Compiler
 from lxrun.spec import USERNS_PRIVATE
-from lxrun.state import task_record
+from lxrun.state import claimed_name, task_cgroup_name, task_record
 from lxrun.stdio import TaskStdio
 from lxrun.supervise import wait
 from lxrun.userns import IdPool, load_pool, take_range
@@ -61,7 +61,8 @@ def _overlayfs_available() -> bool:
 
 @contextlib.contextmanager
 def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
-    """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards."""
+    """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards.
+    (The first stage hands the upper dir to the task's root, as it does the tmpfs one.)"""
     kept = layout.kept_task(task_id)
     os.makedirs(f"{kept}/upper", mode=0o755)
     os.mkdir(f"{kept}/work", mode=0o700)
@@ -125,53 +126,42 @@ class NativeBackend:
         spec = plan.spec
         self.layout.ensure()
         dev_template = mounts.ensure_dev_template(self.layout)
-        security = spec.security
         with contextlib.ExitStack() as resources:
-            resources.enter_context(task_record(self.layout, plan, self.name))
-            ids: IdRange | None = None
-            if security.userns == USERNS_PRIVATE:
+            record = resources.enter_context(task_record(self.layout, plan, self.name))
+            resources.callback(faults.point, "released")  # runs after every release but the record's
+            faults.point("record")
+            resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
+            faults.point("name")
+            ids = None
+            if spec.security.userns == USERNS_PRIVATE:
                 self._next_range += 1
                 ids = resources.enter_context(take_range(self.layout, self.id_pool, self._next_range)).range
+            faults.point("uid-range")
             kept = resources.enter_context(_kept_upper(self.layout, plan.task_id)) if spec.keep else None
+            faults.point("kept")
             stdio = resources.enter_context(TaskStdio(spec))
+            faults.point("stdio")
             cgroup: TaskCgroup = resources.enter_context(
-                self.cgroups.create(f"lxrun-{plan.task_id}", spec.limits, spec.cgroup_parent)
+                self.cgroups.create(task_cgroup_name(plan.task_id), spec.limits, spec.cgroup_parent)
             )
+            faults.point("cgroup")
             with _opened_for_writing(cgroup.procs_files()) as procs_fds:
-                caps = security.caps
-                request = helper.SpawnRequest(
-                    namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
-                    host_steps=mounts.host_steps(
-                        plan.stack.layer_paths, self.layout.scratch, kept, ids.uid if ids else None
-                    ),
-                    steps=self._sandbox_steps(plan, dev_template),
-                    argv=spec.argv,
-                    env=plan.env,
-                    cwd=plan.workdir,
-                    hostname=plan.hostname,
-                    stdin_fd=stdio.stdin_fd,
-                    stdout_fd=stdio.stdout_fd,
-                    stderr_fd=stdio.stderr_fd,
-                    uid_map=ids.uid_map() if ids else None,
-                    gid_map=ids.gid_map() if ids else None,
-                    uid=plan.user[0],
-                    gid=plan.user[1],
-                    caps=caps,
-                    seccomp=self.seccomp.filter_for(security.seccomp, caps),
-                    cgroup_procs_fds=procs_fds,
-                    new_cgroupns=bool(procs_fds),
-                )
+                request = self._request(plan, dev_template, stdio, ids, kept, procs_fds)
                 started = time.monotonic()
                 process = resources.enter_context(helper.spawn(request))
+            record.update(pid=process.pid)
+            faults.point("spawned")
             stdio.close_child_ends()
             if on_start is not None:
                 on_start(_Handle(plan.task_id, process))
+            faults.point("running")
             status, timed_out = wait(
                 process, stdio.sinks, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all
             )
             wall_time = time.monotonic() - started
             usage = cgroup.usage()
             output, truncated = stdio.finish()
+            faults.point("collected")
         signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         return Result(
             task_id=plan.task_id,
@@ -193,8 +183,42 @@ class NativeBackend:
             output_truncated=truncated,
         )
 
+    def _request(
+        self,
+        plan: TaskPlan,
+        dev_template: str,
+        stdio: TaskStdio,
+        ids: IdRange | None,
+        kept: str | None,
+        procs_fds: list[int],
+    ) -> helper.SpawnRequest:
+        spec = plan.spec
+        caps = spec.security.caps
+        return helper.SpawnRequest(
+            namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
+            host_steps=mounts.host_steps(
+                plan.stack.layer_paths, self.layout.scratch, kept, ids.uid if ids else None, spec.disk
+            ),
+            steps=self._sandbox_steps(plan, dev_template),
+            argv=spec.argv,
+            env=plan.env,
+            cwd=plan.workdir,
+            hostname=plan.hostname,
+            stdin_fd=stdio.stdin_fd,
+            stdout_fd=stdio.stdout_fd,
+            stderr_fd=stdio.stderr_fd,
+            uid_map=ids.uid_map() if ids else None,
+            gid_map=ids.gid_map() if ids else None,
+            uid=plan.user[0],
+            gid=plan.user[1],
+            caps=caps,
+            seccomp=self.seccomp.filter_for(spec.security.seccomp, caps),
+            cgroup_procs_fds=procs_fds,
+            new_cgroupns=bool(procs_fds),
+        )
+
     def _sandbox_steps(self, plan: TaskPlan, dev_template: str) -> list[mounts.MountStep]:
-        steps = mounts.sandbox_steps(self.layout.scratch, dev_template)
+        steps = mounts.sandbox_steps(self.layout.scratch, dev_template, plan.spec.disk)
         steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
         steps += [mounts.workdir_step(plan.workdir), mounts.PIVOT]
         return steps

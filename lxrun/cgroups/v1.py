@@ -59,6 +59,10 @@ class V1TaskCgroup(TaskCgroup):
             pids_peak=read_int(f"{pids}/pids.peak") if pids else None,
         )
 
+    def current_memory(self) -> int | None:
+        memory = self.dirs.get("memory")
+        return read_int(f"{memory}/memory.usage_in_bytes") if memory else None
+
     def kill_all(self) -> None:
         freezer = self.dirs.get("freezer")
         if freezer is None:
@@ -86,6 +90,14 @@ class V1Manager(CgroupManager):
 
     def parent_dirs(self) -> list[str]:
         return [f"{mount}{self.own[name].rstrip('/')}/lxrun" for name, mount in self.mounts.items()]
+
+    def find(self, name: str, parent: str | None = None) -> V1TaskCgroup | None:
+        dirs = {}
+        for controller, mount in self.mounts.items():
+            base = f"{mount}{parent}" if parent else f"{mount}{self.own[controller].rstrip('/')}/lxrun"
+            if os.path.isdir(f"{base}/{name}"):
+                dirs[controller] = f"{base}/{name}"
+        return V1TaskCgroup(dirs) if dirs else None
 
     def _parent_dir(self, controller: str, parent: str | None) -> str:
         mount = self.mounts[controller]

@@ -93,6 +93,11 @@ def parser() -> Parser:
         help="seconds between SIGTERM and SIGKILL of every process (default %(default)s)",
     )
     limits.add_argument(
+        "--disk",
+        metavar="SIZE",
+        help="cap each place the task writes (its root's upper dir, /tmp) at SIZE; beyond it: ENOSPC",
+    )
+    limits.add_argument(
         "--output-limit",
         metavar="SIZE",
         help="keep at most SIZE bytes per stream: its head and tail, the middle dropped and marked",
@@ -161,6 +166,7 @@ def main(argv: list[str]) -> int:
         stop_timeout=parse_number("--stop-timeout", args.stop_timeout, "seconds, e.g. 10"),
         output_limit=parse_size("--output-limit", args.output_limit) if args.output_limit is not None else None,
         cgroup_parent=args.cgroup_parent,
+        disk=parse_size("--disk", args.disk) if args.disk is not None else None,
         security=Security(
             userns=args.userns or USERNS_PRIVATE,
             user=parse_user(args.user) if args.user is not None else None,
