@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux
 BENCH_PACKAGES := bubblewrap crun lxc
 
-.PHONY: demo test test-v2 lint bench host-deps venv clean
+.PHONY: demo test test-v2 lint bench soak host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -34,6 +34,11 @@ test: lint
 # The v2-marked tests in a pure cgroup-v2 qemu guest (../shared/tools/v2vm builds its image once).
 test-v2:
 	scripts/test-v2
+
+# Thousands of tasks of every kind, then gc: fails on any leak (CI runs TASKS=1000).
+TASKS ?= 10000
+soak: venv
+	$(BIN)/python benchmarks/soak.py --tasks $(TASKS)
 
 bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)
