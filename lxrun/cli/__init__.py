@@ -20,6 +20,9 @@ from lxrun.errors import LxrunError
 COMMANDS = {
     "exec": ("lxrun.cli.exec_cmd", "Run a command in a fresh sandbox on a stack"),
     "base": ("lxrun.cli.base_cmd", "Build base root filesystems (rootfs/*.toml)"),
+    "stack": ("lxrun.cli.stack_cmd", "Build, list, inspect, promote, roll back, remove stacks (stacks/*.toml)"),
+    "df": ("lxrun.cli.df_cmd", "Disk used by stacks: shared layers next to flattened images"),
+    "gc": ("lxrun.cli.gc_cmd", "Remove layers nothing uses (--layers)"),
 }
 
 

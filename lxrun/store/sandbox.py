@@ -1,0 +1,98 @@
+"""The build sandbox: one command on a chain of read-only layers, its writes kept in an upper dir on disk.
+
+A task's sandbox with three build-time differences: no network namespace (apt needs the host's
+network; builds are the only place that has it), the host's resolv.conf bound read-only over the
+layers' empty one, and the overlay's upper and work dirs in the build directory (`kept_dir`) rather
+than on the sandbox's tmpfs, so what the command wrote is there afterwards to become the diff layer.
+Each command gets a fresh sandbox on the same upper dir; when its pid 1 ends, the kernel tears the
+mount namespace down with it, so nothing stays mounted, whatever happened to the command or to us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+
+from lxrun import helper, mounts
+from lxrun.supervise import wait
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from lxrun.layout import Layout
+
+NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
+RESOLV_CONF = "/etc/resolv.conf"
+HOSTNAME = "lxrun-build"
+# Held back while a sandbox starts, so an interrupt finds it owned by the ExitStack that kills it.
+INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def chain_has(layer_paths: Sequence[str], relative: str) -> bool:
+    """Whether the merged view of the layers (lowest first) has `relative`: the top-most layer with an
+    entry decides, and an overlayfs whiteout (a 0/0 character device) there means it was deleted."""
+    for layer in reversed(layer_paths):
+        try:
+            st = os.lstat(f"{layer}/{relative}")
+        except FileNotFoundError:
+            continue
+        return not (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0)
+    return False
+
+
+class BuildSandbox:
+    """Runs commands on `layer_paths` with the upper and work dirs in `build_dir`; output goes to `log_fd`."""
+
+    def __init__(
+        self, layout: Layout, layer_paths: Sequence[str], build_dir: str, env: Mapping[str, str], log_fd: int
+    ) -> None:
+        steps = mounts.rootfs_steps(layer_paths, layout.scratch, kept_dir=build_dir)
+        steps += mounts.system_steps(mounts.ensure_dev_template(layout))
+        # Bound over the chain's own file, so nothing is created in the upper dir (a base without one
+        # simply gets no DNS at build time).
+        if chain_has(layer_paths, RESOLV_CONF.lstrip("/")):
+            steps.append(
+                mounts.MountStep(
+                    mounts.BIND, RESOLV_CONF, "bind the host's resolv.conf", source=RESOLV_CONF, attrs=frozenset({"ro"})
+                )
+            )
+        self.steps = [*steps, mounts.PIVOT]
+        self.env = dict(env)
+        self.log_fd = log_fd
+
+    def run(self, argv: Sequence[str], capture: bool = False) -> tuple[int, bytes]:
+        """Run argv to its end: its exit code (128+N if signal N ended it) and, with `capture`, its
+        stdout and stderr together (else both go to the log)."""
+        with contextlib.ExitStack() as resources:
+            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            resources.callback(os.close, stdin)
+            output, captures = self.log_fd, {}
+            if capture:
+                read_end, output = os.pipe2(os.O_CLOEXEC)
+                resources.callback(os.close, read_end)
+                captures["output"] = read_end
+            request = helper.SpawnRequest(
+                namespaces=NAMESPACES,
+                steps=self.steps,
+                argv=argv,
+                env=self.env,
+                cwd="/",
+                stdin_fd=stdin,
+                stdout_fd=output,
+                stderr_fd=output,
+                hostname=HOSTNAME,
+                loopback_up=False,  # the host's own loopback: not ours to touch
+            )
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+            try:
+                process = resources.enter_context(helper.spawn(request))
+            finally:
+                if capture:
+                    os.close(output)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            status, captured = wait(process, captures)
+        code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return code, captured.get("output", b"")
