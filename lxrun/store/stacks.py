@@ -227,7 +227,7 @@ class StackStore:
                     "stack rm",
                     "is the current version",
                     path=ref,
-                    hint=f"promote another version first (`lxrun stack promote {name}@VERSION`)",
+                    hint=f"promote another version first: lxrun stack promote {name}@VERSION",
                 )
             if ref in in_use:
                 raise StoreError("stack rm", "a running task uses it", path=ref, hint="wait for it to end")
