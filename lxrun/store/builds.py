@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable
 
 from lxrun.errors import LxrunError, SpecError, StoreError
@@ -61,15 +60,14 @@ class BuildStep(Record):
 
 
 class Built(Record):
-    """What `build_stack` did for one stack: its version, and whether it was built now (False: unchanged)."""
+    """What `build_stack` did: the stack's version, and whether it was built now (False: unchanged)."""
 
-    __slots__ = ("built", "seconds", "version")
+    __slots__ = ("built", "version")
     version: StackVersion
     built: bool
-    seconds: float
 
-    def __init__(self, version: StackVersion, built: bool, seconds: float) -> None:
-        super().__init__(version=version, built=built, seconds=seconds)
+    def __init__(self, version: StackVersion, built: bool) -> None:
+        super().__init__(version=version, built=built)
 
 
 def stack_digest(spec: StackSpec, parent_digest: str) -> str:
@@ -98,32 +96,33 @@ def build_steps(spec: StackSpec) -> list[BuildStep]:
     return steps
 
 
-def plan_build(name: str, stacks: StackStore) -> list[BaseSpec | StackSpec]:
-    """The spec of stack `name` (a name or a .toml path) after its ancestors that are not built yet,
-    lowest first. Every spec is loaded and checked here, before anything is built."""
-    spec = load_stack_spec(find_spec("stacks", name))
-    chain: list[BaseSpec | StackSpec] = [spec]
+def plan_build(name: str, stacks: StackStore) -> tuple[list[BaseSpec | StackSpec], StackSpec]:
+    """The spec of stack `name` (a name or a .toml path), and those of its ancestors that are not built
+    yet, lowest first. Every spec is loaded and checked here, before anything is built."""
+    target = spec = load_stack_spec(find_spec("stacks", name))
+    ancestors: list[BaseSpec | StackSpec] = []
     seen = [spec.name]
     while stacks.current_or_none(spec.parent) is None:
         if spec.parent in seen:
             cycle = " -> ".join([*seen, spec.parent])
             raise SpecError("spec", f"`parent` makes a cycle: {cycle}", path=str(spec.path))
-        stack_path, base_path = lookup_spec("stacks", spec.parent), lookup_spec("rootfs", spec.parent)
-        if base_path is not None and stack_path is None:
-            chain.append(load_base_spec(base_path))
-            break
+        stack_path = lookup_spec("stacks", spec.parent)
         if stack_path is None:
-            searched = ", ".join(str(directory) for directory in spec_dirs())
-            raise SpecError(
-                "spec",
-                f"`parent` {spec.parent!r} is neither a built stack nor a spec in stacks/ or rootfs/",
-                path=str(spec.path),
-                hint=f"searched {searched}",
-            )
+            base_path = lookup_spec("rootfs", spec.parent)
+            if base_path is None:
+                searched = ", ".join(str(directory) for directory in spec_dirs())
+                raise SpecError(
+                    "spec",
+                    f"`parent` {spec.parent!r} is neither a built stack nor a spec in stacks/ or rootfs/",
+                    path=str(spec.path),
+                    hint=f"searched {searched}",
+                )
+            ancestors.append(load_base_spec(base_path))
+            break
         seen.append(spec.parent)
         spec = load_stack_spec(stack_path)
-        chain.append(spec)
-    return chain[::-1]
+        ancestors.append(spec)
+    return ancestors[::-1], target
 
 
 def quiet(_line: str) -> None:
@@ -134,21 +133,17 @@ def build_stack(name: str, layout: Layout, log_fd: int = 2, report: Report = qui
     """Build stack `name` (and any ancestor not built yet). The builds' output goes to `log_fd`, step
     lines to `report`. The new version is made current unless `promote` is False (a first version
     always is); an unchanged spec changes nothing."""
-    stacks = StackStore(layout)
-    outcome = None
-    for spec in plan_build(name, stacks):
-        started = time.monotonic()
+    ancestors, target = plan_build(name, StackStore(layout))
+    for spec in ancestors:
         if isinstance(spec, StackSpec):
-            outcome = _build_one(spec, layout, log_fd, report, promote)
+            _build_one(spec, layout, log_fd, report, promote)
         else:
-            report(f"base {spec.name}@{spec.version}: {spec.path}")
-            outcome = Built(build_base(spec, layout, log_fd), True, time.monotonic() - started)
-    assert isinstance(outcome, Built)  # plan_build always ends with the stack itself
-    return outcome
+            report(f"building base {spec.name}@{spec.version} from {spec.path}")
+            build_base(spec, layout, log_fd)
+    return _build_one(target, layout, log_fd, report, promote)
 
 
 def _build_one(spec: StackSpec, layout: Layout, log_fd: int, report: Report, promote: bool) -> Built:
-    started = time.monotonic()
     stacks, layers = StackStore(layout), LayerStore(layout)
     parent = stacks.resolve(spec.parent)
     digest = stack_digest(spec, parent.layers[-1])
@@ -159,7 +154,7 @@ def _build_one(spec: StackSpec, layout: Layout, log_fd: int, report: Report, pro
         if existing.layers != chain:
             raise version_conflict(spec.name, spec.version)
         report(f"{ref}: up to date (layer {digest[:12]})")
-        return Built(existing, False, time.monotonic() - started)
+        return Built(existing, False)
     if spec.packages and not chain_has(parent.layer_paths, APT_GET):
         raise SpecError(
             "spec",
@@ -175,7 +170,7 @@ def _build_one(spec: StackSpec, layout: Layout, log_fd: int, report: Report, pro
         )
         if promote or stacks.current_or_none(spec.name) is None:
             stacks.promote(spec.name, spec.version)
-    return Built(version, True, time.monotonic() - started)
+    return Built(version, True)
 
 
 def _build_layer(
@@ -215,7 +210,7 @@ def _package_error(spec: StackSpec, apt_output: str) -> LxrunError:
             "spec",
             f"`packages` names what apt cannot find: {', '.join(unknown)}",
             path=str(spec.path),
-            hint=f"check the names in {spec.parent}'s suite (apt-cache search)",
+            hint=f"check the names against {spec.parent}'s apt sources, e.g. with apt-cache search",
         )
     errors = [line for line in apt_output.splitlines() if line.startswith("E: ")]
     reason = errors[-1] if errors else apt_output.strip()[-200:]

@@ -110,7 +110,7 @@ def test_an_unknown_package_is_a_spec_error_that_writes_nothing(state_root: Path
     last = done.stderr.splitlines()[-1]
     assert last == (
         f"lxrun: spec {path}: `packages` names what apt cannot find: lxrun-no-such-package"
-        " (check the names in debian-bookworm's suite (apt-cache search))"
+        " (check the names against debian-bookworm's apt sources, e.g. with apt-cache search)"
     )
     assert store_listing(state_root) == listing
 
