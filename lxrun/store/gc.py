@@ -1,5 +1,5 @@
 """`lxrun gc --layers`: remove the layers no stack version references and no live task or build holds,
-and what killed builders left under tmp/.
+and what killed builds left behind (their directories under tmp/, their records in run/).
 
 The order of the reads is what makes this safe next to a build: a build writes its run/ record
 before it commits its layer and removes the record only after the version naming the layer is
@@ -9,11 +9,13 @@ list is covered by a live record or by a version, whichever moment the build is 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 
 from lxrun.layout import Layout
 from lxrun.record import Record
-from lxrun.store.inflight import live_records
+from lxrun.store.inflight import live_records, stale_build_records
 from lxrun.store.layers import LayerStore
 from lxrun.store.stacks import StackStore
 
@@ -56,4 +58,8 @@ def collect_layers(layout: Layout) -> Collected:
     abandoned = layers.abandoned()
     for path in abandoned:
         shutil.rmtree(path, ignore_errors=True)
+    for path in stale_build_records(layout):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        abandoned.append(path)
     return Collected(tuple(removed), freed, tuple(abandoned))

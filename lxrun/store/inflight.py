@@ -20,21 +20,32 @@ from lxrun.layout import Layout
 BUILD_PREFIX = "build-"
 
 
-def live_records(layout: Layout) -> list[dict[str, Any]]:
-    records = []
+def _records(layout: Layout) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """(path, record, whether its runner is alive) for each record in run/."""
     try:
         names = os.listdir(layout.run)
     except FileNotFoundError:
-        return []
+        return
     for name in names:
+        path = f"{layout.run}/{name}"
         try:
-            with open(f"{layout.run}/{name}") as file:
+            with open(path) as file:
                 record = json.load(file)
         except (OSError, ValueError):  # gone, or still being written: its runner checks again itself
             continue
-        if isinstance(record, dict) and os.path.exists(f"/proc/{record.get('runner_pid')}"):
-            records.append(record)
-    return records
+        if isinstance(record, dict):
+            yield path, record, os.path.exists(f"/proc/{record.get('runner_pid')}")
+
+
+def live_records(layout: Layout) -> list[dict[str, Any]]:
+    return [record for _, record, alive in _records(layout) if alive]
+
+
+def stale_build_records(layout: Layout) -> list[str]:
+    """Records of builds whose process was killed before it could remove them."""
+    return [
+        path for path, _, alive in _records(layout) if not alive and os.path.basename(path).startswith(BUILD_PREFIX)
+    ]
 
 
 def refs_in_use(layout: Layout) -> set[str]:

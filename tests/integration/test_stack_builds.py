@@ -158,20 +158,37 @@ def test_the_build_cli_streams_a_step_counter_and_the_log(state_root: Path, spec
     assert again.stdout.startswith("chatty@1 unchanged in ")
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
-def test_an_interrupted_build_leaves_nothing(state_root: Path, specs: Path, sig: signal.Signals, code: int) -> None:
-    marker = f"sleep {4000 + sig}"  # a command line to look for among all processes afterwards
+@pytest.mark.parametrize(
+    ("sig", "group", "code"),
+    [
+        (signal.SIGTERM, False, 143),
+        (signal.SIGINT, False, 130),
+        (signal.SIGHUP, False, 129),
+        (signal.SIGINT, True, 130),
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGHUP", "Ctrl-C"],
+)
+def test_an_interrupted_build_leaves_nothing(
+    state_root: Path, specs: Path, sig: signal.Signals, group: bool, code: int
+) -> None:
+    marker = f"sleep {4000 + sig + 100 * group}"  # a command line to look for among all processes afterwards
     write_stack(specs, "slow", run=["echo started", marker])
     listing = store_listing(state_root)
     env = {**os.environ, "LXRUN_ROOT": str(state_root)}
-    proc = subprocess.Popen([LXRUN, "stack", "build", "slow"], env=env, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C signals the terminal's whole foreground process group: lxrun and the build's processes.
+    proc = subprocess.Popen(
+        [LXRUN, "stack", "build", "slow"], env=env, stderr=subprocess.PIPE, text=True, start_new_session=group
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if line == "started\n":
             break
     time.sleep(0.2)  # into the sleep step
     assert any((state_root / "tmp").iterdir()), "the build should be under way"
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     assert proc.wait(timeout=10) == code
     assert proc.stderr.read().splitlines()[-1] == "lxrun: build interrupted: no layer or version of it was kept"
     assert store_listing(state_root) == listing

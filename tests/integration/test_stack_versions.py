@@ -159,19 +159,30 @@ def test_rm_is_refused_for_the_current_version_and_while_a_task_runs(
     assert sh(state_root, "cat /f", stack="rmme").stdout == b"2\n"
 
 
-def test_gc_keeps_what_a_running_task_holds_and_clears_killed_builds(state_root: Path, specs: Path) -> None:
+def test_gc_keeps_what_a_live_build_holds_and_clears_what_killed_builds_left(state_root: Path) -> None:
     layout = Layout(state_root)
+    layers = LayerStore(layout)
+    with layers.building() as work:
+        fresh = layers.commit(work, "f" * 64, parent=None, kind="diff", source="test").digest  # no version yet
+    live = state_root / "run" / "build-live.json"
+    live.write_text(json.dumps({"stack": "busybox@1", "layers": [fresh], "runner_pid": os.getpid()}))
+    dead = state_root / "run" / "build-dead.json"
+    dead.write_text(json.dumps({"stack": "busybox@1", "layers": [fresh], "runner_pid": 999999999}))
     abandoned = state_root / "tmp" / "layer-999999999-0123456789abcdef"  # a pid that cannot exist
     (abandoned / "rootfs").mkdir(parents=True)
     mine = state_root / "tmp" / f"layer-{os.getpid()}-0123456789abcdef"  # a build of a live process
     mine.mkdir()
     try:
-        collected = cli_ok(state_root, "gc", "--layers")
+        collected = cli_ok(state_root, "gc", "--layers").splitlines()
         assert f"removed {abandoned} (left by a killed build)" in collected
-        assert not abandoned.exists() and mine.exists()
+        assert f"removed {dead} (left by a killed build)" in collected
+        assert collected[-1] == "0 layers removed, 0B freed"
+        assert not abandoned.exists() and not dead.exists() and mine.exists() and layers.exists(fresh)
     finally:
         mine.rmdir()
-    assert LayerStore(layout).digests() == list(StackStore(layout).version("busybox", "1").layers)
+        live.unlink()
+    assert cli_ok(state_root, "gc", "--layers").splitlines()[0] == f"removed layer {fresh[:12]}"
+    assert layers.digests() == list(StackStore(layout).version("busybox", "1").layers)
 
 
 def test_promote_and_rollback_are_atomic_under_load(state_root: Path, specs: Path) -> None:
