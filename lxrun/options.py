@@ -1,6 +1,9 @@
-"""docker-run-style option strings -> spec values: `-e KEY[=VAL]`, `--env-file`, `-v HOST:CONTAINER[:ro|rw]`."""
+"""docker-run-style option strings -> spec values: `-e KEY[=VAL]`, `--env-file`, `-v HOST:CONTAINER[:ro|rw]`,
+sizes (`256m`), CPU counts and durations."""
 
 from __future__ import annotations
+
+import re
 
 from lxrun.errors import SpecError
 from lxrun.spec import Volume
@@ -62,3 +65,34 @@ def parse_volume(text: str) -> Volume:
     if not source or not target:
         raise SpecError("-v", "expected HOST:CONTAINER[:ro|rw]", path=text)
     return Volume(source=source, target=target, read_only=mode == "ro")
+
+
+# docker's units for sizes: binary multiples, an optional "b", any case (256m, 1G, 512kb, 100).
+SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)([kmgt]?)b?", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(option: str, text: str) -> int:
+    match = SIZE_RE.fullmatch(text.strip())
+    if not match:
+        raise SpecError(
+            option, "is not a size", path=text or "''", hint="use a number with an optional unit b, k, m, g or t"
+        )
+    return int(float(match[1]) * SIZE_UNITS[match[2].lower()])
+
+
+def parse_number(option: str, text: str, hint: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecError(option, "is not a number", path=text, hint=hint) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SpecError(option, "is not a finite number", path=text, hint=hint)
+    return value
+
+
+def parse_int(option: str, text: str, hint: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SpecError(option, "is not a whole number", path=text, hint=hint) from None

@@ -13,18 +13,27 @@ class Result(Record):
     """How a task ended. `exit_code` follows docker run: the task's own code, or 128+N if signal N killed it.
 
     stdout/stderr hold the captured streams (None when they went to a descriptor); `upper_dir` is
-    where the task's writes were kept (with keep=True).
+    where the task's writes were kept (with keep=True). `oom_killed` comes from the kernel's memory
+    controller, never from the exit code; cpu_user/cpu_system are seconds, peak_memory bytes,
+    pids_peak the most tasks at once, each None where the backend or the kernel can't tell.
     """
 
     __slots__ = (
         "backend",
+        "cpu_system",
+        "cpu_user",
         "exit_code",
         "name",
+        "oom_killed",
+        "output_truncated",
+        "peak_memory",
+        "pids_peak",
         "signal",
         "stack",
         "stderr",
         "stdout",
         "task_id",
+        "timed_out",
         "upper_dir",
         "wall_time",
     )
@@ -38,6 +47,13 @@ class Result(Record):
     stdout: bytes | None
     stderr: bytes | None
     upper_dir: str | None
+    oom_killed: bool
+    timed_out: bool
+    cpu_user: float | None
+    cpu_system: float | None
+    peak_memory: int | None
+    pids_peak: int | None
+    output_truncated: bool
 
     def __init__(
         self,
@@ -51,6 +67,13 @@ class Result(Record):
         stdout: bytes | None = None,
         stderr: bytes | None = None,
         upper_dir: str | None = None,
+        oom_killed: bool = False,
+        timed_out: bool = False,
+        cpu_user: float | None = None,
+        cpu_system: float | None = None,
+        peak_memory: int | None = None,
+        pids_peak: int | None = None,
+        output_truncated: bool = False,
     ) -> None:
         super().__init__(
             task_id=task_id,
@@ -63,6 +86,13 @@ class Result(Record):
             stdout=stdout,
             stderr=stderr,
             upper_dir=upper_dir,
+            oom_killed=oom_killed,
+            timed_out=timed_out,
+            cpu_user=cpu_user,
+            cpu_system=cpu_system,
+            peak_memory=peak_memory,
+            pids_peak=pids_peak,
+            output_truncated=output_truncated,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -53,6 +53,18 @@ def check_stack_ref(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
+def check_cgroup_path(path: str) -> str:
+    """A cgroup path as /proc/self/cgroup shows them: absolute, without `..`."""
+    if not path.startswith("/") or ".." in path.split("/") or "\0" in path:
+        raise SpecError(
+            "--cgroup-parent",
+            "must be an absolute cgroup path without '..'",
+            path=path,
+            hint="e.g. /runners/slot1, as in /proc/self/cgroup",
+        )
+    return posixpath.normpath(path)
+
+
 def check_hostname(hostname: str) -> None:
     labels = hostname.split(".")
     if len(hostname) > HOSTNAME_MAX or not all(HOSTNAME_LABEL_RE.fullmatch(label) for label in labels):
@@ -93,15 +105,96 @@ class Volume(Record):
         super().__init__(source=source, target=target, read_only=read_only)
 
 
+class Limits(Record):
+    """Resource limits with docker run's meaning; None leaves a resource unlimited.
+
+    memory: bytes of RAM (swap disabled for the task: it gets no more RAM+swap than RAM);
+    cpus: CPU time as a number of CPUs (0.5 = half of one); cpu_shares: relative weight under
+    contention (docker's --cpu-shares, 2..262144, 1024 is the default weight); pids: most processes
+    and threads at once; cpuset_cpus: which CPUs, e.g. "0-1,3".
+    """
+
+    __slots__ = ("cpu_shares", "cpus", "cpuset_cpus", "memory", "pids")
+    memory: int | None
+    cpus: float | None
+    cpu_shares: int | None
+    pids: int | None
+    cpuset_cpus: str | None
+
+    MIN_MEMORY = 6 * 1024 * 1024  # docker's floor: below this a task can't even start its runtime
+
+    def __init__(
+        self,
+        memory: int | None = None,
+        cpus: float | None = None,
+        cpu_shares: int | None = None,
+        pids: int | None = None,
+        cpuset_cpus: str | None = None,
+    ) -> None:
+        if memory is not None and memory < self.MIN_MEMORY:
+            raise SpecError("--memory", f"{memory} bytes is below the minimum of 6m", hint="give at least 6m")
+        if cpus is not None and not cpus > 0:
+            raise SpecError("--cpus", f"{cpus} is not a positive number of CPUs", hint="e.g. --cpus 0.5")
+        if cpu_shares is not None and not 2 <= cpu_shares <= 262144:
+            raise SpecError("--cpu-shares", f"{cpu_shares} is out of range", hint="use 2..262144 (default 1024)")
+        if pids is not None and pids < 1:
+            raise SpecError("--pids-limit", f"{pids} allows no process", hint="give at least 1")
+        if cpuset_cpus is not None:
+            cpuset_cpus = ",".join(str(cpu) for cpu in parse_cpu_list(cpuset_cpus))
+        super().__init__(memory=memory, cpus=cpus, cpu_shares=cpu_shares, pids=pids, cpuset_cpus=cpuset_cpus)
+
+    @property
+    def any(self) -> bool:
+        return any(value is not None for value in self.as_dict().values())
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """The kernel's cpu-list format ("0-2,5") -> sorted CPU numbers; SpecError if malformed."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise SpecError("--cpuset-cpus", "is not a CPU list", path=text, hint="e.g. 0-1,3")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise SpecError("--cpuset-cpus", f"range {part} runs backwards", path=text)
+        cpus.update(range(first, last + 1))
+    return sorted(cpus)
+
+
+NO_LIMITS = Limits()
+
+
 class TaskSpec(Record):
     """One task: run `argv` on `stack` in a fresh sandbox.
 
     stdin is a descriptor the task reads (None: /dev/null); stdout and stderr are descriptors the task
     writes to directly, or CAPTURE to collect them into the Result. `env` is laid over the stack's
     defaults. `workdir` is created if the stack lacks it, as docker does. `keep` keeps the upper dir.
+    `timeout` (seconds of wall clock from the start) ends the task: SIGTERM, then after `stop_timeout`
+    seconds SIGKILL to every process it started. `output_limit` caps each captured or forwarded
+    stream in bytes, keeping its head and tail (the task keeps running). `cgroup_parent` is an
+    existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in.
     """
 
-    __slots__ = ("argv", "env", "hostname", "keep", "name", "stack", "stderr", "stdin", "stdout", "volumes", "workdir")
+    __slots__ = (
+        "argv",
+        "cgroup_parent",
+        "env",
+        "hostname",
+        "keep",
+        "limits",
+        "name",
+        "output_limit",
+        "stack",
+        "stderr",
+        "stdin",
+        "stdout",
+        "stop_timeout",
+        "timeout",
+        "volumes",
+        "workdir",
+    )
     stack: str
     argv: tuple[str, ...]
     env: Mapping[str, str]
@@ -113,6 +206,11 @@ class TaskSpec(Record):
     stdout: int | str
     stderr: int | str
     keep: bool
+    limits: Limits
+    timeout: float | None
+    stop_timeout: float
+    output_limit: int | None
+    cgroup_parent: str | None
 
     def __init__(
         self,
@@ -127,6 +225,11 @@ class TaskSpec(Record):
         stdout: int | str = CAPTURE,
         stderr: int | str = CAPTURE,
         keep: bool = False,
+        limits: Limits = NO_LIMITS,
+        timeout: float | None = None,
+        stop_timeout: float = 10.0,
+        output_limit: int | None = None,
+        cgroup_parent: str | None = None,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -152,6 +255,12 @@ class TaskSpec(Record):
         for stream, value in (("stdout", stdout), ("stderr", stderr)):
             if value != CAPTURE and (not isinstance(value, int) or value < 0):
                 raise SpecError(stream, f"{value!r} is neither a file descriptor nor {CAPTURE!r}")
+        if timeout is not None and not timeout > 0:
+            raise SpecError("--timeout", f"{timeout} is not a positive number of seconds", hint="e.g. --timeout 60")
+        if not stop_timeout >= 0:
+            raise SpecError("--stop-timeout", f"{stop_timeout} is not a number of seconds >= 0")
+        if output_limit is not None and output_limit < 2:
+            raise SpecError("--output-limit", f"{output_limit} bytes can't hold a head and a tail", hint="e.g. 1m")
         super().__init__(
             stack=stack,
             argv=argv,
@@ -164,4 +273,9 @@ class TaskSpec(Record):
             stdout=stdout,
             stderr=stderr,
             keep=keep,
+            limits=limits,
+            timeout=timeout,
+            stop_timeout=stop_timeout,
+            output_limit=output_limit,
+            cgroup_parent=check_cgroup_path(cgroup_parent) if cgroup_parent is not None else None,
         )
