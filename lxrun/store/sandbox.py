@@ -14,8 +14,10 @@ import contextlib
 import os
 import signal
 import stat
+import time
 
 from lxrun import helper, mounts
+from lxrun.output import StreamSink
 from lxrun.supervise import wait
 
 TYPE_CHECKING = False
@@ -69,11 +71,11 @@ class BuildSandbox:
         with contextlib.ExitStack() as resources:
             stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             resources.callback(os.close, stdin)
-            output, captures = self.log_fd, {}
+            output, sinks = self.log_fd, {}
             if capture:
                 read_end, output = os.pipe2(os.O_CLOEXEC)
                 resources.callback(os.close, read_end)
-                captures["output"] = read_end
+                sinks[read_end] = StreamSink(None, None)
             request = helper.SpawnRequest(
                 namespaces=NAMESPACES,
                 steps=self.steps,
@@ -93,6 +95,6 @@ class BuildSandbox:
                 if capture:
                     os.close(output)
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            status, captured = wait(process, captures)
+            status, _ = wait(process, sinks, time.monotonic())
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        return code, captured.get("output", b"")
+        return code, b"".join(sink.finish() or b"" for sink in sinks.values())
