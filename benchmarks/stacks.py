@@ -1,13 +1,15 @@
 """Stacks: build time and diff size of every base and stack spec, and the start latency of a task on a
 three-layer stack next to a one-layer one.
 
-    python benchmarks/stacks.py [--rounds 300] [--stacks python3.11,ruby3.1] [--root DIR]
+    python benchmarks/stacks.py [--rounds 500] [--passes 5] [--stacks python3.11,ruby3.1] [--root DIR]
 
 Builds happen in a throw-away state root (or in --root, where what is built already is a no-op),
 bases first, then every stack after its parent, each timed on its own. Start latency is `true` run
 through lxrun.run on debian-bookworm (1 layer), python3.11 (2) and python3.11-media (3), measured as
-startup.py measures (common.measure). Prints markdown tables, writes benchmarks/results/stacks.json.
-Needs mmdebstrap and the Debian mirror.
+startup.py measures (common.measure), repeated in `--passes` passes so the cases alternate in ten
+blocks rather than two: the differences sought are tenths of a millisecond, and load elsewhere on a
+shared VM drifts by more than that within a minute. Prints markdown tables, writes
+benchmarks/results/stacks.json. Needs mmdebstrap and the Debian mirror.
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ def state_root(given: str | None) -> Iterator[Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=500, help="timed runs per case, over all passes")
+    parser.add_argument("--passes", type=int, default=5, help="forward-and-back passes over the cases")
     parser.add_argument("--stacks", help="comma-separated stacks to build (default: every stacks/*.toml)")
     parser.add_argument("--root", help="state root to build in and keep (default: a throw-away one)")
     args = parser.parse_args()
@@ -112,7 +115,8 @@ def main() -> None:
         layout = Layout(root)
         builds = build_all(layout, names)
         cases = latency_cases(root)
-        measure(cases, args.rounds)
+        for _ in range(args.passes):
+            measure(cases, args.rounds // args.passes)
         usage = Accountant(layout).current()
     print()
     rows = [
@@ -135,6 +139,7 @@ def main() -> None:
         {
             "machine": machine(),
             "rounds": args.rounds,
+            "passes": args.passes,
             "builds": [asdict(b) for b in builds],
             "latency": summaries,
             "disk": {"stacks": len(usage.stacks), "as_layers": usage.as_layers, "flattened": usage.flattened},

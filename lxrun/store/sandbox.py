@@ -69,12 +69,15 @@ class BuildSandbox:
         """Run argv to its end: its exit code (128+N if signal N ended it) and, with `capture`, its
         stdout and stderr together (else both go to the log)."""
         with contextlib.ExitStack() as resources:
+            # The child's ends: closed on our side once it started (else the capture pipe never ends).
+            child_ends = resources.enter_context(contextlib.ExitStack())
             stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-            resources.callback(os.close, stdin)
+            child_ends.callback(os.close, stdin)
             output, sinks = self.log_fd, {}
             if capture:
                 read_end, output = os.pipe2(os.O_CLOEXEC)
                 resources.callback(os.close, read_end)
+                child_ends.callback(os.close, output)
                 sinks[read_end] = StreamSink(None, None)
             request = helper.SpawnRequest(
                 namespaces=NAMESPACES,
@@ -92,8 +95,7 @@ class BuildSandbox:
             try:
                 process = resources.enter_context(helper.spawn(request))
             finally:
-                if capture:
-                    os.close(output)
+                child_ends.close()
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             status, _ = wait(process, sinks, time.monotonic())
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
