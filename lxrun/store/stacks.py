@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from lxrun.layout import Layout
 
 
+HISTORY_KEPT = 100  # promotions remembered: how far back rollback can go
+
+
 class StackVersion(Record):
     """One built version: its layers (digests, the base first), env defaults for tasks, labels, and the
     parent version it was built on (None for a base)."""
@@ -194,7 +197,8 @@ class StackStore:
         with self._locked(name):
             if self.current_or_none(name) == version:
                 return
-            write_atomically(self._history_file(name), json.dumps([*self._history(name), version]))
+            history = [*self._history(name), version][-HISTORY_KEPT:]
+            write_atomically(self._history_file(name), json.dumps(history))
             self._switch(name, version)
 
     def rollback(self, name: str) -> str:
