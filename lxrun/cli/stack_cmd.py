@@ -111,7 +111,8 @@ def inspect(ref: str, layout: Layout, as_json: bool) -> int:
         print(json.dumps(data, indent=1))
         return 0
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stack.created))
-    print(f"{stack.ref}{' (current)' if data['current'] else ''}, built {created} on {stack.parent or 'nothing'}")
+    built_on = f"on {stack.parent}" if stack.parent else "as a base"
+    print(f"{stack.ref}{' (current)' if data['current'] else ''}, built {created} {built_on}")
     for key, value in stack.env.items():
         print(f"  env    {key}={value}")
     for key, value in stack.labels.items():
