@@ -1,9 +1,11 @@
 """The build sandbox: one command on a chain of read-only layers, its writes kept in an upper dir on disk.
 
-A task's sandbox with three build-time differences: no network namespace (apt needs the host's
-network; builds are the only place that has it), the host's resolv.conf bound read-only over the
-layers' empty one, and the overlay's upper and work dirs in the build directory (`kept_dir`) rather
-than on the sandbox's tmpfs, so what the command wrote is there afterwards to become the diff layer.
+A task's sandbox with these build-time differences: the host's network (apt needs it; builds are the
+only place that has it), the host's resolv.conf bound read-only over the layers' empty one, the
+overlay's upper and work dirs in the build directory (`kept_dir`) rather than on the sandbox's tmpfs,
+so what the command wrote is there afterwards to become the diff layer, and no user namespace: what
+dpkg writes must belong to the real root, as in a base. It runs as `docker build` runs a step: root
+with docker's default capabilities and seccomp profile, no_new_privs.
 Each command gets a fresh sandbox on the same upper dir; when its pid 1 ends, the kernel tears the
 mount namespace down with it, so nothing stays mounted, whatever happened to the command or to us.
 """
@@ -17,7 +19,9 @@ import stat
 import time
 
 from lxrun import helper, mounts
+from lxrun.caps import DOCKER_DEFAULT
 from lxrun.output import StreamSink
+from lxrun.seccomp import DEFAULT, Compiler
 from lxrun.supervise import wait
 
 TYPE_CHECKING = False
@@ -51,8 +55,8 @@ class BuildSandbox:
     def __init__(
         self, layout: Layout, layer_paths: Sequence[str], build_dir: str, env: Mapping[str, str], log_fd: int
     ) -> None:
-        steps = mounts.rootfs_steps(layer_paths, layout.scratch, kept_dir=build_dir)
-        steps += mounts.system_steps(mounts.ensure_dev_template(layout))
+        self.host_steps = mounts.host_steps(layer_paths, layout.scratch, kept_dir=build_dir)
+        steps = mounts.sandbox_steps(layout.scratch, mounts.ensure_dev_template(layout))
         # Bound over the chain's own file, so nothing is created in the upper dir (a base without one
         # simply gets no DNS at build time).
         if chain_has(layer_paths, RESOLV_CONF.lstrip("/")):
@@ -62,6 +66,7 @@ class BuildSandbox:
                 )
             )
         self.steps = [*steps, mounts.PIVOT]
+        self.seccomp = Compiler().filter_for(DEFAULT, DOCKER_DEFAULT)
         self.env = dict(env)
         self.log_fd = log_fd
 
@@ -81,6 +86,7 @@ class BuildSandbox:
                 sinks[read_end] = StreamSink(None, None)
             request = helper.SpawnRequest(
                 namespaces=NAMESPACES,
+                host_steps=self.host_steps,
                 steps=self.steps,
                 argv=argv,
                 env=self.env,
@@ -89,7 +95,9 @@ class BuildSandbox:
                 stdout_fd=output,
                 stderr_fd=output,
                 hostname=HOSTNAME,
-                loopback_up=False,  # the host's own loopback: not ours to touch
+                network="host",
+                caps=DOCKER_DEFAULT,
+                seccomp=self.seccomp,
             )
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             try:
