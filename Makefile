@@ -4,10 +4,10 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux
+HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux mmdebstrap
 BENCH_PACKAGES := bubblewrap crun lxc
 
-.PHONY: demo test test-v2 lint bench soak host-deps venv clean
+.PHONY: demo test test-v2 lint bench bench-stacks soak host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -43,6 +43,10 @@ soak: venv
 bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)
 	$(BIN)/python benchmarks/startup.py
+
+# Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
+bench-stacks: venv
+	$(BIN)/python benchmarks/stacks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init
