@@ -94,7 +94,7 @@ def acquire(leases_dir: str, config: NetworkConfig, holder: str) -> Lease:
         "address",
         f"no free address left in {config.subnet}",
         path=leases_dir,
-        hint="wait for tasks to end, or set LXRUN_SUBNET to a larger range (lxrun gc first)",
+        hint="wait for tasks to end; for more at once, set LXRUN_SUBNET to a larger range while none runs",
     )
 
 

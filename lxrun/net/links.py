@@ -8,6 +8,7 @@ SetupError naming the step and the interface. pyroute2 is imported here, and onl
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 
 from pyroute2 import IPRoute
@@ -24,16 +25,17 @@ if TYPE_CHECKING:
 
 TASK_INTERFACE = "eth0"
 ROUTE_KINDS = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole", 7: "unreachable"}
-ENODEV = 19
 
 
 @contextlib.contextmanager
 def netlink(step: str, path: str | None = None) -> Iterator[None]:
-    """NetlinkError -> SetupError naming the step and what it touched."""
+    """NetlinkError (and a socket that can't be made) -> SetupError naming the step and what it touched."""
     try:
         yield
     except NetlinkError as exc:
         raise SetupError.from_errno(step, exc.code, path) from None
+    except OSError as exc:
+        raise SetupError.from_errno(step, exc.errno or errno.EIO, path) from None
 
 
 def rtnl() -> IPRoute:
@@ -83,7 +85,7 @@ def delete_link(ipr: IPRoute, name: str) -> bool:
         try:
             ipr.link("del", ifname=name)
         except NetlinkError as exc:
-            if exc.code == ENODEV:
+            if exc.code == errno.ENODEV:
                 return False
             raise
     return True

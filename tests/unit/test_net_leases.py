@@ -55,7 +55,7 @@ def test_exhaustion_is_one_line_naming_the_fix(tmp_path: Path) -> None:
         leases.acquire(str(tmp_path), SMALL, "one-too-many")
     assert str(info.value) == (
         f"address {tmp_path}: no free address left in 10.213.0.0/29 "
-        "(wait for tasks to end, or set LXRUN_SUBNET to a larger range (lxrun gc first))"
+        "(wait for tasks to end; for more at once, set LXRUN_SUBNET to a larger range while none runs)"
     )
     for lease in held:
         lease.release()
