@@ -1,9 +1,9 @@
 """One task's network, acquired step by step in one ExitStack and released on every path.
 
-bridge:  join (bridge and table made on demand; an address lease) -> a new netns fd -> a veth pair, the
-         host end on the bridge, `eth0` inside -> lo, address, default route inside (from a thread that
-         entered the netns) -> host ports reserved -> DNAT map elements.
-         Released in reverse: elements, ports, veth (its peer goes with it), netns fd, lease.
+bridge:  host ports reserved -> join (bridge and table made on demand; an address lease) -> a new netns
+         fd -> a veth pair, the host end on the bridge, `eth0` inside -> lo, address, default route inside
+         (from a thread that entered the netns) -> DNAT map elements for the published ports.
+         Released in reverse: elements, veth (its peer goes with it), netns fd, lease, ports.
 host:    nothing to acquire: the task uses the host's network namespace.
 none:    nothing to acquire: the sandbox makes its own netns with only `lo`.
 """
@@ -99,6 +99,7 @@ def task_network(
 
     config = config or NetworkConfig()
     with contextlib.ExitStack() as resources:
+        resources.enter_context(ports.reserved(spec.publish))  # first: a port in use fails before any work
         ipr = resources.enter_context(contextlib.closing(links.rtnl()))
         bridge_index, lease, notices = bridge.join(layout, config, ipr, task_id)
         resources.enter_context(lease)
@@ -111,7 +112,6 @@ def task_network(
         links.add_veth(ipr, veth, bridge_index, netns_fd, lease.address)
         inside = functools.partial(links.configure_task_side, lease.address, config.prefix_len, config.gateway)
         run_in_netns(netns_fd, inside)
-        resources.enter_context(ports.reserved(spec.publish))
         resources.enter_context(publish.published(config, lease.address, spec.publish))
         yield Attachment(
             BRIDGE,

@@ -418,34 +418,44 @@ def test_an_overlapping_subnet_is_refused_and_creates_nothing(net: Net) -> None:
             links.delete_link(ipr, "lxrtdummy")
 
 
-def test_a_port_in_use_fails_in_the_middle_and_leaves_nothing(net: Net) -> None:
+def test_a_port_in_use_is_refused_before_anything_is_made(net: Net) -> None:
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         port = taken.getsockname()[1]
-        with net.attach("first"):  # the bridge exists now; the failing task must leave only it
-            before, fds = interfaces(), open_fds()
-            with pytest.raises(SetupError) as info, net.attach("t", f"{port}:80"):
-                pass
-            assert str(info.value) == (
-                f"publish {port}:80/tcp: host port {port}/tcp is in use (by another task or a host service) "
-                "(choose another HOSTPORT)"
-            )
-            assert info.value.errno == errno.EADDRINUSE
-            assert interfaces() == before and open_fds() == fds and net.leases() == ["10.213.0.2"]
-
-
-def test_a_failure_inside_the_netns_leaves_nothing(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lxrun.net import links
-
-    def broken(address: str, prefix_len: int, gateway: str) -> None:
-        raise SetupError("configure task network", "injected", path="eth0")
-
-    with net.attach("first"):
         before, fds = interfaces(), open_fds()
-        monkeypatch.setattr(links, "configure_task_side", broken)
-        with pytest.raises(SetupError, match="injected"), net.attach("t"):
+        with pytest.raises(SetupError) as info, net.attach("t", f"{port}:80"):
+            pass
+        assert str(info.value) == (
+            f"publish {port}:80/tcp: host port {port}/tcp is in use (by another task or a host service) "
+            "(choose another HOSTPORT)"
+        )
+        assert info.value.errno == errno.EADDRINUSE
+        assert interfaces() == before and open_fds() == fds and net.leases() == []
+        assert f"table ip {BRIDGE}" not in nft_tables()
+
+
+def test_a_host_address_that_is_not_ours_is_refused(net: Net) -> None:
+    message = r"^publish 10.213.0.77:8080:80/tcp: 10.213.0.77 is not an address of this host"
+    with pytest.raises(SetupError, match=message), net.attach("t", "10.213.0.77:8080:80"):
+        pass
+    assert net.leases() == []
+
+
+@pytest.mark.parametrize("where", ["lxrun.net.links.configure_task_side", "lxrun.net.publish._add"])
+def test_a_failure_in_the_middle_of_setup_leaves_nothing(net: Net, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    def broken(*args: object) -> None:
+        raise SetupError("injected", "failure", path=where)
+
+    port = free_port()
+    with net.attach("first"):  # the bridge exists now; the failing task must leave only it
+        before, fds = interfaces(), open_fds()
+        monkeypatch.setattr(where, broken)
+        with pytest.raises(SetupError, match="injected"), net.attach("t", f"{port}:80"):
             pass
         assert interfaces() == before and open_fds() == fds and net.leases() == ["10.213.0.2"]
+        assert str(port) not in nft_elements()
+    with socket.socket() as again:
+        again.bind(("0.0.0.0", port))
 
 
 def test_keyboard_interrupt_tears_everything_down(net: Net) -> None:
