@@ -10,7 +10,6 @@
     <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
     <root>/net/leases/<address>     addresses of bridge-mode tasks, each held with flock while its task runs
     <root>/net/lock                 taken shared to attach a task, exclusively to make or remove the bridge
-    <root>/net/<bridge>.forwarding  lxrun turned ip_forward on for that bridge; gc turns it off again
 
 Paths are strings: pathlib costs several ms to import, paid on every `lxrun exec`.
 """
@@ -94,9 +93,6 @@ class Layout(Record):
     @property
     def net_lock(self) -> str:
         return f"{self.root}/net/lock"
-
-    def net_forwarding(self, bridge: str) -> str:
-        return f"{self.root}/net/{bridge}.forwarding"
 
     def ensure(self) -> None:
         """Create the state root's directories (idempotent, safe to race; a stat each once they exist)."""

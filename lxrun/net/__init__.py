@@ -3,16 +3,19 @@
 Importing this package is cheap (the exec path parses the options with it). The machinery for bridge
 mode lives in submodules that the native backend imports only when a task asks for it:
 
-    spec      NetworkSpec, PortMapping, parse_publish: what a task asks for (pure values)
-    config    NetworkConfig: the bridge name and subnet; the subnet-overlap check against host routes
-    attach    task_network(): one task's attachment, everything it acquired released on exit
-    gc        gc_network(): what crashed runners left, and the bridge and rules once idle
-    leases    addresses held with flock under <root>/net/leases/
-    bridge    the bridge, lxrun's nftables table and ip_forward, made on demand
-    links     pyroute2 calls: bridge, veth pair, addresses and routes inside a task's netns
-    netns     a new netns as a descriptor; running a function in a thread that entered it
-    nft       libnftables, in process; rules the ruleset and map elements as nft text
-    ports     host ports held as bound sockets for a task's published ports
+    spec        NetworkSpec, PortMapping, parse_publish: what a task asks for (pure values)
+    config      NetworkConfig: the bridge name and subnet; the subnet-overlap check against host routes
+    attach      task_network(), Attachment: one task's network, everything it acquired released on exit
+    gc          gc_network(): what dead tasks left, and the bridge and tables once idle
+    bridge      the bridge and its nftables table, made on demand under <root>/net/lock
+    forwarding  ip_forward, turned on only if off, with a guard so the host forwards nothing else
+    leases      addresses held with flock under <root>/net/leases/
+    ports       host ports of published mappings, held as bound sockets
+    publish     published ports as elements of the table's DNAT maps
+    rules       the tables and map elements as nft text
+    nft         libnftables, in process
+    links       pyroute2 calls: the bridge, veth pairs, addresses and routes inside a task's netns
+    netns       a new netns as a descriptor; a function run in a thread that entered one
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import os
 
-from lxrun.net import leases, links
+from lxrun.net import forwarding, leases, links
 from lxrun.net.config import check_subnet
 from lxrun.net.nft import nft
 from lxrun.net.rules import table_ruleset
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
     from lxrun.layout import Layout
     from lxrun.net.config import NetworkConfig
-
-IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 
 
 @contextlib.contextmanager
@@ -54,8 +52,13 @@ def join(layout: Layout, config: NetworkConfig, ipr: IPRoute, holder: str) -> tu
             check_subnet(config, links.host_routes(ipr))
             index = links.create_bridge(ipr, config)
             _write(f"/proc/sys/net/ipv4/conf/{config.bridge}/route_localnet", "1")  # DNAT of 127.0.0.1
+            # No IPv6 on the bridge: the input chain is IPv4 only, and a link-local address would let tasks
+            # reach the host's services listening on [::].
+            if os.path.isdir(f"/proc/sys/net/ipv6/conf/{config.bridge}"):
+                _write(f"/proc/sys/net/ipv6/conf/{config.bridge}/disable_ipv6", "1")
+            links.set_up(ipr, index, config.bridge)
         if not table_exists(config):
-            notices += _create_table(layout, config)
+            notices += _create_table(config)
         return index, leases.acquire(layout.net_leases, config, holder), notices
 
 
@@ -63,44 +66,22 @@ def table_exists(config: NetworkConfig) -> bool:
     return f"table ip {config.table}\n" in nft().run("list tables ip")
 
 
-def _create_table(layout: Layout, config: NetworkConfig) -> list[str]:
-    marker = layout.net_forwarding(config.bridge)
-    forwarding_off = _read(IP_FORWARD) == "0"
-    nft().run(
-        table_ruleset(config, guard_forwarding=forwarding_off or os.path.exists(marker)),
-        step="create nftables table",
-        path=f"ip {config.table}",
-    )
-    if not forwarding_off:
-        return []
-    _write(marker, "0\n")  # first: a crash before the sysctl leaves gc restoring what is already so
-    _write(IP_FORWARD, "1")
-    return [
-        f"turned net.ipv4.ip_forward on (it was off) so bridge {config.bridge} can reach out; "
-        f"lxrun's table forwards only its traffic, and lxrun gc turns it off again once no task uses the bridge"
-    ]
+def _create_table(config: NetworkConfig) -> list[str]:
+    path = f"ip {config.table}"
+    nft().run(table_ruleset(config), step="create nftables table", path=path)
+    return forwarding.ensure(config.bridge)
 
 
-def remove(layout: Layout, config: NetworkConfig, ipr: IPRoute) -> list[str]:
-    """Remove table, bridge and the ip_forward change (call holding net_lock exclusively, with no lease
-    held). Returns what it removed."""
+def remove(config: NetworkConfig, ipr: IPRoute) -> list[str]:
+    """Remove table and bridge, and leave the forwarding guard (call holding net_lock exclusively, with no
+    lease held). Returns what it removed."""
     removed = []
     if table_exists(config):
         nft().run(f"delete table ip {config.table}", step="delete nftables table", path=f"ip {config.table}")
         removed.append(f"table ip {config.table}")
     if links.delete_link(ipr, config.bridge):
         removed.append(f"bridge {config.bridge}")
-    marker = layout.net_forwarding(config.bridge)
-    if os.path.exists(marker):
-        _write(IP_FORWARD, "0")
-        os.unlink(marker)
-        removed.append("ip_forward (back off)")
-    return removed
-
-
-def _read(path: str) -> str:
-    with open(path) as file:
-        return file.read().strip()
+    return removed + forwarding.release(config.bridge)
 
 
 def _write(path: str, value: str) -> None:

@@ -59,7 +59,7 @@ def gc_network(layout: Layout, config: NetworkConfig | None = None) -> NetworkGc
         veths = [name for name in veths if links.delete_link(ipr, name)]
         elements = [element for element in publish.listed(config) if element.address not in live]
         publish.remove(config, elements)
-        shared = bridge.remove(layout, config, ipr) if not live else []
+        shared = bridge.remove(config, ipr) if not live else []
         return NetworkGc(
             veths=tuple(veths),
             leases=tuple(sorted(lease.address for lease in dead)),

@@ -69,14 +69,18 @@ def bridge_index(ipr: IPRoute, config: NetworkConfig) -> int | None:
 
 
 def create_bridge(ipr: IPRoute, config: NetworkConfig) -> int:
-    """The bridge, with the subnet's first address, a MAC of its own (else it takes the lowest port's, and
-    changes as tasks come and go) and up."""
+    """The bridge, down, with the subnet's first address and a MAC of its own (else it takes the lowest
+    port's, and changes as tasks come and go)."""
     with netlink("create bridge", config.bridge):
         ipr.link("add", ifname=config.bridge, kind="bridge", address=task_mac(config.gateway))
         index = int(ipr.link_lookup(ifname=config.bridge)[0])
         ipr.addr("add", index=index, address=config.gateway, prefixlen=config.prefix_len)
-        ipr.link("set", index=index, state="up")
     return index
+
+
+def set_up(ipr: IPRoute, index: int, name: str) -> None:
+    with netlink("set interface up", name):
+        ipr.link("set", index=index, state="up")
 
 
 def delete_link(ipr: IPRoute, name: str) -> bool:

@@ -1,4 +1,5 @@
-"""lxrun's nftables table for one bridge, as nft text; published ports as elements of its maps.
+"""lxrun's nftables tables as nft text: one per bridge, with published ports as elements of its maps; and
+the forwarding guard shared by all bridges.
 
 The table (family ip, named after the bridge) is made once, whole, in one transaction, and never edited
 rule by rule: a task's published ports are elements of two maps, added and deleted by key, so a task
@@ -21,23 +22,15 @@ if TYPE_CHECKING:
     from lxrun.net.config import NetworkConfig
     from lxrun.net.spec import PortMapping
 
+GUARD_TABLE = "lxrun_forward"
+GUARD_SET = "bridges"
 PORTS = "ports"
 ADDR_PORTS = "addr_ports"
 
 
-def table_ruleset(config: NetworkConfig, guard_forwarding: bool) -> str:
-    """The whole table. `guard_forwarding` when lxrun is the one turning ip_forward on: the host then
-    forwards nothing but its bridge's traffic, as before."""
+def table_ruleset(config: NetworkConfig) -> str:
+    """The whole table for one bridge."""
     bridge, subnet = config.bridge, config.subnet
-    guard = (
-        f"""
-    chain forward {{
-        type filter hook forward priority filter; policy accept;
-        iifname != "{bridge}" oifname != "{bridge}" drop comment "lxrun turned ip_forward on for {bridge} only"
-    }}"""
-        if guard_forwarding
-        else ""
-    )
     return f"""table ip {config.table} {{
     comment "lxrun: bridge {bridge}, subnet {subnet}; removed by lxrun gc when no task uses it"
     map {PORTS} {{
@@ -67,9 +60,34 @@ def table_ruleset(config: NetworkConfig, guard_forwarding: bool) -> str:
         type filter hook input priority filter; policy accept;
         iifname "{bridge}" ct state established,related accept
         iifname "{bridge}" drop comment "tasks don't reach the host's own services"
-    }}{guard}
+    }}
 }}
 """
+
+
+def guard_ruleset() -> str:
+    """The table that exists while lxrun has ip_forward on, having found it off: the host then forwards only
+    to and from the bridges in its set, as before for everything else."""
+    return f"""table ip {GUARD_TABLE} {{
+    comment "lxrun turned ip_forward on: forwarding only for lxrun's bridges; removed with the last of them"
+    set {GUARD_SET} {{
+        type ifname
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        iifname != @{GUARD_SET} oifname != @{GUARD_SET} drop
+    }}
+}}
+"""
+
+
+def enrol(bridge: str) -> str:
+    return f'add element ip {GUARD_TABLE} {GUARD_SET} {{ "{bridge}" }}'
+
+
+def withdraw(bridge: str) -> str:
+    """Take the bridge out of the guard's set, whether or not it is in (add first: one transaction)."""
+    return f'{enrol(bridge)}\ndelete element ip {GUARD_TABLE} {GUARD_SET} {{ "{bridge}" }}'
 
 
 class Element(Record):

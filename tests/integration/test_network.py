@@ -87,6 +87,7 @@ def net(tmp_path: Path, host_can_network: None) -> Iterator[Net]:
     assert f"table ip {BRIDGE}" not in nft_tables(), "lxrun's nftables table was left behind"
     assert network.leases() == [], "a lease was left behind"
     assert IP_FORWARD.read_text() == forwarding, "ip_forward was not restored"
+    assert "lxrun_forward" not in nft_tables(), "the forwarding guard was left behind"
     assert open_fds() == before_fds, "a descriptor was left open"
 
 
@@ -259,6 +260,20 @@ def test_tasks_do_not_reach_the_hosts_own_services(net: Net) -> None:
             in_netns(task, lambda: fetch(net.config.gateway, 8001, timeout=0.5))
 
 
+def test_the_bridge_has_no_ipv6_for_tasks_to_reach_the_host_by(net: Net) -> None:
+    with net.attach("t") as task:
+        assert Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").read_text() == "1\n"
+        assert not any(line.split()[-1] == BRIDGE for line in Path("/proc/net/if_inet6").read_text().splitlines())
+
+        def link_local_to_the_bridge() -> None:  # the address the bridge's MAC would give it
+            with socket.socket(socket.AF_INET6) as conn:
+                conn.settimeout(0.5)
+                conn.connect(("fe80::6c:aff:fed5:1", 22, 0, socket.if_nametoindex("eth0")))
+
+        with pytest.raises(OSError):
+            in_netns(task, link_local_to_the_bridge)
+
+
 def test_concurrent_attachments_from_threads_get_distinct_addresses(net: Net) -> None:
     count = 8
     addresses: list[str] = []
@@ -325,11 +340,31 @@ def test_gc_removes_an_idle_bridge_and_table_and_is_idempotent(net: Net) -> None
         assert BRIDGE in interfaces()
     assert BRIDGE in interfaces() and f"table ip {BRIDGE}" in nft_tables()
     result = gc_network(net.layout, net.config)
-    assert result.shared[:2] == (f"table ip {BRIDGE}", f"bridge {BRIDGE}") and result.live == 0
+    assert {f"table ip {BRIDGE}", f"bridge {BRIDGE}"} <= set(result.shared) and result.live == 0
     assert BRIDGE not in interfaces() and f"table ip {BRIDGE}" not in nft_tables()
-    assert IP_FORWARD.read_text() == forwarding
+    assert IP_FORWARD.read_text() == forwarding and "lxrun_forward" not in nft_tables()
     again = gc_network(net.layout, net.config)
     assert (again.veths, again.leases, again.elements, again.shared) == ((), (), 0, ())
+
+
+def test_two_bridges_share_the_forwarding_guard(net: Net, tmp_path: Path) -> None:
+    """A second bridge (another config, another state root) must get out too, and keep forwarding on while
+    the first goes away."""
+    forwarding = IP_FORWARD.read_text()
+    other = Net(tmp_path / "other", NetworkConfig("lxrt1", "10.218.0.0/24"))
+    try:
+        with outside_network() as outside, tcp_server("10.214.0.2", 8000, outside):
+            with net.attach("first") as first:
+                assert in_netns(first, lambda: fetch("10.214.0.2", 8000)) == "10.214.0.2 sees 10.214.0.1"
+            with other.attach("second") as second:
+                assert in_netns(second, lambda: fetch("10.214.0.2", 8000)) == "10.214.0.2 sees 10.214.0.1"
+                gc_network(net.layout, net.config)
+                assert IP_FORWARD.read_text().strip() == "1"
+                assert in_netns(second, lambda: fetch("10.214.0.2", 8000)) == "10.214.0.2 sees 10.214.0.1"
+    finally:
+        gc_network(other.layout, other.config)
+    assert "lxrt1" not in interfaces() and IP_FORWARD.read_text() == forwarding
+    assert "lxrun_forward" not in nft_tables()
 
 
 CRASHING_RUNNER = """

@@ -6,22 +6,37 @@ import json
 
 from lxrun.net import parse_publish
 from lxrun.net.config import NetworkConfig
-from lxrun.net.rules import Element, add_element, delete_element, parse_elements, publish_elements, table_ruleset
+from lxrun.net.rules import (
+    Element,
+    add_element,
+    delete_element,
+    enrol,
+    guard_ruleset,
+    parse_elements,
+    publish_elements,
+    table_ruleset,
+    withdraw,
+)
 
 CONFIG = NetworkConfig("lxrun0", "10.88.0.0/16")
 
 
 def test_the_table_is_named_after_the_bridge_and_covers_its_subnet() -> None:
-    text = table_ruleset(CONFIG, guard_forwarding=False)
+    text = table_ruleset(CONFIG)
     assert text.startswith("table ip lxrun0 {")
     assert 'ip saddr 10.88.0.0/16 oifname != "lxrun0" masquerade' in text
     assert 'iifname "lxrun0" drop' in text
     assert "hook forward" not in text
 
 
-def test_the_forwarding_guard_only_when_lxrun_turned_forwarding_on() -> None:
-    text = table_ruleset(CONFIG, guard_forwarding=True)
-    assert 'iifname != "lxrun0" oifname != "lxrun0" drop' in text
+def test_the_forwarding_guard_lets_through_only_lxrun_bridges() -> None:
+    text = guard_ruleset()
+    assert text.startswith("table ip lxrun_forward {")
+    assert "iifname != @bridges oifname != @bridges drop" in text
+    assert enrol("lxrun0") == 'add element ip lxrun_forward bridges { "lxrun0" }'
+    assert withdraw("lxrun0") == (
+        'add element ip lxrun_forward bridges { "lxrun0" }\ndelete element ip lxrun_forward bridges { "lxrun0" }'
+    )
 
 
 def test_published_ports_become_elements_of_the_right_map() -> None:
