@@ -1,7 +1,7 @@
 """The shared part of bridge mode: the bridge, lxrun's nftables table and ip_forward, made on demand and
 removed by gc once no task holds a lease.
 
-<root>/net/lock orders the two: a task takes its address lease while holding the lock shared, after
+<root>/net/lock orders tasks and gc: a task takes its address lease while holding the lock shared, after
 seeing the bridge and table in place (or exclusively, after making them); gc holds it exclusively
 while it checks that no lease is held and removes them. So gc never removes a bridge a task is joining.
 """
@@ -49,17 +49,28 @@ def join(layout: Layout, config: NetworkConfig, ipr: IPRoute, holder: str) -> tu
         index = links.bridge_index(ipr, config)  # another runner may have made it meanwhile
         notices: list[str] = []
         if index is None:
-            check_subnet(config, links.host_routes(ipr))
-            index = links.create_bridge(ipr, config)
-            _write(f"/proc/sys/net/ipv4/conf/{config.bridge}/route_localnet", "1")  # DNAT of 127.0.0.1
-            # No IPv6 on the bridge: the input chain is IPv4 only, and a link-local address would let tasks
-            # reach the host's services listening on [::].
-            if os.path.isdir(f"/proc/sys/net/ipv6/conf/{config.bridge}"):
-                _write(f"/proc/sys/net/ipv6/conf/{config.bridge}/disable_ipv6", "1")
-            links.set_up(ipr, index, config.bridge)
+            index = _make_bridge(config, ipr)
         if not table_exists(config):
             notices += _create_table(config)
         return index, leases.acquire(layout.net_leases, config, holder), notices
+
+
+def _make_bridge(config: NetworkConfig, ipr: IPRoute) -> int:
+    """Up with its address, or not there at all: a half-made bridge would stop every later task."""
+    check_subnet(config, links.host_routes(ipr))
+    index = links.create_bridge(ipr, config)
+    try:
+        links.add_address(ipr, index, config.bridge, config.gateway, config.prefix_len)
+        _write(f"/proc/sys/net/ipv4/conf/{config.bridge}/route_localnet", "1")  # DNAT of 127.0.0.1
+        # No IPv6 on the bridge: the input chain is IPv4 only, and a link-local address would let tasks
+        # reach the host's services listening on [::].
+        if os.path.isdir(f"/proc/sys/net/ipv6/conf/{config.bridge}"):
+            _write(f"/proc/sys/net/ipv6/conf/{config.bridge}/disable_ipv6", "1")
+        links.set_up(ipr, index, config.bridge)
+    except BaseException:
+        links.delete_link(ipr, config.bridge)
+        raise
+    return index
 
 
 def table_exists(config: NetworkConfig) -> bool:

@@ -69,13 +69,16 @@ def bridge_index(ipr: IPRoute, config: NetworkConfig) -> int | None:
 
 
 def create_bridge(ipr: IPRoute, config: NetworkConfig) -> int:
-    """The bridge, down, with the subnet's first address and a MAC of its own (else it takes the lowest
-    port's, and changes as tasks come and go)."""
+    """The bridge, down and without an address, with a MAC of its own (else it takes the lowest port's,
+    which changes as tasks come and go)."""
     with netlink("create bridge", config.bridge):
         ipr.link("add", ifname=config.bridge, kind="bridge", address=task_mac(config.gateway))
-        index = int(ipr.link_lookup(ifname=config.bridge)[0])
-        ipr.addr("add", index=index, address=config.gateway, prefixlen=config.prefix_len)
-    return index
+        return int(ipr.link_lookup(ifname=config.bridge)[0])
+
+
+def add_address(ipr: IPRoute, index: int, name: str, address: str, prefix_len: int) -> None:
+    with netlink("add address", name):
+        ipr.addr("add", index=index, address=address, prefixlen=prefix_len)
 
 
 def set_up(ipr: IPRoute, index: int, name: str) -> None:

@@ -493,6 +493,18 @@ def test_a_failure_in_the_middle_of_setup_leaves_nothing(net: Net, monkeypatch: 
         again.bind(("0.0.0.0", port))
 
 
+def test_a_failure_while_making_the_bridge_leaves_no_half_made_bridge(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise SetupError("injected", "failure")
+
+    monkeypatch.setattr("lxrun.net.links.set_up", broken)
+    with pytest.raises(SetupError, match="injected"), net.attach("t"):
+        pass
+    assert BRIDGE not in interfaces() and f"table ip {BRIDGE}" not in nft_tables() and net.leases() == []
+
+
 def test_keyboard_interrupt_tears_everything_down(net: Net) -> None:
     port = free_port()
     fds = open_fds()
