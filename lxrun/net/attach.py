@@ -93,6 +93,7 @@ def task_network(
     if spec.mode != BRIDGE:
         yield Attachment(spec.mode)
         return
+    # Bridge mode's machinery (pyroute2 alone takes ~100 ms to import) loads only when a task asks for it.
     from lxrun.net import bridge, links, ports, publish
     from lxrun.net.config import NetworkConfig, veth_name
     from lxrun.net.netns import new_netns, run_in_netns

@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 
+from lxrun._native import lib
 from lxrun.errors import SetupError
 
 TYPE_CHECKING = False
@@ -25,9 +26,7 @@ if TYPE_CHECKING:
 @contextlib.contextmanager
 def new_netns() -> Iterator[int]:
     """A new network namespace (only a down `lo` in it) as an O_CLOEXEC descriptor, closed on exit; the
-    namespace ends when nothing (descriptor, process, veth move in progress) holds it any more."""
-    from lxrun._native import lib
-
+    namespace ends once nothing (this descriptor, a process in it) holds it."""
     fd = lib.lxrun_new_netns()
     if fd < 0:
         raise SetupError.from_errno("new network namespace", -fd)
@@ -39,8 +38,6 @@ def new_netns() -> Iterator[int]:
 
 def run_in_netns(netns_fd: int, function: Callable[[], T]) -> T:
     """`function()` in a new thread that entered `netns_fd`; its result, or its exception re-raised here."""
-    from lxrun._native import lib
-
     outcome: list[T] = []
     failure: list[BaseException] = []
 
