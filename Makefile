@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux mmdebstrap
+HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
+                 mmdebstrap nftables
 BENCH_PACKAGES := bubblewrap crun lxc
 
 .PHONY: demo test test-v2 lint bench bench-stacks soak host-deps venv clean
