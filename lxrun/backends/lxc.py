@@ -1,0 +1,383 @@
+"""The lxc backend: liblxc through python-lxc, the native backend's sandbox described as an LXC config.
+
+Per task: <root>/lxc/<task-id>/ (config, upper and work dirs, log; removed afterwards), a cgroup tree
+of ours that LXC's cgroups nest in (cgtree), and a forked monitor process that calls
+Container.start(daemonize=False): liblxc moves its caller into the monitor's cgroups and stays until
+the container ends, so that caller must not be us. lxrun-init is pid 1, as with native, and reports
+the task's exact wait status (fd 4) or why its exec failed (fd 3): start() itself returns True even
+when the task failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import shutil
+import signal
+import time
+
+from lxrun import helper
+from lxrun.backends import cgtree, lxc_config
+from lxrun.backends.base import Probe
+from lxrun.backends.streams import OutputSink, needs_relay
+from lxrun.errors import (
+    ChildSetupError,
+    CommandNotExecutable,
+    CommandNotFound,
+    LxrunError,
+    SetupError,
+)
+from lxrun.result import Result
+from lxrun.state import task_record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from types import ModuleType
+
+    from lxrun.backends.base import OnStart
+    from lxrun.layout import Layout
+    from lxrun.plan import TaskPlan
+
+CHUNK = 65536
+INIT_ERROR_FD = 3  # native/protocol.h: LXRUN_INIT_ERROR_FD, LXRUN_INIT_STATUS_FD
+INIT_STATUS_FD = 4
+FIND_INIT_PATIENCE = 5.0  # seconds a signal waits for the container's init to exist
+LOCK_ROOT = "/run/lxc/lock"
+
+
+def _import_lxc() -> ModuleType:
+    import lxc
+
+    return lxc
+
+
+class _Monitor:
+    """The forked process that runs liblxc's start() and stays the container's monitor until it ends.
+
+    Owns the fork: close() kills the container (SIGKILL to its pid 1 ends the whole pid namespace)
+    if it still runs, and reaps the monitor."""
+
+    def __init__(self, lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
+        self.exited = False
+        self._init_pid: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:
+            _monitor_main(lxcpath, name, argv, child_fds)
+        # Its own process group: a terminal's Ctrl-C reaches lxrun, which forwards it once.
+        with contextlib.suppress(OSError):
+            os.setpgid(self.pid, self.pid)
+        self.pidfd = os.pidfd_open(self.pid)
+
+    def init_pid(self) -> int | None:
+        """The container's pid 1 on the host: the monitor's child that is pid 1 of a new pid namespace."""
+        deadline = time.monotonic() + FIND_INIT_PATIENCE
+        while self._init_pid is None and not self.exited and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{self.pid}/task/{self.pid}/children") as file:
+                    for child in file.read().split():
+                        if _is_namespace_init(int(child)):
+                            self._init_pid = int(child)
+            if self._init_pid is None:
+                if select.select([self.pidfd], [], [], 0.001)[0]:
+                    break
+        return self._init_pid
+
+    def send_signal(self, sig: int) -> None:
+        pid = self.init_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def reap(self) -> None:
+        os.waitpid(self.pid, 0)
+        self.exited = True
+
+    def close(self) -> None:
+        if not self.exited:
+            self.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.reap()
+        os.close(self.pidfd)
+
+
+def _is_namespace_init(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as file:
+        for line in file:
+            if line.startswith("NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == "1"
+    return False
+
+
+def _monitor_main(lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
+    """In the forked child: stdio and init's fds 3, 4 in place, nothing else open, then liblxc. Never returns."""
+    code = 125
+    try:
+        os.setpgid(0, 0)
+        staged = [os.dup(fd) if fd >= 0 else -1 for fd in child_fds]
+        for target, fd in enumerate(staged):
+            if fd >= 0:
+                os.dup2(fd, target)
+        os.closerange(len(child_fds), os.sysconf("SC_OPEN_MAX"))
+        container = _import_lxc().Container(name, lxcpath)
+        code = 0 if container.start(daemonize=False, close_fds=False, cmd=tuple(argv)) else 125
+    finally:
+        os._exit(code)
+
+
+class _Handle:
+    def __init__(self, task_id: str, monitor: _Monitor) -> None:
+        self.task_id = task_id
+        self._monitor = monitor
+
+    def send_signal(self, sig: int) -> None:
+        self._monitor.send_signal(sig)
+
+
+@contextlib.contextmanager
+def _task_dir(layout: Layout, task_id: str) -> Iterator[str]:
+    """<root>/lxc/<task-id>: LXC's container dir (config, log, upper, work); gone afterwards, with LXC's lock dir."""
+    lxcpath = f"{layout.root}/lxc"
+    directory = f"{lxcpath}/{task_id}"
+    os.makedirs(directory, mode=0o700)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(lxcpath)
+        with contextlib.suppress(OSError):
+            os.removedirs(f"{LOCK_ROOT}{lxcpath}")  # liblxc's per-lxcpath lock dir, empty after a start
+
+
+def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
+    """Create the workdir in the upper dir where no layer has it, as docker creates a missing workdir.
+
+    LXC only chdirs. A component that a layer has as a directory needs nothing; a symlink is left for
+    the sandbox to resolve (then a missing target fails the start); a file can't hold a workdir."""
+    parts = [part for part in workdir.split("/") if part]
+    for depth in range(1, len(parts) + 1):
+        relative = "/".join(parts[:depth])
+        top = next((f"{layer}/{relative}" for layer in reversed(layers) if os.path.lexists(f"{layer}/{relative}")), None)
+        if top is None:
+            os.makedirs(f"{upper}/{'/'.join(parts)}", mode=0o755, exist_ok=True)
+            return
+        if os.path.islink(top):
+            return
+        if not os.path.isdir(top):
+            raise ChildSetupError.from_errno(
+                "workdir", errno.ENOTDIR, workdir, hint="give a directory the task can enter with -w"
+            )
+
+
+def _init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
+    """lxrun-init's failure record (struct lxrun_error) as the error native raises for it."""
+    error = helper.ffi.new("struct lxrun_error *")
+    helper.ffi.memmove(error, record, helper.ffi.sizeof("struct lxrun_error"))
+    path = os.fsdecode(helper.ffi.string(error.path)) or None
+    if error.step == helper.lib.LXRUN_STEP_EXEC and error.err == errno.ENOENT:
+        return CommandNotFound(
+            "exec",
+            "command not found in the sandbox",
+            path=path,
+            errno=error.err,
+            hint=f"is it installed in the stack? PATH={env.get('PATH', '')}",
+        )
+    if error.step == helper.lib.LXRUN_STEP_EXEC:
+        return CommandNotExecutable.from_errno("exec", error.err, path)
+    return ChildSetupError.from_errno("init", error.err, path)
+
+
+def _read_all(fd: int) -> bytes:
+    data = bytearray()
+    while chunk := os.read(fd, CHUNK):
+        data += chunk
+    return bytes(data)
+
+
+def _log_reason(log: str) -> str:
+    """liblxc's first error: what went wrong first (what follows is mostly clean-up failing after it)."""
+    with contextlib.suppress(OSError), open(log) as file:
+        for line in file:
+            if " ERROR " in line:
+                return line.strip().split(" - ", 1)[-1]
+    return "liblxc could not start the container (no log)"
+
+
+class _Pipes:
+    """Every pipe of one task: init's error and status records, and the relayed output streams."""
+
+    def __init__(self) -> None:
+        self._fds: list[int] = []
+
+    def pipe(self) -> tuple[int, int]:
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        self._fds += [read_end, write_end]
+        return read_end, write_end
+
+    def open_null(self) -> int:
+        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._fds.append(fd)
+        return fd
+
+    def close(self, fd: int) -> None:
+        if fd in self._fds:
+            self._fds.remove(fd)
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+
+def _supervise(
+    monitor: _Monitor, relays: dict[int, OutputSink], timeout: float | None, stop_timeout: float
+) -> bool:
+    """Relay output until the monitor exited and every stream ended; enforce the timeout. True if it ran out."""
+    poller = select.poll()
+    poller.register(monitor.pidfd, select.POLLIN)
+    for fd in relays:
+        poller.register(fd, select.POLLIN)
+    open_streams = set(relays)
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    timed_out = killed = False
+    while not monitor.exited or open_streams:
+        wait_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000) + 1)
+        for fd, _events in poller.poll(wait_ms):
+            if fd == monitor.pidfd:
+                poller.unregister(fd)
+                monitor.reap()
+                continue
+            chunk = os.read(fd, CHUNK)
+            if chunk:
+                relays[fd].write(chunk)
+            else:
+                poller.unregister(fd)
+                open_streams.discard(fd)
+        if deadline is not None and time.monotonic() >= deadline:
+            if not timed_out:
+                timed_out = True
+                monitor.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + stop_timeout
+            elif not killed:
+                killed = True
+                monitor.send_signal(signal.SIGKILL)
+                deadline = None
+    return timed_out
+
+
+class LxcBackend:
+    name = "lxc"
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def probe(self) -> Probe:
+        if os.geteuid() != 0:
+            return Probe(False, "needs root (run as root)")
+        try:
+            lxc = _import_lxc()
+        except ImportError:
+            return Probe(False, "python-lxc is not installed (apt-get install lxc-dev; pip install 'lxrun[backends]')")
+        if not os.path.isfile(helper.INIT_PATH):
+            return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
+        with open("/proc/filesystems") as filesystems:
+            if "overlay" not in filesystems.read():
+                return Probe(False, "overlayfs is not available (modprobe overlay)")
+        return Probe(True, f"liblxc {getattr(lxc, 'version', '?')}")
+
+    def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
+        spec = plan.spec
+        self.layout.ensure()
+        hierarchies = cgtree.own_hierarchies()
+        memory = cgtree.legacy_memory(hierarchies)
+        with contextlib.ExitStack() as resources:
+            resources.enter_context(task_record(self.layout, plan, self.name))
+            directory = resources.enter_context(_task_dir(self.layout, plan.task_id))
+            kept = self.layout.kept_task(plan.task_id) if spec.keep else None
+            upper = f"{kept or directory}/upper"
+            os.makedirs(upper, mode=0o755)
+            if kept:
+                resources.callback(shutil.rmtree, f"{kept}/work", True)
+            prepare_workdir(plan.stack.layer_paths, upper, plan.workdir)
+            cgroups = resources.enter_context(cgtree.TaskCgroups(plan.task_id, hierarchies).created())
+            oom_copy = f"{directory}/oom_control" if memory is not None else None
+            paths = lxc_config.LxcPaths(
+                upper=upper,
+                log=f"{directory}/log",
+                init=helper.INIT_PATH,
+                oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory else None,
+                oom_copy=oom_copy,
+            )
+            memsw = memory is not None and os.path.exists(memory.path(f"{cgroups.relative}/memory.memsw.limit_in_bytes"))
+            with open(f"{directory}/config", "w") as config:
+                config.write(lxc_config.render(plan, paths, cgroups, legacy=memory is not None, memsw=memsw))
+
+            pipes = _Pipes()
+            resources.callback(pipes.close_all)
+            stdin = spec.stdin if spec.stdin is not None else pipes.open_null()
+            child_fds = [stdin]
+            relays: dict[int, OutputSink] = {}
+            sinks = {}
+            for stream in ("stdout", "stderr"):
+                target = getattr(spec, stream)
+                sinks[stream] = OutputSink(target, spec.output_limit)
+                if needs_relay(spec, target):
+                    read_end, write_end = pipes.pipe()
+                    relays[read_end] = sinks[stream]
+                    child_fds.append(write_end)
+                else:
+                    child_fds.append(int(target))
+            error_read, error_write = pipes.pipe()
+            status_read, status_write = pipes.pipe()
+            child_fds += [error_write, status_write]
+
+            started = time.monotonic()
+            argv = [lxc_config.INIT_TARGET, *spec.argv]
+            monitor = _Monitor(f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
+            resources.callback(monitor.close)
+            for fd in child_fds[1:]:
+                pipes.close(fd)
+            if spec.stdin is None:
+                pipes.close(stdin)
+            if on_start is not None:
+                on_start(_Handle(plan.task_id, monitor))
+            timed_out = _supervise(monitor, relays, spec.timeout, spec.stop_timeout)
+            wall_time = time.monotonic() - started
+            outputs = {stream: sink.finish() for stream, sink in sinks.items()}
+            error_record, status_record = _read_all(error_read), _read_all(status_read)
+            usage = cgroups.usage(oom_copy)
+            if error_record:
+                raise _init_error(error_record, plan.env)
+            if len(status_record) == 4:
+                status = int.from_bytes(status_record, "little", signed=True)
+            elif timed_out or usage.oom_killed:
+                status = signal.SIGKILL  # pid 1 itself was killed: the whole sandbox went with it
+            else:
+                raise SetupError("lxc start", _log_reason(paths.log), path=plan.task_id)
+        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return Result(
+            task_id=plan.task_id,
+            name=spec.name,
+            stack=plan.stack.ref,
+            backend=self.name,
+            exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
+            signal=signal_number,
+            wall_time=wall_time,
+            stdout=outputs["stdout"],
+            stderr=outputs["stderr"],
+            upper_dir=upper if kept else None,
+            oom_killed=usage.oom_killed,
+            timed_out=timed_out,
+            cpu_user=usage.cpu_user,
+            cpu_system=usage.cpu_system,
+            peak_memory=usage.peak_memory,
+            pids_peak=usage.pids_peak,
+            output_truncated=any(sink.truncated for sink in sinks.values()),
+        )
