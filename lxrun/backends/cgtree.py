@@ -113,9 +113,10 @@ class Usage(Record):
 class TaskCgroups:
     """The tree of one task (see the module docstring); `relative` paths are what LXC's config takes."""
 
-    def __init__(self, task_id: str, hierarchies: list[Hierarchy]) -> None:
+    def __init__(self, task_id: str, hierarchies: list[Hierarchy], top: str = TOP) -> None:
         self.hierarchies = hierarchies
-        self.relative = f"{TOP}/{task_id}"
+        self.top = top
+        self.relative = f"{top}/{task_id}"
         self.container = f"{self.relative}/task/ct"
         self.monitor = f"{self.relative}/monitor"
         self.pivot = f"{self.relative}/pivot"
@@ -136,7 +137,7 @@ class TaskCgroups:
             self.remove()
 
     def _create(self, hierarchy: Hierarchy) -> None:
-        top = hierarchy.path(TOP)
+        top = hierarchy.path(self.top)
         for path in (top, hierarchy.path(self.relative), hierarchy.path(f"{self.relative}/task")):
             try:
                 os.mkdir(path, 0o755)
@@ -161,7 +162,7 @@ class TaskCgroups:
             for directory in sorted(directories, key=len, reverse=True):
                 _rmdir_patiently(directory)
             with contextlib.suppress(OSError):
-                os.rmdir(hierarchy.path(TOP))  # other tasks may still use it: then it stays
+                os.rmdir(hierarchy.path(self.top))  # other tasks may still use it: then it stays
 
     def usage(self, oom_kill_file: str | None) -> Usage:
         """Read from `<task-id>/task`, whose figures include the container's (cgroups are hierarchical).
