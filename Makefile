@@ -4,8 +4,11 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev make busybox-static util-linux
-BENCH_PACKAGES := bubblewrap crun lxc
+# lxc-dev and pkg-config build python-lxc; docker.io (with tini, its init) and curl run the private dockerd of
+# `make test` (scripts/dockerd).
+HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev make busybox-static util-linux \
+	lxc lxc-dev pkg-config docker.io tini curl
+BENCH_PACKAGES := bubblewrap crun
 
 .PHONY: demo test lint unit bench host-deps venv clean
 
@@ -15,7 +18,7 @@ host-deps:
 $(BIN)/.installed: pyproject.toml setup.py $(wildcard native/*) | host-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[dev,backends]' --config-settings editable_mode=compat
 	touch $@
 
 venv: $(BIN)/.installed
@@ -28,12 +31,15 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards.
 test: lint
-	$(BIN)/pytest
+	scripts/dockerd run -- $(BIN)/pytest
 
 bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)
+	$(BIN)/pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(BIN)/python benchmarks/startup.py
+	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init

@@ -106,7 +106,11 @@ class Usage(Record):
         oom_killed: bool = False,
     ) -> None:
         super().__init__(
-            cpu_user=cpu_user, cpu_system=cpu_system, peak_memory=peak_memory, pids_peak=pids_peak, oom_killed=oom_killed
+            cpu_user=cpu_user,
+            cpu_system=cpu_system,
+            peak_memory=peak_memory,
+            pids_peak=pids_peak,
+            oom_killed=oom_killed,
         )
 
 

@@ -40,6 +40,7 @@ TOP = "lxrun-docker"
 CHUNK = 65536
 FRAME_HEADER = struct.Struct(">BxxxL")  # Docker's multiplexed stream: stream id, 3 pad bytes, length
 STREAM_IDS = {1: "stdout", 2: "stderr"}
+API_VERSION = "1.41"  # Docker 20.10, Debian 12's docker.io
 PING_TIMEOUT = 2
 API_TIMEOUT = 120
 # tini's own message when it can't exec the command (exit 127 or 126), Docker's only report of it.
@@ -50,7 +51,8 @@ HOW_TO_START = "start one: scripts/dockerd start DIR, then export DOCKER_HOST=un
 def _client(timeout: int) -> Any:
     import docker
 
-    return docker.from_env(timeout=timeout)
+    # A fixed API version: "auto" would cost a round trip to the daemon on every task.
+    return docker.from_env(timeout=timeout, version=API_VERSION)
 
 
 class _Handle:
@@ -160,9 +162,9 @@ def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
     return api.create_host_config(**options)
 
 
-def _exec_failure(exit_code: int, stderr: bytes | None, plan: TaskPlan) -> None:
+def _exec_failure(exit_code: int, stderr: bytes, plan: TaskPlan) -> None:
     """tini reports a command it could not exec on stderr with 127/126: raise what native raises."""
-    if exit_code not in (126, 127) or not stderr or not stderr.startswith(TINI_EXEC_FAILED):
+    if exit_code not in (126, 127) or not stderr.startswith(TINI_EXEC_FAILED):
         return
     command = plan.spec.argv[0]
     if exit_code == 127:
@@ -193,12 +195,13 @@ class DockerBackend:
             client = _client(PING_TIMEOUT)
         except ImportError:
             return Probe(False, "the docker SDK is not installed (pip install 'lxrun[backends]')")
-        except Exception as exc:  # the SDK raises DockerException when no daemon is configured
-            return Probe(False, f"no dockerd: {exc} ({HOW_TO_START})")
+        except Exception as exc:  # DockerException: a malformed DOCKER_HOST, say
+            return Probe(False, f"docker client: {exc} ({HOW_TO_START})")
         try:
             version = client.version()
         except Exception as exc:  # connection refused, missing socket, timeout: all mean no daemon
-            return Probe(False, f"no dockerd at {client.api.base_url}: {type(exc).__name__} ({HOW_TO_START})")
+            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            return Probe(False, f"no dockerd at {where}: {type(exc).__name__} ({HOW_TO_START})")
         finally:
             client.close()
         return Probe(True, f"dockerd {version.get('Version', '?')} at {os.environ.get('DOCKER_HOST', 'default')}")
@@ -220,7 +223,9 @@ class DockerBackend:
             try:
                 image = ensure_image(api, plan.stack, self.layout.tmp)
             except requests.exceptions.ConnectionError as exc:
-                raise BackendUnavailable("backend docker", f"no dockerd at {api.base_url}: {exc}", hint=HOW_TO_START) from None
+                raise BackendUnavailable(
+                    "backend docker", f"no dockerd at {api.base_url}: {exc}", hint=HOW_TO_START
+                ) from None
             cgroups = resources.enter_context(cgtree.TaskCgroups(plan.task_id, hierarchies, top=TOP).created())
             try:
                 container = api.create_container(
@@ -252,7 +257,7 @@ class DockerBackend:
             wall_time = time.monotonic() - started
             state = api.inspect_container(container)["State"]
             outputs = {stream: sink.finish() for stream, sink in sinks.items()}
-            _exec_failure(exit_code, outputs["stderr"], plan)
+            _exec_failure(exit_code, sinks["stderr"].opening, plan)
             _remove(api, container)  # before reading usage: its cgroup must be gone
             usage = cgroups.usage(None)
         # Docker reports an exit code only: tini's 128+N is read as signal N (`exit 137` looks the same).

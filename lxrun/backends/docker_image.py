@@ -96,7 +96,7 @@ def write_layer(tree: str, out: IO[bytes]) -> str:
 
 def write_archive(stack: ResolvedStack, tag: str, out: IO[bytes], scratch: str) -> None:
     """A `docker save` archive: one layer tar per stack layer, an image config, a manifest naming `tag`."""
-    with tarfile.open(fileobj=out, mode="w|") as archive:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=out, mode="w|") as archive:
         diff_ids, layer_files = [], []
         for tree in stack.layer_paths:
             with tempfile.TemporaryFile(dir=scratch) as layer:

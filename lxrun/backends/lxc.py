@@ -19,6 +19,7 @@ import signal
 import time
 
 from lxrun import helper
+from lxrun._native import ffi, lib
 from lxrun.backends import cgtree, lxc_config
 from lxrun.backends.base import Probe
 from lxrun.backends.streams import OutputSink, needs_relay
@@ -35,7 +36,6 @@ from lxrun.state import task_record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-
     from types import ModuleType
 
     from lxrun.backends.base import OnStart
@@ -52,7 +52,8 @@ LOCK_ROOT = "/run/lxc/lock"
 def _import_lxc() -> ModuleType:
     import lxc
 
-    return lxc
+    module: ModuleType = lxc
+    return module
 
 
 class _Monitor:
@@ -76,14 +77,12 @@ class _Monitor:
         """The container's pid 1 on the host: the monitor's child that is pid 1 of a new pid namespace."""
         deadline = time.monotonic() + FIND_INIT_PATIENCE
         while self._init_pid is None and not self.exited and time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                with open(f"/proc/{self.pid}/task/{self.pid}/children") as file:
-                    for child in file.read().split():
-                        if _is_namespace_init(int(child)):
-                            self._init_pid = int(child)
-            if self._init_pid is None:
-                if select.select([self.pidfd], [], [], 0.001)[0]:
-                    break
+            with contextlib.suppress(OSError), open(f"/proc/{self.pid}/task/{self.pid}/children") as file:
+                for child in file.read().split():
+                    if _is_namespace_init(int(child)):
+                        self._init_pid = int(child)
+            if self._init_pid is None and select.select([self.pidfd], [], [], 0.001)[0]:
+                break
         return self._init_pid
 
     def send_signal(self, sig: int) -> None:
@@ -163,7 +162,9 @@ def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
     parts = [part for part in workdir.split("/") if part]
     for depth in range(1, len(parts) + 1):
         relative = "/".join(parts[:depth])
-        top = next((f"{layer}/{relative}" for layer in reversed(layers) if os.path.lexists(f"{layer}/{relative}")), None)
+        top = next(
+            (f"{layer}/{relative}" for layer in reversed(layers) if os.path.lexists(f"{layer}/{relative}")), None
+        )
         if top is None:
             os.makedirs(f"{upper}/{'/'.join(parts)}", mode=0o755, exist_ok=True)
             return
@@ -177,10 +178,10 @@ def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
 
 def _init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
     """lxrun-init's failure record (struct lxrun_error) as the error native raises for it."""
-    error = helper.ffi.new("struct lxrun_error *")
-    helper.ffi.memmove(error, record, helper.ffi.sizeof("struct lxrun_error"))
-    path = os.fsdecode(helper.ffi.string(error.path)) or None
-    if error.step == helper.lib.LXRUN_STEP_EXEC and error.err == errno.ENOENT:
+    error = ffi.new("struct lxrun_error *")
+    ffi.memmove(error, record, ffi.sizeof("struct lxrun_error"))
+    path = os.fsdecode(ffi.string(error.path)) or None
+    if error.step == lib.LXRUN_STEP_EXEC and error.err == errno.ENOENT:
         return CommandNotFound(
             "exec",
             "command not found in the sandbox",
@@ -188,7 +189,7 @@ def _init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
             errno=error.err,
             hint=f"is it installed in the stack? PATH={env.get('PATH', '')}",
         )
-    if error.step == helper.lib.LXRUN_STEP_EXEC:
+    if error.step == lib.LXRUN_STEP_EXEC:
         return CommandNotExecutable.from_errno("exec", error.err, path)
     return ChildSetupError.from_errno("init", error.err, path)
 
@@ -236,9 +237,7 @@ class _Pipes:
         self._fds.clear()
 
 
-def _supervise(
-    monitor: _Monitor, relays: dict[int, OutputSink], timeout: float | None, stop_timeout: float
-) -> bool:
+def _supervise(monitor: _Monitor, relays: dict[int, OutputSink], timeout: float | None, stop_timeout: float) -> bool:
     """Relay output until the monitor exited and every stream ended; enforce the timeout. True if it ran out."""
     poller = select.poll()
     poller.register(monitor.pidfd, select.POLLIN)
@@ -315,7 +314,9 @@ class LxcBackend:
                 oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory else None,
                 oom_copy=oom_copy,
             )
-            memsw = memory is not None and os.path.exists(memory.path(f"{cgroups.relative}/memory.memsw.limit_in_bytes"))
+            memsw = memory is not None and os.path.exists(
+                memory.path(f"{cgroups.relative}/memory.memsw.limit_in_bytes")
+            )
             with open(f"{directory}/config", "w") as config:
                 config.write(lxc_config.render(plan, paths, cgroups, legacy=memory is not None, memsw=memsw))
 

@@ -86,7 +86,6 @@ def check_one_line(plan: TaskPlan) -> None:
     """A config file is line-based: a newline in a value would end it and start another key."""
     values = {"workdir": plan.workdir, "hostname": plan.hostname}
     values.update({f"env {key}": value for key, value in plan.env.items()})
-    values.update({f"volume {v.volume.source}": v.volume.source + v.volume.target for v in plan.volumes})
     for what, value in values.items():
         if "\n" in value or "\r" in value:
             raise SpecError(what, "contains a line break, which the lxc backend can't pass", hint="use native")
@@ -119,9 +118,8 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
         options = ["rbind", "create=dir" if planned.is_dir else "create=file"]
         if volume.read_only:
             options.append("ro")
-        lines.append(
-            f"lxc.mount.entry = {_escape(volume.source)} {_escape(volume.target.lstrip('/'))} none {','.join(options)} 0 0"
-        )
+        source, target = _escape(volume.source), _escape(volume.target.lstrip("/"))
+        lines.append(f"lxc.mount.entry = {source} {target} none {','.join(options)} 0 0")
     lines.append(f"lxc.init.cwd = {plan.workdir}")
     lines += [f"lxc.environment = {key}={value}" for key, value in plan.env.items()]
     lines += limit_lines(plan.spec.limits, legacy, memsw)

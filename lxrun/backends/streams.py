@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from lxrun.spec import TaskSpec
 
 
+OPENING = 256
+
+
 def cut_marker(dropped: int) -> bytes:
     return f"\n[lxrun: output limit reached, {dropped} bytes cut here]\n".encode()
 
@@ -30,12 +33,15 @@ class OutputSink:
         self._head_size = 0
         self._tail = bytearray()
         self._dropped = 0
+        self.opening = b""  # the stream's first bytes, kept even when forwarded (they may say why it failed)
 
     @property
     def captures(self) -> bool:
         return self.target == CAPTURE
 
     def write(self, chunk: bytes) -> None:
+        if len(self.opening) < OPENING:
+            self.opening += chunk[: OPENING - len(self.opening)]
         if self.limit is None:
             self._out(chunk)
             return

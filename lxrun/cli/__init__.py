@@ -20,6 +20,7 @@ from lxrun.errors import LxrunError
 COMMANDS = {
     "exec": ("lxrun.cli.exec_cmd", "Run a command in a fresh sandbox on a stack"),
     "base": ("lxrun.cli.base_cmd", "Build base root filesystems (rootfs/*.toml)"),
+    "backends": ("lxrun.cli.backends_cmd", "List the backends and whether each can run here"),
 }
 
 

@@ -59,6 +59,9 @@ def parser() -> Parser:
     p.add_argument("--hostname", help="hostname in the sandbox (default: the name, else the task id)")
     p.add_argument("--result-json", metavar="FILE", help="write the result (id, exit code, signal, times) as JSON")
     p.add_argument("--keep", action="store_true", help="keep the task's upper dir (its writes) and print where")
+    p.add_argument(
+        "--backend", default="native", metavar="NAME", help="native (default), lxc or docker; see `lxrun backends`"
+    )
     add_root_option(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments, after --")
     return p
@@ -111,7 +114,7 @@ def main(argv: list[str]) -> int:
     handles: list[TaskHandle] = []
     sys.stdout.flush()
     with forwarding_signals(handles):
-        result = run(spec, root=args.root, on_start=handles.append)
+        result = run(spec, backend=args.backend, root=args.root, on_start=handles.append)
     if result.upper_dir:
         print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
     if args.result_json:
