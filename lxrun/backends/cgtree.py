@@ -131,11 +131,16 @@ class TaskCgroups:
         return legacy or next((h for h in self.hierarchies if h.unified and controller in h.controllers), None)
 
     @contextlib.contextmanager
-    def created(self) -> Iterator[TaskCgroups]:
-        """Create `<task-id>/task` everywhere; on the way out remove the task's whole tree."""
+    def created(self, cpu_shares: int | None = None) -> Iterator[TaskCgroups]:
+        """Create `<task-id>/task` everywhere; on the way out remove the task's whole tree.
+
+        CPU shares weigh a cgroup against its siblings only, and the siblings of one task's cgroups
+        are other tasks' `<task-id>` directories: so the task's weight is set there as well."""
         try:
             for hierarchy in self.hierarchies:
                 self._create(hierarchy)
+            if cpu_shares is not None:
+                self._weigh(cpu_shares)
             yield self
         finally:
             self.remove()
@@ -148,13 +153,23 @@ class TaskCgroups:
             except FileExistsError:
                 if path != top:
                     raise SetupError("cgroup", "already exists", path=path) from None
-                continue
+                # Another task made it a moment ago, and may not have filled its cpuset yet: we do it too.
             except OSError as exc:
                 raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, path) from None
             if "cpuset" in hierarchy.controllers and not hierarchy.unified:
                 _inherit_cpuset(path)
             if hierarchy.unified:
                 _delegate(path, hierarchy.controllers)
+
+    def _weigh(self, cpu_shares: int) -> None:
+        from lxrun.backends.lxc_config import shares_to_weight
+
+        cpu = self.find("cpu")
+        if cpu is None:
+            return
+        name, value = ("cpu.weight", shares_to_weight(cpu_shares)) if cpu.unified else ("cpu.shares", cpu_shares)
+        with open(cpu.path(f"{self.relative}/{name}"), "w") as file:
+            file.write(str(value))
 
     def remove(self) -> None:
         """rmdir every directory under each `<task-id>`, deepest first, then the shared top if now empty."""

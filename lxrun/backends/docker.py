@@ -141,6 +141,7 @@ def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
     limits = plan.spec.limits
     options: dict[str, Any] = {
         "network_mode": "none",
+        "cgroupns": "private",  # v1 hosts default to the host's
         "init": True,
         "tmpfs": {"/tmp": "rw,nosuid,nodev,mode=1777"},
         "binds": {
@@ -153,7 +154,7 @@ def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
         options.update(mem_limit=limits.memory, memswap_limit=limits.memory)  # equal: no swap
     if limits.cpus is not None:
         options["nano_cpus"] = round(limits.cpus * 1e9)
-    if limits.cpu_shares is not None:
+    if limits.cpu_shares is not None:  # weighs only against its siblings: cgtree sets it on the task's dir too
         options["cpu_shares"] = limits.cpu_shares
     if limits.pids is not None:
         options["pids_limit"] = limits.pids
@@ -226,7 +227,9 @@ class DockerBackend:
                 raise BackendUnavailable(
                     "backend docker", f"no dockerd at {api.base_url}: {exc}", hint=HOW_TO_START
                 ) from None
-            cgroups = resources.enter_context(cgtree.TaskCgroups(plan.task_id, hierarchies, top=TOP).created())
+            cgroups = resources.enter_context(
+                cgtree.TaskCgroups(plan.task_id, hierarchies, top=TOP).created(spec.limits.cpu_shares)
+            )
             try:
                 container = api.create_container(
                     image,

@@ -140,7 +140,7 @@ class _Handle:
 
 @contextlib.contextmanager
 def _task_dir(layout: Layout, task_id: str) -> Iterator[str]:
-    """<root>/lxc/<task-id>: LXC's container dir (config, log, upper, work); gone afterwards, with LXC's lock dir."""
+    """<root>/lxc/<task-id>: LXC's container dir (config, log, upper, work); gone afterwards, with LXC's lock."""
     lxcpath = f"{layout.root}/lxc"
     directory = f"{lxcpath}/{task_id}"
     os.makedirs(directory, mode=0o700)
@@ -150,8 +150,10 @@ def _task_dir(layout: Layout, task_id: str) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.rmdir(lxcpath)
+        # liblxc's lock file for this container, and its directories once no other task's lock is in them.
         with contextlib.suppress(OSError):
-            os.removedirs(f"{LOCK_ROOT}{lxcpath}")  # liblxc's per-lxcpath lock dir, empty after a start
+            os.unlink(f"{LOCK_ROOT}{lxcpath}/.{task_id}")
+            os.removedirs(f"{LOCK_ROOT}{lxcpath}")
 
 
 def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
@@ -305,7 +307,9 @@ class LxcBackend:
             if kept:
                 resources.callback(shutil.rmtree, f"{kept}/work", True)
             prepare_workdir(plan.stack.layer_paths, upper, plan.workdir)
-            cgroups = resources.enter_context(cgtree.TaskCgroups(plan.task_id, hierarchies).created())
+            cgroups = resources.enter_context(
+                cgtree.TaskCgroups(plan.task_id, hierarchies).created(spec.limits.cpu_shares)
+            )
             oom_copy = f"{directory}/oom_control" if memory is not None else None
             paths = lxc_config.LxcPaths(
                 upper=upper,

@@ -1,0 +1,62 @@
+"""Nothing outlives a task, whatever way it ends (the autouse fixture checks after every test)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lxrun import TaskSpec, run
+from lxrun.backends.base import TaskHandle
+from lxrun.errors import CommandNotFound, SpecError
+from lxrun.spec import Volume
+
+from .conftest import sh
+
+
+def test_a_background_process_dies_with_the_task(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "sleep 60 & setsid sleep 60 & echo started")
+    assert result.stdout == b"started\n"
+
+
+def test_interrupted_while_running(backend: str, state_root: Path) -> None:
+    def interrupt(_handle: TaskHandle) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(TaskSpec(stack="busybox", argv=["sleep", "60"]), backend=backend, root=state_root, on_start=interrupt)
+
+
+def test_a_failed_start(backend: str, state_root: Path) -> None:
+    with pytest.raises(CommandNotFound):
+        run(TaskSpec(stack="busybox", argv=["no-such-tool"]), backend=backend, root=state_root)
+
+
+def test_bad_input_creates_nothing(backend: str, state_root: Path) -> None:
+    with pytest.raises(SpecError, match="source does not exist"):
+        run(
+            TaskSpec(stack="busybox", argv=["true"], volumes=[Volume("/nonexistent/x", "/x")]),
+            backend=backend,
+            root=state_root,
+        )
+
+
+def test_a_signal_reaches_the_task(backend: str, state_root: Path, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    script = "trap 'echo got; exit 7' TERM; touch /shared/ready; sleep 60 & wait"
+    spec = TaskSpec(stack="busybox", argv=["sh", "-c", script], volumes=[Volume(str(tmp_path), "/shared")])
+    handles: list[TaskHandle] = []
+
+    def send_when_ready() -> None:
+        while not (handles and ready.exists()):  # the trap is set once the task made the file
+            time.sleep(0.01)
+        handles[0].send_signal(signal.SIGTERM)
+
+    sender = threading.Thread(target=send_when_ready)
+    sender.start()
+    result = run(spec, backend=backend, root=state_root, on_start=handles.append)
+    sender.join()
+    assert (result.stdout, result.exit_code) == (b"got\n", 7)

@@ -1,0 +1,51 @@
+"""What a task must not see or reach: the host's processes, network and mounts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .conftest import differs, sh
+
+
+def test_host_processes_are_invisible(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "ls /proc | grep -E '^[0-9]+$'")
+    pids = [int(line) for line in result.stdout.split()]
+    assert 1 in pids and len(pids) <= 5, pids  # init, the shell, ls, grep: nothing of the host
+    assert os.getpid() not in pids or os.getpid() <= 5
+
+
+def test_only_loopback_and_it_is_up(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "ls /sys/class/net; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping")
+    assert result.stdout.split() == [b"lo", b"ping"]
+
+
+def test_no_route_out(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "ip route | wc -l; ping -c1 -W1 10.0.0.1 >/dev/null 2>&1; echo $?")
+    assert result.stdout.split() == [b"0", b"1"]  # no route at all, so nothing gets out
+
+
+def test_root_is_an_overlay_and_proc_sys_are_the_sandboxs(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "cat /proc/mounts; touch /sys/x 2>&1; echo")
+    mounts = {line.split()[1]: line.split() for line in result.stdout.decode().splitlines() if line.count(" ") >= 5}
+    assert mounts["/"][2] == "overlay"
+    assert mounts["/proc"][2] == "proc"
+    assert mounts["/tmp"][2] == "tmpfs"
+    assert mounts["/sys"][3].startswith("ro")
+    assert b"Read-only file system" in result.stdout
+    host_only = {"/boot", "/home", str(state_root)}
+    assert not host_only & set(mounts)
+
+
+def test_the_task_is_in_its_own_cgroup_namespace(backend: str, state_root: Path) -> None:
+    differs(backend, {"native": "the cgroup namespace lands with issue 3"})
+    result = sh(backend, state_root, "cat /proc/self/cgroup")
+    paths = {line.split(":", 2)[2] for line in result.stdout.decode().splitlines()}
+    assert paths == {"/"}
+
+
+def test_dev_is_minimal(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "ls /dev; head -c 8 /dev/urandom | wc -c; echo x > /dev/null && echo wrote")
+    names = set(result.stdout.decode().split())
+    assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "8", "wrote"} <= names
+    assert not {"sda", "vda", "mem", "kmsg"} & names

@@ -1,0 +1,128 @@
+"""What a task sees and returns, on every backend: exit codes, signals, streams, env, workdir, volumes, hostname."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from lxrun.errors import CommandNotExecutable, CommandNotFound
+from lxrun.spec import Volume
+
+from .conftest import differs, run_on, sh
+
+
+def test_exit_code_and_streams(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "echo out; echo err >&2; exit 3")
+    assert (result.stdout, result.stderr, result.exit_code, result.signal) == (b"out\n", b"err\n", 3, None)
+    assert result.backend == backend and result.stack == "busybox@1"
+    assert not result.timed_out and not result.oom_killed and not result.output_truncated
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGSEGV])
+def test_death_by_signal_is_128_plus_n(backend: str, state_root: Path, sig: signal.Signals) -> None:
+    result = sh(backend, state_root, f"kill -{sig.name.removeprefix('SIG')} $$")
+    assert (result.exit_code, result.signal) == (128 + sig, sig)
+
+
+def test_exit_code_137_is_not_a_signal(backend: str, state_root: Path) -> None:
+    differs(backend, {"docker": "Docker reports an exit code only, so 128+N is read as signal N"})
+    result = sh(backend, state_root, "exit 137")
+    assert (result.exit_code, result.signal) == (137, None)
+
+
+def test_command_not_found_and_not_executable(backend: str, state_root: Path) -> None:
+    with pytest.raises(CommandNotFound, match="exec no-such-tool: command not found"):
+        run_on(backend, state_root, "no-such-tool")
+    with pytest.raises(CommandNotExecutable, match="exec /etc/passwd: Permission denied"):
+        run_on(backend, state_root, "/etc/passwd")
+
+
+def test_stdin_from_a_descriptor_and_dev_null_by_default(backend: str, state_root: Path, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.write_text("line1\nline2\n")
+    with data.open("rb") as stdin:
+        assert run_on(backend, state_root, "wc", "-l", stdin=stdin.fileno()).stdout.strip() == b"2"
+    assert run_on(backend, state_root, "cat").stdout == b""
+
+
+def test_output_to_descriptors(backend: str, state_root: Path, tmp_path: Path) -> None:
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as out_file, err.open("wb") as err_file:
+        result = sh(
+            backend, state_root, "echo direct; echo oops >&2", stdout=out_file.fileno(), stderr=err_file.fileno()
+        )
+    assert (result.stdout, result.stderr) == (None, None)
+    assert (out.read_bytes(), err.read_bytes()) == (b"direct\n", b"oops\n")
+
+
+def test_env_defaults_and_overrides(backend: str, state_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LXRUN_HOST_ONLY", "leak")
+    result = run_on(backend, state_root, "env", name="t1", env={"FOO": "bar baz", "PATH": "/usr/bin:/bin"})
+    env = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
+    assert env["FOO"] == "bar baz"
+    assert env["PATH"] == "/usr/bin:/bin"
+    assert env["HOSTNAME"] == "t1"
+    assert env["HOME"] == "/root"
+    assert "LXRUN_HOST_ONLY" not in env
+
+
+def test_workdir_is_entered_and_created(backend: str, state_root: Path) -> None:
+    assert run_on(backend, state_root, "pwd", workdir="/etc").stdout == b"/etc\n"
+    assert run_on(backend, state_root, "pwd", workdir="/srv/new/app").stdout == b"/srv/new/app\n"
+
+
+def test_hostname_defaults_to_name_then_id(backend: str, state_root: Path) -> None:
+    assert run_on(backend, state_root, "hostname", name="job-7").stdout == b"job-7\n"
+    assert run_on(backend, state_root, "hostname", name="job-7", hostname="box").stdout == b"box\n"
+    result = run_on(backend, state_root, "hostname")
+    assert result.stdout == f"{result.task_id}\n".encode()
+
+
+def test_volumes_rw_ro_and_files(backend: str, state_root: Path, tmp_path: Path) -> None:
+    rw, ro, config = tmp_path / "rw", tmp_path / "ro", tmp_path / "config.txt"
+    rw.mkdir()
+    ro.mkdir()
+    (ro / "in").write_text("data")
+    config.write_text("cfg")
+    result = sh(
+        backend,
+        state_root,
+        "echo hello > /out/file; cat /in/in; echo nope > /in/x || echo refused; cat /deep/config.txt",
+        volumes=(
+            Volume(str(rw), "/out"),
+            Volume(str(ro), "/in", read_only=True),
+            Volume(str(config), "/deep/config.txt"),
+        ),
+    )
+    assert result.stdout == b"datarefused\ncfg"
+    assert b"Read-only file system" in (result.stderr or b"")
+    assert (rw / "file").read_text() == "hello\n"
+    assert sorted(p.name for p in ro.iterdir()) == ["in"]
+
+
+def test_writes_stay_in_the_task(backend: str, state_root: Path) -> None:
+    layers = state_root / "layers"
+    before = sorted(str(p) for p in layers.rglob("*"))
+    result = sh(backend, state_root, "echo x > /etc/passwd; rm -rf /bin/ls; mkdir /new; cat /etc/passwd")
+    assert result.stdout == b"x\n"
+    assert sorted(str(p) for p in layers.rglob("*")) == before
+    assert sh(backend, state_root, "test -e /new || test -e /bin/ls && echo fresh").stdout == b"fresh\n"
+
+
+def test_many_at_once(backend: str, state_root: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda n: sh(backend, state_root, f"echo {n}"), range(8)))
+    assert [r.stdout for r in results] == [f"{n}\n".encode() for n in range(8)]
+    assert len({r.task_id for r in results}) == 8
+
+
+def test_host_env_is_not_the_tasks(backend: str, state_root: Path) -> None:
+    # The task's environment is the plan's, whatever the runner's own is.
+    assert os.environ.get("HOME") is not None
+    result = run_on(backend, state_root, "sh", "-c", "echo $HOME $USER")
+    assert result.stdout == b"/root\n"
