@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from pathlib import Path
 
 import pytest
 
 from lxrun.errors import CommandNotExecutable, CommandNotFound
+from lxrun.layout import Layout
 from lxrun.spec import Volume
+from lxrun.store.layers import LayerStore
+from lxrun.store.stacks import StackStore, StackVersion
 
 from .conftest import differs, run_on, sh
 
@@ -126,3 +130,30 @@ def test_host_env_is_not_the_tasks(backend: str, state_root: Path) -> None:
     assert os.environ.get("HOME") is not None
     result = run_on(backend, state_root, "sh", "-c", "echo $HOME $USER")
     assert result.stdout == b"/root\n"
+
+
+def test_a_diff_layer_deletes_and_adds_as_overlayfs_does(backend: str, state_root: Path) -> None:
+    add_trimmed_stack(state_root)
+    script = "cat /etc/motd; ls /usr/bin; test -e /etc/os-release || echo deleted"
+    result = sh(backend, state_root, script, stack="trimmed")
+    assert result.stdout == b"hello\nonly\ndeleted\n"
+
+
+def add_trimmed_stack(root: Path) -> None:
+    """busybox plus a diff that adds /etc/motd, deletes /etc/os-release (a whiteout) and replaces /usr/bin (opaque)."""
+    layout = Layout(root)
+    layers, stacks = LayerStore(layout), StackStore(layout)
+    digest = "8" * 64
+    if not layers.exists(digest):
+        with layers.building() as work:
+            tree = Path(work) / "rootfs"
+            (tree / "etc").mkdir()
+            (tree / "etc/motd").write_text("hello\n")
+            os.mknod(tree / "etc/os-release", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+            (tree / "usr/bin").mkdir(parents=True)
+            (tree / "usr/bin/only").write_text("")
+            os.setxattr(tree / "usr/bin", "trusted.overlay.opaque", b"y")
+            layers.commit(work, digest, parent=None, kind="diff", source="test")
+    base = stacks.version("busybox", stacks.current_version("busybox"))
+    stacks.add_version(StackVersion("trimmed", "1", (*base.layers, digest), base.env))
+    stacks.promote("trimmed", "1")
