@@ -310,12 +310,14 @@ class LxcBackend:
             cgroups = resources.enter_context(
                 cgtree.TaskCgroups(plan.task_id, hierarchies).created(spec.limits.cpu_shares)
             )
-            oom_copy = f"{directory}/oom_control" if memory is not None else None
+            # The stop hook that copies v1's OOM count costs ~10 ms a task: only where a limit can OOM-kill.
+            watch_oom = memory is not None and spec.limits.memory is not None
+            oom_copy = f"{directory}/oom_control" if watch_oom else None
             paths = lxc_config.LxcPaths(
                 upper=upper,
                 log=f"{directory}/log",
                 init=helper.INIT_PATH,
-                oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory else None,
+                oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory and watch_oom else None,
                 oom_copy=oom_copy,
             )
             memsw = memory is not None and os.path.exists(
