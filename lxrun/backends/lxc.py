@@ -62,12 +62,12 @@ class _Monitor:
     Owns the fork: close() kills the container (SIGKILL to its pid 1 ends the whole pid namespace)
     if it still runs, and reaps the monitor."""
 
-    def __init__(self, lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
+    def __init__(self, lxc: ModuleType, lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
         self.exited = False
         self._init_pid: int | None = None
         self.pid = os.fork()
         if self.pid == 0:
-            _monitor_main(lxcpath, name, argv, child_fds)
+            _monitor_main(lxc, lxcpath, name, argv, child_fds)
         # Its own process group: a terminal's Ctrl-C reaches lxrun, which forwards it once.
         with contextlib.suppress(OSError):
             os.setpgid(self.pid, self.pid)
@@ -113,7 +113,7 @@ def _is_namespace_init(pid: int) -> bool:
     return False
 
 
-def _monitor_main(lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
+def _monitor_main(lxc: ModuleType, lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
     """In the forked child: stdio and init's fds 3, 4 in place, nothing else open, then liblxc. Never returns."""
     code = 125
     try:
@@ -123,7 +123,7 @@ def _monitor_main(lxcpath: str, name: str, argv: list[str], child_fds: list[int]
             if fd >= 0:
                 os.dup2(fd, target)
         os.closerange(len(child_fds), os.sysconf("SC_OPEN_MAX"))
-        container = _import_lxc().Container(name, lxcpath)
+        container = lxc.Container(name, lxcpath)
         code = 0 if container.start(daemonize=False, close_fds=False, cmd=tuple(argv)) else 125
     finally:
         os._exit(code)
@@ -347,7 +347,8 @@ class LxcBackend:
 
             started = time.monotonic()
             argv = [lxc_config.INIT_TARGET, *spec.argv]
-            monitor = _Monitor(f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
+            # python-lxc is imported here, not after the fork: the child runs nothing it doesn't have to.
+            monitor = _Monitor(_import_lxc(), f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
             resources.callback(monitor.close)
             for fd in child_fds[1:]:
                 pipes.close(fd)

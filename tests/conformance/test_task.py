@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 from pathlib import Path
@@ -157,3 +158,15 @@ def add_trimmed_stack(root: Path) -> None:
     base = stacks.version("busybox", stacks.current_version("busybox"))
     stacks.add_version(StackVersion("trimmed", "1", (*base.layers, digest), base.env))
     stacks.promote("trimmed", "1")
+
+
+def test_keep_keeps_the_upper_dir(backend: str, state_root: Path) -> None:
+    differs(backend, {"docker": "the upper dir is Docker's own"})
+    result = sh(backend, state_root, "echo kept > /root/file", keep=True)
+    assert result.upper_dir is not None
+    upper = Path(result.upper_dir)
+    try:
+        assert (upper / "root/file").read_text() == "kept\n"
+        assert not (upper.parent / "work").exists()
+    finally:
+        shutil.rmtree(upper.parent)
