@@ -48,6 +48,11 @@ TINI_EXEC_FAILED = b"[FATAL tini ("
 HOW_TO_START = "start one: scripts/dockerd start DIR, then export DOCKER_HOST=unix://DIR/docker.sock"
 
 
+def _where() -> str:
+    """The daemon's address, as the docker CLI and SDK find it."""
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
 def _client(timeout: int) -> Any:
     import docker
 
@@ -201,11 +206,10 @@ class DockerBackend:
         try:
             version = client.version()
         except Exception as exc:  # connection refused, missing socket, timeout: all mean no daemon
-            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            return Probe(False, f"no dockerd at {where}: {type(exc).__name__} ({HOW_TO_START})")
+            return Probe(False, f"no dockerd at {_where()}: {type(exc).__name__} ({HOW_TO_START})")
         finally:
             client.close()
-        return Probe(True, f"dockerd {version.get('Version', '?')} at {os.environ.get('DOCKER_HOST', 'default')}")
+        return Probe(True, f"dockerd {version.get('Version', '?')} at {_where()}")
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         import docker.errors
@@ -225,7 +229,7 @@ class DockerBackend:
                 image = ensure_image(api, plan.stack, self.layout.tmp)
             except requests.exceptions.ConnectionError as exc:
                 raise BackendUnavailable(
-                    "backend docker", f"no dockerd at {api.base_url}: {exc}", hint=HOW_TO_START
+                    "backend docker", f"no dockerd at {_where()}: {type(exc).__name__}", hint=HOW_TO_START
                 ) from None
             cgroups = resources.enter_context(
                 cgtree.TaskCgroups(plan.task_id, hierarchies, top=TOP).created(spec.limits.cpu_shares)
