@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import shutil
 import signal
+import sys
 import time
 
 from lxrun import helper
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from lxrun.backends.base import OnStart
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
+    from lxrun.spec import TaskSpec
 
 CHUNK = 65536
 INIT_ERROR_FD = 3  # native/protocol.h: LXRUN_INIT_ERROR_FD, LXRUN_INIT_STATUS_FD
@@ -118,10 +121,10 @@ def _monitor_main(lxc: ModuleType, lxcpath: str, name: str, argv: list[str], chi
     code = 125
     try:
         os.setpgid(0, 0)
-        staged = [os.dup(fd) if fd >= 0 else -1 for fd in child_fds]
+        # Copies above the targets first, so no dup2 overwrites a source still to be placed.
+        staged = [fcntl.fcntl(fd, fcntl.F_DUPFD, len(child_fds)) for fd in child_fds]
         for target, fd in enumerate(staged):
-            if fd >= 0:
-                os.dup2(fd, target)
+            os.dup2(fd, target)
         os.closerange(len(child_fds), os.sysconf("SC_OPEN_MAX"))
         container = lxc.Container(name, lxcpath)
         code = 0 if container.start(daemonize=False, close_fds=False, cmd=tuple(argv)) else 125
@@ -239,6 +242,24 @@ class _Pipes:
         self._fds.clear()
 
 
+def _wire_stdio(spec: TaskSpec, pipes: _Pipes) -> tuple[list[int], dict[int, OutputSink], dict[str, OutputSink]]:
+    """The monitor's fds 0-2 (what the container's pid 1 inherits), and a sink per output stream: a stream
+    is relayed through a pipe of ours when captured or capped, else the caller's descriptor is passed on."""
+    child_fds = [spec.stdin if spec.stdin is not None else pipes.open_null()]
+    relays: dict[int, OutputSink] = {}
+    sinks: dict[str, OutputSink] = {}
+    for stream in ("stdout", "stderr"):
+        target = getattr(spec, stream)
+        sinks[stream] = OutputSink(target, spec.output_limit)
+        if needs_relay(spec, target):
+            read_end, write_end = pipes.pipe()
+            relays[read_end] = sinks[stream]
+            child_fds.append(write_end)
+        else:
+            child_fds.append(int(target))
+    return child_fds, relays, sinks
+
+
 def _supervise(monitor: _Monitor, relays: dict[int, OutputSink], timeout: float | None, stop_timeout: float) -> bool:
     """Relay output until the monitor exited and every stream ended; enforce the timeout. True if it ran out."""
     poller = select.poll()
@@ -328,19 +349,7 @@ class LxcBackend:
 
             pipes = _Pipes()
             resources.callback(pipes.close_all)
-            stdin = spec.stdin if spec.stdin is not None else pipes.open_null()
-            child_fds = [stdin]
-            relays: dict[int, OutputSink] = {}
-            sinks = {}
-            for stream in ("stdout", "stderr"):
-                target = getattr(spec, stream)
-                sinks[stream] = OutputSink(target, spec.output_limit)
-                if needs_relay(spec, target):
-                    read_end, write_end = pipes.pipe()
-                    relays[read_end] = sinks[stream]
-                    child_fds.append(write_end)
-                else:
-                    child_fds.append(int(target))
+            child_fds, relays, sinks = _wire_stdio(spec, pipes)
             error_read, error_write = pipes.pipe()
             status_read, status_write = pipes.pipe()
             child_fds += [error_write, status_write]
@@ -350,11 +359,9 @@ class LxcBackend:
             # python-lxc is imported here, not after the fork: the child runs nothing it doesn't have to.
             monitor = _Monitor(_import_lxc(), f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
             resources.callback(monitor.close)
-            for fd in child_fds[1:]:
-                pipes.close(fd)
-            if spec.stdin is None:
-                pipes.close(stdin)
-            if on_start is not None:
+            for fd in child_fds:
+                pipes.close(fd)  # the monitor has them now (descriptors the caller passed stay the caller's)
+            if on_start is not None:  # the handle's signals wait for the container's pid 1 to exist
                 on_start(_Handle(plan.task_id, monitor))
             timed_out = _supervise(monitor, relays, spec.timeout, spec.stop_timeout)
             wall_time = time.monotonic() - started
@@ -364,7 +371,7 @@ class LxcBackend:
             if error_record:
                 raise _init_error(error_record, plan.env)
             if len(status_record) == 4:
-                status = int.from_bytes(status_record, "little", signed=True)
+                status = int.from_bytes(status_record, sys.byteorder, signed=True)
             elif timed_out or usage.oom_killed:
                 status = signal.SIGKILL  # pid 1 itself was killed: the whole sandbox went with it
             else:
