@@ -82,6 +82,22 @@ def own_hierarchies() -> list[Hierarchy]:
         return parse_hierarchies(cgroup.read(), mountinfo.read())
 
 
+def undelegated(hierarchies: list[Hierarchy]) -> list[str]:
+    """On a v2-only host: the controllers our own cgroup does not pass on to children (a cgroup with
+    processes in it can't, so lxrun must run in a leaf of a delegated subtree). Empty where all is well."""
+    if legacy_memory(hierarchies) is not None:
+        return []
+    unified = next((h for h in hierarchies if h.unified), None)
+    if unified is None:
+        return list(V2_CONTROLLERS)
+    try:
+        with open(unified.path("cgroup.subtree_control")) as file:
+            enabled = set(file.read().split())
+    except OSError:
+        enabled = set()
+    return [name for name in ("cpu", "memory", "pids") if name not in enabled]
+
+
 def legacy_memory(hierarchies: list[Hierarchy]) -> Hierarchy | None:
     """The v1 memory hierarchy, if limits go through v1 (legacy or hybrid hosts)."""
     return next((h for h in hierarchies if not h.unified and "memory" in h.controllers), None)

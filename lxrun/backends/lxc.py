@@ -312,6 +312,9 @@ class LxcBackend:
         with open("/proc/filesystems") as filesystems:
             if "overlay" not in filesystems.read():
                 return Probe(False, "overlayfs is not available (modprobe overlay)")
+        missing = cgtree.undelegated(cgtree.own_hierarchies())
+        if missing:
+            return Probe(False, f"cgroup v2: lxrun's own cgroup does not delegate {', '.join(missing)} to its children")
         return Probe(True, f"liblxc {getattr(lxc, 'version', '?')}")
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:

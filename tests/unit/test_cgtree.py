@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lxrun.backends.cgtree import Hierarchy, TaskCgroups, Usage, parse_hierarchies
+from lxrun.backends.cgtree import Hierarchy, TaskCgroups, Usage, parse_hierarchies, undelegated
 
 PROC_CGROUP = """9:name=systemd:/
 4:memory:/runner/7
@@ -69,3 +69,13 @@ def test_v2_usage(tmp_path: Path) -> None:
     write(task / "memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
     write(task / "pids.peak", "2\n")
     assert TaskCgroups("t2", [unified]).usage(None) == Usage(0.002, 0.001, 8192, 2, True)
+
+
+def test_a_v2_cgroup_that_does_not_delegate_is_named(tmp_path: Path) -> None:
+    unified = Hierarchy(str(tmp_path), "/", frozenset({"cpu", "memory", "pids"}), True)
+    write(tmp_path / "cgroup.subtree_control", "memory\n")
+    assert undelegated([unified]) == ["cpu", "pids"]
+    write(tmp_path / "cgroup.subtree_control", "cpu memory pids\n")
+    assert undelegated([unified]) == []
+    legacy = Hierarchy("/sys/fs/cgroup/memory", "/", frozenset({"memory"}), False)
+    assert undelegated([legacy, unified]) == []  # v1 memory: limits go through v1
