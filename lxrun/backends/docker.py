@@ -255,7 +255,7 @@ class DockerBackend:
             try:
                 api.start(container)
             except docker.errors.APIError as exc:
-                raise SetupError("docker start", str(exc.explanation or exc), path=plan.workdir) from None
+                raise SetupError("docker start", str(exc.explanation or exc), path=plan.task_id) from None
             handle = _Handle(plan.task_id, api, container)
             if on_start is not None:
                 on_start(handle)
@@ -265,7 +265,7 @@ class DockerBackend:
             state = api.inspect_container(container)["State"]
             outputs = {stream: sink.finish() for stream, sink in sinks.items()}
             _exec_failure(exit_code, sinks["stderr"].opening, plan)
-            _remove(api, container)  # before reading usage: its cgroup must be gone
+            _remove(api, container)  # now, so Docker's own cgroup is gone before ours are read and removed
             usage = cgroups.usage(None)
         # Docker reports an exit code only: tini's 128+N is read as signal N (`exit 137` looks the same).
         signal_number = exit_code - 128 if 128 < exit_code < 128 + signal.NSIG else None
