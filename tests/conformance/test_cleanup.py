@@ -11,7 +11,7 @@ import pytest
 
 from lxrun import TaskSpec, run
 from lxrun.backends.base import TaskHandle
-from lxrun.errors import CommandNotFound, SpecError
+from lxrun.errors import CommandNotFound, LxrunError, SpecError
 from lxrun.spec import Volume
 
 from .conftest import sh
@@ -60,3 +60,13 @@ def test_a_signal_reaches_the_task(backend: str, state_root: Path, tmp_path: Pat
     result = run(spec, backend=backend, root=state_root, on_start=handles.append)
     sender.join()
     assert (result.stdout, result.exit_code) == (b"got\n", 7)
+
+
+def test_a_workdir_that_is_a_file_fails_before_the_task_runs(backend: str, state_root: Path) -> None:
+    with pytest.raises(LxrunError) as info:
+        run(TaskSpec(stack="busybox", argv=["true"], workdir="/etc/passwd"), backend=backend, root=state_root)
+    assert info.value.exit_code == 125
+    if backend != "docker":  # Docker's words are its own: "... not a directory ..."
+        assert str(info.value).startswith("workdir /etc/passwd: Not a directory")
+    else:
+        assert "not a directory" in str(info.value)
