@@ -47,7 +47,7 @@ def test_cpus_caps_cpu_time(backend: str, state_root: Path) -> None:
     result = sh(backend, state_root, BUSY, limits=Limits(cpus=0.5), timeout=2, stop_timeout=0)
     assert result.timed_out and result.cpu_user is not None and result.cpu_system is not None
     used = (result.cpu_user + result.cpu_system) / result.wall_time
-    assert 0.3 < used < 0.7, used  # half a CPU, not the two this VM has
+    assert 0.1 < used < 0.7, used  # at most half a CPU (less when the VM is busy), not the two it has
 
 
 def test_cpuset_pins_the_task(backend: str, state_root: Path) -> None:
