@@ -10,7 +10,7 @@ HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev make busybox-
 	lxc lxc-dev pkg-config docker.io tini curl
 BENCH_PACKAGES := bubblewrap crun
 
-.PHONY: demo test lint unit bench host-deps venv clean
+.PHONY: demo test test-v2 lint bench host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -33,7 +33,11 @@ lint: venv
 
 # The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards.
 test: lint
-	scripts/dockerd run -- $(BIN)/pytest
+	scripts/dockerd run -- $(BIN)/pytest -m "not v2only"
+
+# The v2-marked tests in a pure cgroup-v2 qemu guest (../shared/tools/v2vm builds its image once).
+test-v2:
+	scripts/test-v2
 
 bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)

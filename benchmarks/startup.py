@@ -24,6 +24,7 @@ from common import Case, bench_root, in_private_mount_namespace, machine, measur
 
 from lxrun import TaskSpec, run
 from lxrun.layout import Layout
+from lxrun.spec import Limits
 from lxrun.store.stacks import StackStore
 
 LXRUN = str(Path(sys.executable).with_name("lxrun"))
@@ -32,14 +33,19 @@ LXRUN = str(Path(sys.executable).with_name("lxrun"))
 def lxrun_cases(root: Path) -> list[Case]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     spec = TaskSpec(stack="busybox", argv=["true"], stdout=devnull, stderr=devnull)
+    limited = spec.replace(limits=Limits(memory=256 << 20, pids=100, cpus=1.0))
 
-    def in_process() -> None:
-        result = run(spec, root=root)
-        if result.exit_code != 0:
-            raise RuntimeError(f"lxrun task failed: {result}")
+    def in_process(task: TaskSpec) -> Callable[[], None]:
+        def once() -> None:
+            result = run(task, root=root)
+            if result.exit_code != 0:
+                raise RuntimeError(f"lxrun task failed: {result}")
+
+        return once
 
     return [
-        Case("lxrun in-process (lxrun.run)", in_process),
+        Case("lxrun in-process (lxrun.run)", in_process(spec)),
+        Case("lxrun in-process + limits", in_process(limited), "--memory 256m --pids-limit 100 --cpus 1"),
         Case(
             "lxrun exec (CLI)", spawn_runner([LXRUN, "exec", "--root", str(root), "--stack", "busybox", "--", "true"])
         ),

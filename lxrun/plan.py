@@ -11,12 +11,13 @@ import stat
 
 from lxrun.errors import SpecError
 from lxrun.record import Record
+from lxrun.spec import parse_cpu_list
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from lxrun.spec import TaskSpec, Volume
+    from lxrun.spec import Limits, TaskSpec, Volume
     from lxrun.store.stacks import ResolvedStack
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -80,7 +81,28 @@ def task_env(spec: TaskSpec, stack: ResolvedStack, hostname: str) -> dict[str, s
     return env
 
 
+def check_limits_fit_host(limits: Limits) -> None:
+    """Limits the host can't honour are bad input, reported before anything is created."""
+    usable = os.sched_getaffinity(0)
+    if limits.cpus is not None and limits.cpus > len(usable):
+        raise SpecError(
+            "--cpus",
+            f"{limits.cpus:g} is more than the {len(usable)} CPUs this host gives lxrun",
+            hint=f"use at most {len(usable)}",
+        )
+    if limits.cpuset_cpus is not None:
+        unknown = sorted(set(parse_cpu_list(limits.cpuset_cpus)) - usable)
+        if unknown:
+            raise SpecError(
+                "--cpuset-cpus",
+                f"CPUs {unknown} are not available here",
+                path=limits.cpuset_cpus,
+                hint=f"choose among {sorted(usable)}",
+            )
+
+
 def plan_task(spec: TaskSpec, stack: ResolvedStack, task_id: str | None = None) -> TaskPlan:
+    check_limits_fit_host(spec.limits)
     task_id = task_id or new_task_id()
     hostname = spec.hostname or spec.name or task_id
     return TaskPlan(

@@ -53,6 +53,18 @@ def check_stack_ref(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
+def check_cgroup_path(path: str) -> str:
+    """A cgroup path as /proc/self/cgroup shows them: absolute, without `..`."""
+    if not path.startswith("/") or ".." in path.split("/") or "\0" in path:
+        raise SpecError(
+            "--cgroup-parent",
+            "must be an absolute cgroup path without '..'",
+            path=path,
+            hint="e.g. /runners/slot1, as in /proc/self/cgroup",
+        )
+    return posixpath.normpath(path)
+
+
 def check_hostname(hostname: str) -> None:
     labels = hostname.split(".")
     if len(hostname) > HOSTNAME_MAX or not all(HOSTNAME_LABEL_RE.fullmatch(label) for label in labels):
@@ -161,11 +173,13 @@ class TaskSpec(Record):
     defaults. `workdir` is created if the stack lacks it, as docker does. `keep` keeps the upper dir.
     `timeout` (seconds of wall clock from the start) ends the task: SIGTERM, then after `stop_timeout`
     seconds SIGKILL to every process it started. `output_limit` caps each captured or forwarded
-    stream in bytes, keeping its head and tail (the task keeps running).
+    stream in bytes, keeping its head and tail (the task keeps running). `cgroup_parent` is an
+    existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in.
     """
 
     __slots__ = (
         "argv",
+        "cgroup_parent",
         "env",
         "hostname",
         "keep",
@@ -196,6 +210,7 @@ class TaskSpec(Record):
     timeout: float | None
     stop_timeout: float
     output_limit: int | None
+    cgroup_parent: str | None
 
     def __init__(
         self,
@@ -214,6 +229,7 @@ class TaskSpec(Record):
         timeout: float | None = None,
         stop_timeout: float = 10.0,
         output_limit: int | None = None,
+        cgroup_parent: str | None = None,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -261,4 +277,5 @@ class TaskSpec(Record):
             timeout=timeout,
             stop_timeout=stop_timeout,
             output_limit=output_limit,
+            cgroup_parent=check_cgroup_path(cgroup_parent) if cgroup_parent is not None else None,
         )

@@ -77,6 +77,8 @@ struct lxrun_request {
 struct lxrun_child { int pid; int pidfd; int status_fd; ...; };
 
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err);
+int lxrun_new_netns(void);
+int lxrun_setns(int fd, int nstype);
 """
 
 ffibuilder = FFI()

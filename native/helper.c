@@ -388,3 +388,37 @@ fail:
 	close_if_open(pidfd);
 	return -1;
 }
+
+static int new_netns_child(void *arg)
+{
+	int *result = arg;
+	if (unshare(CLONE_NEWNET) < 0) {
+		*result = -errno;
+		_exit(1);
+	}
+	int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	*result = fd < 0 ? -errno : fd;
+	_exit(0);
+}
+
+int lxrun_new_netns(void)
+{
+	int result = -EIO;
+	char *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	/* CLONE_FILES: the descriptor the child opens lands in the caller's table. */
+	pid_t pid = clone(new_netns_child, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &result);
+	int saved = errno;
+	munmap(stack, CHILD_STACK_SIZE);
+	if (pid < 0)
+		return -saved;
+	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+	return result;
+}
+
+int lxrun_setns(int fd, int nstype)
+{
+	return setns(fd, nstype) < 0 ? -errno : 0;
+}

@@ -68,4 +68,11 @@ struct lxrun_child {
 /* 0 and *out filled, or -1 and *err filled; on -1 no process and no descriptor is left over. */
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err);
 
+/* A new network namespace, as a close-on-exec descriptor (made by a CLONE_VM|CLONE_VFORK|CLONE_FILES
+ * child, so the caller is never copied); -errno on failure. */
+int lxrun_new_netns(void);
+
+/* setns(2) for the calling thread only (Python 3.11 has no os.setns); 0 or -errno. */
+int lxrun_setns(int fd, int nstype);
+
 #endif

@@ -41,3 +41,20 @@ def state_root(tmp_path_factory: pytest.TempPathFactory, native_ready: None) -> 
     require(Path("/bin/busybox").is_file(), "busybox-static is not installed (apt-get install busybox-static)")
     build_base(load_base_spec(find_spec("rootfs", "busybox")), Layout(root))
     yield root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_idle_cgroup_parents() -> Iterator[None]:
+    """Task cgroups go in `lxrun/` parents that outlive tasks (as `lxrun gc` would, remove them at the end)."""
+    yield
+    if os.geteuid() != 0:
+        return
+    from lxrun.cgroups import detect
+    from lxrun.cgroups.discover import cgroup_mounts, own_cgroups
+    from lxrun.cgroups.v2 import V2Manager
+
+    detect().remove_idle_parents()
+    _, mount = cgroup_mounts(Path("/proc/self/mountinfo").read_text())
+    _, own = own_cgroups(Path("/proc/self/cgroup").read_text())
+    if mount is not None and own is not None:
+        V2Manager(mount, own).remove_idle_parents()

@@ -1,8 +1,9 @@
 """The native backend: our cffi helper, driven from one ExitStack per task.
 
-plan -> acquire (task record, kept dirs, stdio) -> spawn -> wait -> collect -> release. The mounts
-and the task's tmpfs live in the sandbox's own mount namespace and vanish with it; everything on
-the host is registered in the ExitStack, so it is released on every path.
+plan -> acquire (task record, kept dirs, stdio, cgroup) -> spawn -> wait (output, timeout) ->
+collect (status, usage) -> release (kill everything in the cgroup, remove it, close what we opened).
+The mounts and the task's tmpfs live in the sandbox's own mount namespace and vanish with it; what
+lives on the host is registered in the ExitStack, so it is released on every path.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import time
 
 from lxrun import helper, mounts
+from lxrun.cgroups import detect
 from lxrun.result import Result
 from lxrun.state import task_record
 from lxrun.stdio import TaskStdio
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from lxrun.backends.base import OnStart, Probe
+    from lxrun.cgroups import CgroupManager, TaskCgroup
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
 
@@ -43,6 +46,14 @@ def _kernel_version() -> tuple[int, int]:
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
 
 
+def _overlayfs_available() -> bool:
+    """Registered, or a module the kernel will load on the first overlay mount."""
+    with open("/proc/filesystems") as filesystems:
+        if "overlay" in filesystems.read():
+            return True
+    return os.path.isdir(f"/lib/modules/{os.uname().release}/kernel/fs/overlayfs")
+
+
 @contextlib.contextmanager
 def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
     """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards."""
@@ -57,11 +68,31 @@ def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
         shutil.rmtree(f"{kept}/work", ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _opened_for_writing(paths: list[str]) -> Iterator[list[int]]:
+    """The cgroup.procs files the child joins by writing "0": opened here, closed once it started."""
+    fds: list[int] = []
+    try:
+        for path in paths:
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+        yield fds
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 class NativeBackend:
     name = "native"
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, cgroups: CgroupManager | None = None) -> None:
         self.layout = layout
+        self._cgroups = cgroups
+
+    @property
+    def cgroups(self) -> CgroupManager:
+        if self._cgroups is None:
+            self._cgroups = detect()
+        return self._cgroups
 
     def probe(self) -> Probe:
         from lxrun.backends.base import Probe
@@ -70,12 +101,11 @@ class NativeBackend:
             return Probe(False, "needs root (run as root)")
         if _kernel_version() < MIN_KERNEL:
             return Probe(False, f"needs Linux >= {MIN_KERNEL[0]}.{MIN_KERNEL[1]}, this is {os.uname().release}")
-        with open("/proc/filesystems") as filesystems:
-            if "overlay" not in filesystems.read():
-                return Probe(False, "overlayfs is not available (modprobe overlay)")
+        if not _overlayfs_available():
+            return Probe(False, "overlayfs is not available (build or install the overlay module)")
         if not os.path.isfile(helper.INIT_PATH):
             return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
-        return Probe(True, "ok")
+        return Probe(True, f"ok (cgroup {self.cgroups.version})")
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         spec = plan.spec
@@ -85,28 +115,34 @@ class NativeBackend:
             resources.enter_context(task_record(self.layout, plan, self.name))
             kept = resources.enter_context(_kept_upper(self.layout, plan.task_id)) if spec.keep else None
             stdio = resources.enter_context(TaskStdio(spec))
-            steps = mounts.rootfs_steps(plan.stack.layer_paths, self.layout.scratch, kept)
-            steps += mounts.system_steps(dev_template)
-            steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
-            steps += [mounts.workdir_step(plan.workdir), mounts.PIVOT]
-            request = helper.SpawnRequest(
-                namespaces=NAMESPACES,
-                steps=steps,
-                argv=spec.argv,
-                env=plan.env,
-                cwd=plan.workdir,
-                hostname=plan.hostname,
-                stdin_fd=stdio.stdin_fd,
-                stdout_fd=stdio.stdout_fd,
-                stderr_fd=stdio.stderr_fd,
+            cgroup: TaskCgroup = resources.enter_context(
+                self.cgroups.create(f"lxrun-{plan.task_id}", spec.limits, spec.cgroup_parent)
             )
-            started = time.monotonic()
-            process = resources.enter_context(helper.spawn(request))
+            with _opened_for_writing(cgroup.procs_files()) as procs_fds:
+                request = helper.SpawnRequest(
+                    namespaces=NAMESPACES,
+                    steps=self._steps(plan, dev_template, kept),
+                    argv=spec.argv,
+                    env=plan.env,
+                    cwd=plan.workdir,
+                    hostname=plan.hostname,
+                    stdin_fd=stdio.stdin_fd,
+                    stdout_fd=stdio.stdout_fd,
+                    stderr_fd=stdio.stderr_fd,
+                    cgroup_procs_fds=procs_fds,
+                    new_cgroupns=bool(procs_fds),
+                )
+                started = time.monotonic()
+                process = resources.enter_context(helper.spawn(request))
             stdio.close_child_ends()
             if on_start is not None:
                 on_start(_Handle(plan.task_id, process))
-            status, output = wait(process, stdio.captures)
+            status, timed_out = wait(
+                process, stdio.sinks, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all
+            )
             wall_time = time.monotonic() - started
+            usage = cgroup.usage()
+            output, truncated = stdio.finish()
         signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         return Result(
             task_id=plan.task_id,
@@ -119,4 +155,18 @@ class NativeBackend:
             stdout=output.get("stdout"),
             stderr=output.get("stderr"),
             upper_dir=f"{kept}/upper" if kept else None,
+            oom_killed=usage.oom_killed,
+            timed_out=timed_out,
+            cpu_user=usage.cpu_user,
+            cpu_system=usage.cpu_system,
+            peak_memory=usage.peak_memory,
+            pids_peak=usage.pids_peak,
+            output_truncated=truncated,
         )
+
+    def _steps(self, plan: TaskPlan, dev_template: str, kept: str | None) -> list[mounts.MountStep]:
+        steps = mounts.rootfs_steps(plan.stack.layer_paths, self.layout.scratch, kept)
+        steps += mounts.system_steps(dev_template)
+        steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
+        steps += [mounts.workdir_step(plan.workdir), mounts.PIVOT]
+        return steps

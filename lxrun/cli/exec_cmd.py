@@ -10,17 +10,20 @@ import sys
 
 from lxrun.cli.common import Parser, UsageError, add_root_option
 from lxrun.errors import LxrunError
-from lxrun.options import collect_env, parse_volume
+from lxrun.options import collect_env, parse_int, parse_number, parse_size, parse_volume
 from lxrun.runtime import run
-from lxrun.spec import TaskSpec
+from lxrun.spec import Limits, TaskSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import FrameType
+    from typing import TypeVar
 
     from lxrun.backends.base import TaskHandle
     from lxrun.result import Result
+
+    T = TypeVar("T")
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
@@ -62,6 +65,34 @@ def parser() -> Parser:
     p.add_argument(
         "--backend", default="native", metavar="NAME", help="native (default), lxc or docker; see `lxrun backends`"
     )
+    limits = p.add_argument_group("limits (default: none)")
+    limits.add_argument("-m", "--memory", metavar="SIZE", help="RAM limit, e.g. 256m (swap disabled for the task)")
+    limits.add_argument("--cpus", metavar="N", help="CPU time as a number of CPUs, e.g. 0.5")
+    limits.add_argument("-c", "--cpu-shares", metavar="N", help="relative CPU weight under contention (1024 = default)")
+    limits.add_argument("--pids-limit", metavar="N", help="most processes and threads at once")
+    limits.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs the task may run on, e.g. 0-1,3")
+    limits.add_argument(
+        "--cgroup-parent",
+        metavar="PATH",
+        help="existing cgroup to create the task's cgroup in (default: lxrun/ below lxrun's own)",
+    )
+    limits.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        help="wall-clock limit from the start: then SIGTERM, and SIGKILL after --stop-timeout",
+    )
+    limits.add_argument(
+        "--stop-timeout",
+        metavar="SECONDS",
+        default="10",
+        help="seconds between SIGTERM and SIGKILL of every process (default %(default)s)",
+    )
+    limits.add_argument(
+        "--output-limit",
+        metavar="SIZE",
+        help="keep at most SIZE bytes per stream: its head and tail, the middle dropped and marked",
+    )
+    p.add_argument("--stats", action="store_true", help="print a one-line summary of the result on stderr")
     add_root_option(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments, after --")
     return p
@@ -100,6 +131,11 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"lxrun exec: unknown option {command[0]}", "lxrun exec")
     spec = TaskSpec(
         stack=args.stack,
+        limits=parse_limits(args),
+        timeout=parse_number("--timeout", args.timeout, "seconds, e.g. 60") if args.timeout is not None else None,
+        stop_timeout=parse_number("--stop-timeout", args.stop_timeout, "seconds, e.g. 10"),
+        output_limit=parse_size("--output-limit", args.output_limit) if args.output_limit is not None else None,
+        cgroup_parent=args.cgroup_parent,
         argv=command,
         env=collect_env(args.env_file, args.env, os.environ),
         workdir=args.workdir,
@@ -117,6 +153,44 @@ def main(argv: list[str]) -> int:
         result = run(spec, backend=args.backend, root=args.root, on_start=handles.append)
     if result.upper_dir:
         print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
+    if args.stats:
+        print(f"lxrun: {summary(result)}", file=sys.stderr)
     if args.result_json:
         write_result(args.result_json, result)
     return result.exit_code
+
+
+def parse_limits(args: argparse.Namespace) -> Limits:
+    def optional(value: str | None, parse: Callable[[str], T]) -> T | None:
+        return parse(value) if value is not None else None
+
+    return Limits(
+        memory=optional(args.memory, lambda v: parse_size("--memory", v)),
+        cpus=optional(args.cpus, lambda v: parse_number("--cpus", v, "e.g. 0.5")),
+        cpu_shares=optional(args.cpu_shares, lambda v: parse_int("--cpu-shares", v, "e.g. 512")),
+        pids=optional(args.pids_limit, lambda v: parse_int("--pids-limit", v, "e.g. 100")),
+        cpuset_cpus=args.cpuset_cpus,
+    )
+
+
+def summary(result: Result) -> str:
+    """One line: how the task ended and what it used."""
+
+    def figure(value: float | None, unit: str, scale: float = 1.0, digits: int = 3) -> str:
+        return "?" if value is None else f"{value / scale:.{digits}f}{unit}"
+
+    ended = f"signal {result.signal}" if result.signal else f"exit {result.exit_code}"
+    flags = [
+        flag
+        for flag, on in (
+            ("oom-killed", result.oom_killed),
+            ("timed-out", result.timed_out),
+            ("output-truncated", result.output_truncated),
+        )
+        if on
+    ]
+    return (
+        f"task {result.task_id} {ended}{' ' + ' '.join(flags) if flags else ''}"
+        f" wall {result.wall_time:.3f}s cpu {figure(result.cpu_user, 's')} user {figure(result.cpu_system, 's')} sys"
+        f" peak {figure(result.peak_memory, 'MiB', 1 << 20, 1)} pids {figure(result.pids_peak, '', 1, 0)}"
+    )

@@ -14,6 +14,8 @@ from lxrun.spec import Volume
 
 from .conftest import add_stack, run_task, sh
 
+pytestmark = pytest.mark.v2
+
 
 def test_output_is_captured_and_the_exit_code_returned(state_root: Path) -> None:
     result = sh(state_root, "echo out; echo err >&2; exit 3")

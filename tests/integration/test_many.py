@@ -5,7 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from .conftest import sh
+
+pytestmark = pytest.mark.v2
 
 
 def test_fifty_tasks_in_a_row(state_root: Path) -> None:

@@ -1,0 +1,14 @@
+"""Task cgroups: one small manager interface with v1, v2 and null implementations, chosen by detect().
+
+A manager creates a task's cgroup (under the cgroup lxrun runs in, or a given parent), sets its
+limits, says which cgroup.procs files the child joins before exec, reads usage, kills every
+process in it and removes it. Mount points and our own cgroup paths are passed in, so the
+controller logic runs unchanged on a fake tree in tests.
+"""
+
+from __future__ import annotations
+
+from lxrun.cgroups.base import CgroupManager, TaskCgroup, Usage
+from lxrun.cgroups.discover import detect
+
+__all__ = ["CgroupManager", "TaskCgroup", "Usage", "detect"]

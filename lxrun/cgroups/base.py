@@ -1,0 +1,197 @@
+"""What every cgroup manager offers, the usage record, and the file helpers they share."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+
+from lxrun.errors import SetupError
+from lxrun.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from lxrun.spec import Limits
+
+
+REMOVE_TIMEOUT = 2.0  # seconds to wait for a cgroup to become removable (processes still exiting)
+KILL_TIMEOUT = 5.0
+
+
+class Usage(Record):
+    """What a task used and whether the kernel OOM-killed inside it; None where the kernel can't tell."""
+
+    __slots__ = ("cpu_system", "cpu_user", "oom_killed", "peak_memory", "pids_peak")
+    oom_killed: bool
+    peak_memory: int | None
+    cpu_user: float | None
+    cpu_system: float | None
+    pids_peak: int | None
+
+    def __init__(
+        self,
+        oom_killed: bool = False,
+        peak_memory: int | None = None,
+        cpu_user: float | None = None,
+        cpu_system: float | None = None,
+        pids_peak: int | None = None,
+    ) -> None:
+        super().__init__(
+            oom_killed=oom_killed,
+            peak_memory=peak_memory,
+            cpu_user=cpu_user,
+            cpu_system=cpu_system,
+            pids_peak=pids_peak,
+        )
+
+
+NO_USAGE = Usage()
+
+
+class TaskCgroup:
+    """One task's cgroup (a directory per hierarchy). As a context manager it kills everything left in it
+    and removes it on the way out, on every path."""
+
+    def __init__(self, dirs: dict[str, str]) -> None:
+        self.dirs = dirs  # hierarchy name -> the task's directory in it
+
+    def procs_files(self) -> list[str]:
+        """The cgroup.procs files the child writes "0" to before exec, one per hierarchy."""
+        return [f"{path}/cgroup.procs" for path in self.dirs.values()]
+
+    def usage(self) -> Usage:
+        return NO_USAGE
+
+    def kill_all(self) -> None:
+        """SIGKILL every process in the cgroup, descendants that left the task's session included."""
+
+    def signal_all(self, sig: int) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def pids(self) -> list[int]:
+        """The processes in the cgroup. The child joins every hierarchy before it execs, so one tells all."""
+        for path in self.dirs.values():
+            return [int(pid) for pid in read_text(f"{path}/cgroup.procs").split()]
+        return []
+
+    def remove(self) -> None:
+        """rmdir every directory, retrying while the kernel still counts exiting processes (EBUSY)."""
+        deadline = time.monotonic() + REMOVE_TIMEOUT
+        for path in self.dirs.values():
+            while True:
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
+                    time.sleep(0.001)
+
+    def __enter__(self) -> TaskCgroup:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.kill_all()
+        self.remove()
+
+
+class CgroupManager:
+    """Creates task cgroups. `version` is "v1", "v2" or "none".
+
+    `parent` is a cgroup path (as in /proc/self/cgroup, e.g. /runners/a) that must already exist in
+    every hierarchy used; without it, task cgroups go in `lxrun/` below the cgroup lxrun runs in."""
+
+    version = "none"
+
+    def create(self, name: str, limits: Limits, parent: str | None = None) -> TaskCgroup:
+        raise NotImplementedError
+
+    def parent_dirs(self) -> list[str]:
+        """The `lxrun/` directories task cgroups go in by default (they outlive tasks, like docker's)."""
+        return []
+
+    def remove_idle_parents(self) -> list[str]:
+        """Remove the `lxrun/` parents no task uses any more; returns those removed. Safe while tasks run."""
+        removed = []
+        for path in self.parent_dirs():
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EBUSY, errno.ENOTEMPTY):
+                    continue
+                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
+            removed.append(path)
+        return removed
+
+
+def read_text(path: str) -> str:
+    with open(path) as file:
+        return file.read()
+
+
+def read_int(path: str) -> int | None:
+    """An integer cgroup file, or None if this kernel lacks it."""
+    try:
+        return int(read_text(path).split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """A flat-keyed file ("key value" lines, e.g. memory.events, cpu.stat); empty if missing."""
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            values[key] = int(value)
+    return values
+
+
+def write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as file:
+            file.write(value)
+    except OSError as exc:
+        raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, f"{path} <- {value}") from None
+
+
+def make_dir(path: str) -> bool:
+    """mkdir; False if it already existed."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from None
+    return True
+
+
+def wait_until_empty(task: TaskCgroup, kill: Callable[[], None]) -> None:
+    """Repeat `kill` until no process is left (forks may race the first round)."""
+    deadline = time.monotonic() + KILL_TIMEOUT
+    delay = 0.0005
+    while task.pids():
+        if time.monotonic() > deadline:
+            survivors = task.pids()
+            raise SetupError(
+                "kill cgroup", f"processes {survivors} survived SIGKILL", path=next(iter(task.dirs.values()))
+            )
+        kill()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)

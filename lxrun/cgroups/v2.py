@@ -1,0 +1,182 @@
+"""cgroup v2: one tree; controllers enabled top-down in cgroup.subtree_control; cgroup.kill kills all.
+
+The no-internal-processes rule: a cgroup that enables controllers for its children may not hold
+processes itself (the root excepted). Run from a delegated cgroup that holds processes (a systemd
+service with Delegate=yes: lxrun and, say, the shell that started it), lxrun first moves those
+processes into the leaf `lxrun-runner` beside its task cgroups (as dind and systemd's delegation
+notes do), then enables only the controllers its tasks use, and never writes outside that subtree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+
+from lxrun.cgroups.base import (
+    CgroupManager,
+    TaskCgroup,
+    Usage,
+    make_dir,
+    read_int,
+    read_keyed,
+    read_text,
+    wait_until_empty,
+    write,
+)
+from lxrun.errors import HostUnsupported, SetupError, SpecError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxrun.spec import Limits
+
+WANTED = ("memory", "pids", "cpu", "cpuset")
+RUNNER_LEAF = "lxrun-runner"
+MOVE_ATTEMPTS = 10
+CPU_PERIOD_US = 100_000
+
+
+def shares_to_weight(shares: int) -> int:
+    """docker's --cpu-shares (2..262144, default 1024) to cpu.weight (1..10000, default 100), as runc maps it."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+class V2TaskCgroup(TaskCgroup):
+    def __init__(self, path: str) -> None:
+        super().__init__({"unified": path})
+        self.path = path
+
+    def usage(self) -> Usage:
+        cpu = read_keyed(f"{self.path}/cpu.stat")
+        return Usage(
+            oom_killed=read_keyed(f"{self.path}/memory.events").get("oom_kill", 0) > 0,
+            peak_memory=read_int(f"{self.path}/memory.peak"),
+            cpu_user=cpu["user_usec"] / 1e6 if "user_usec" in cpu else None,
+            cpu_system=cpu["system_usec"] / 1e6 if "system_usec" in cpu else None,
+            pids_peak=read_int(f"{self.path}/pids.peak"),
+        )
+
+    def kill_all(self) -> None:
+        if os.path.exists(f"{self.path}/cgroup.kill"):
+            wait_until_empty(self, lambda: write(f"{self.path}/cgroup.kill", "1"))
+            return
+
+        def freeze_kill_thaw() -> None:  # Linux < 5.14: no cgroup.kill
+            write(f"{self.path}/cgroup.freeze", "1")
+            self.signal_all(signal.SIGKILL)
+            write(f"{self.path}/cgroup.freeze", "0")
+
+        wait_until_empty(self, freeze_kill_thaw)
+
+
+class V2Manager(CgroupManager):
+    version = "v2"
+
+    def __init__(self, mount: str, own: str) -> None:
+        self.mount = mount  # the cgroup2 mount point, e.g. /sys/fs/cgroup
+        # The cgroup we were given; already in our leaf (moved there by an earlier runner), its parent.
+        self.own = os.path.dirname(own) if os.path.basename(own) == RUNNER_LEAF else own
+        self._ready: dict[str, frozenset[str]] = {}  # parent dir -> controllers its children get
+
+    def create(self, name: str, limits: Limits, parent: str | None = None) -> V2TaskCgroup:
+        parent_dir, enabled = self._parent(parent)
+        needs = {
+            "memory": limits.memory,
+            "pids": limits.pids,
+            "cpu": limits.cpus or limits.cpu_shares,
+            "cpuset": limits.cpuset_cpus,
+        }
+        for controller, value in needs.items():
+            if value is not None and controller not in enabled:
+                raise SpecError(
+                    "cgroup",
+                    f"the {controller} controller is not available to {parent_dir}",
+                    hint="delegate it (systemd: Delegate=yes) or run without that limit",
+                )
+        path = f"{parent_dir}/{name}"
+        if not make_dir(path):
+            raise SetupError("create cgroup", "already exists", path=path)
+        task = V2TaskCgroup(path)
+        try:
+            self._apply(path, limits)
+        except BaseException:
+            task.remove()
+            raise
+        return task
+
+    def _apply(self, path: str, limits: Limits) -> None:
+        if limits.memory is not None:
+            write(f"{path}/memory.max", str(limits.memory))
+            if os.path.exists(f"{path}/memory.swap.max"):
+                write(f"{path}/memory.swap.max", "0")
+        if limits.cpus is not None:
+            write(f"{path}/cpu.max", f"{max(1000, round(limits.cpus * CPU_PERIOD_US))} {CPU_PERIOD_US}")
+        if limits.cpu_shares is not None:
+            write(f"{path}/cpu.weight", str(shares_to_weight(limits.cpu_shares)))
+        if limits.pids is not None:
+            write(f"{path}/pids.max", str(limits.pids))
+        if limits.cpuset_cpus is not None:
+            write(f"{path}/cpuset.cpus", limits.cpuset_cpus)
+
+    def _parent(self, parent: str | None) -> tuple[str, frozenset[str]]:
+        """The directory task cgroups go in, set up once: controllers enabled top-down."""
+        key = parent or ""
+        if key in self._ready and (parent is not None or os.path.isdir(self._lxrun_dir())):
+            return f"{self.mount}{parent}" if parent else self._lxrun_dir(), self._ready[key]
+        if parent is not None:
+            path = f"{self.mount}{parent}"
+            if not os.path.isdir(path):
+                raise SpecError("--cgroup-parent", "does not exist", path=parent, hint=f"create {path} first")
+            enabled = self._enable(path)
+        else:
+            own_dir = f"{self.mount}{self.own.rstrip('/')}"
+            self._enable(own_dir)
+            path = self._lxrun_dir()
+            make_dir(path)
+            enabled = self._enable(path)
+        self._ready[key] = enabled
+        return path, enabled
+
+    def parent_dirs(self) -> list[str]:
+        return [self._lxrun_dir()]
+
+    def _lxrun_dir(self) -> str:
+        return f"{self.mount}{self.own.rstrip('/')}/lxrun"
+
+    def _enable(self, path: str) -> frozenset[str]:
+        """Enable in `path`'s subtree_control the controllers we use that it has; returns those enabled."""
+        available = set(read_text(f"{path}/cgroup.controllers").split())
+        enabled = set(read_text(f"{path}/cgroup.subtree_control").split())
+        missing = [c for c in WANTED if c in available and c not in enabled]
+        if missing:
+            try:
+                write(f"{path}/cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+            except SetupError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise
+                # No internal processes: move them into a leaf, then try again.
+                self._move_processes_to_leaf(path)
+                write(f"{path}/cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+            enabled.update(missing)
+        return frozenset(c for c in enabled if c in WANTED)
+
+    def _move_processes_to_leaf(self, path: str) -> None:
+        """Empty the delegated cgroup into its leaf `lxrun-runner` (ourselves first; forks may race)."""
+        if path == self.mount:
+            raise HostUnsupported("cgroup", "won't reorganise the root cgroup", path=path)
+        leaf = f"{path}/{RUNNER_LEAF}"
+        make_dir(leaf)
+        write(f"{leaf}/cgroup.procs", str(os.getpid()))
+        for _ in range(MOVE_ATTEMPTS):
+            pids = read_text(f"{path}/cgroup.procs").split()
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(SetupError):  # it may have exited meanwhile
+                    write(f"{leaf}/cgroup.procs", pid)
+        raise HostUnsupported(
+            "cgroup",
+            f"{path} keeps gaining processes, so controllers can't be enabled below it",
+            hint="run lxrun in a cgroup of its own, e.g. a systemd service with Delegate=yes",
+        )
