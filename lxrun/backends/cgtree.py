@@ -16,6 +16,7 @@ import errno
 import os
 import time
 
+from lxrun.cgroups.base import Usage
 from lxrun.errors import SetupError
 from lxrun.record import Record
 
@@ -101,33 +102,6 @@ def undelegated(hierarchies: list[Hierarchy]) -> list[str]:
 def legacy_memory(hierarchies: list[Hierarchy]) -> Hierarchy | None:
     """The v1 memory hierarchy, if limits go through v1 (legacy or hybrid hosts)."""
     return next((h for h in hierarchies if not h.unified and "memory" in h.controllers), None)
-
-
-class Usage(Record):
-    """What a task used and whether the kernel OOM-killed in it; None where this host can't tell."""
-
-    __slots__ = ("cpu_system", "cpu_user", "oom_killed", "peak_memory", "pids_peak")
-    cpu_user: float | None
-    cpu_system: float | None
-    peak_memory: int | None
-    pids_peak: int | None
-    oom_killed: bool
-
-    def __init__(
-        self,
-        cpu_user: float | None = None,
-        cpu_system: float | None = None,
-        peak_memory: int | None = None,
-        pids_peak: int | None = None,
-        oom_killed: bool = False,
-    ) -> None:
-        super().__init__(
-            cpu_user=cpu_user,
-            cpu_system=cpu_system,
-            peak_memory=peak_memory,
-            pids_peak=pids_peak,
-            oom_killed=oom_killed,
-        )
 
 
 class TaskCgroups:
@@ -223,7 +197,13 @@ class TaskCgroups:
             oom_killed = oom_kill_file is not None and _keyed(oom_kill_file).get("oom_kill", 0) > 0
         pids = self.find("pids")
         pids_peak = _optional(pids.path(f"{task}/pids.peak")) if pids is not None else None
-        return Usage(cpu_user, cpu_system, peak_memory, pids_peak, oom_killed)
+        return Usage(
+            oom_killed=oom_killed,
+            peak_memory=peak_memory,
+            cpu_user=cpu_user,
+            cpu_system=cpu_system,
+            pids_peak=pids_peak,
+        )
 
 
 def _inherit_cpuset(path: str) -> None:

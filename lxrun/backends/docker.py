@@ -23,8 +23,8 @@ import time
 from lxrun.backends import cgtree
 from lxrun.backends.base import Probe
 from lxrun.backends.docker_image import ensure_image
-from lxrun.backends.streams import OutputSink
 from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError
+from lxrun.output import StreamSink
 from lxrun.result import Result
 from lxrun.state import task_record
 
@@ -45,6 +45,7 @@ PING_TIMEOUT = 2
 API_TIMEOUT = 120
 # tini's own message when it can't exec the command (exit 127 or 126), Docker's only report of it.
 TINI_EXEC_FAILED = b"[FATAL tini ("
+OPENING = 256
 HOW_TO_START = "start one: scripts/dockerd start DIR, then export DOCKER_HOST=unix://DIR/docker.sock"
 
 
@@ -81,6 +82,7 @@ class _Attached:
         self._response = api.attach_socket(container, params=params)
         self.sock: socket.socket = getattr(self._response, "_sock", self._response)
         self._buffer = bytearray()
+        self.stderr_opening = b""  # kept even when stderr is forwarded: it may say why the command failed
 
     def frames(self, data: bytes) -> list[tuple[str, bytes]]:
         """Feed received bytes; the complete (stream, payload) frames so far."""
@@ -104,7 +106,7 @@ class _Attached:
 
 def _relay(
     attached: _Attached,
-    sinks: dict[str, OutputSink],
+    sinks: dict[str, StreamSink],
     stdin_fd: int | None,
     timeout: float | None,
     stop_timeout: float,
@@ -130,7 +132,9 @@ def _relay(
             if not data:
                 return timed_out
             for stream, payload in attached.frames(data):
-                sinks[stream].write(payload)
+                sinks[stream].feed(payload)
+                if stream == "stderr" and len(attached.stderr_opening) < OPENING:
+                    attached.stderr_opening += payload[: OPENING - len(attached.stderr_opening)]
         if deadline is not None and time.monotonic() >= deadline:
             if not timed_out:
                 timed_out = True
@@ -140,6 +144,11 @@ def _relay(
                 killed = True
                 handle.send_signal(signal.SIGKILL)  # pid 1: the whole pid namespace goes with it
                 deadline = None
+
+
+def _sink(target: int | str, limit: int | None) -> StreamSink:
+    """Docker relays every stream: captured (CAPTURE) or written on to the caller's descriptor."""
+    return StreamSink(target if isinstance(target, int) else None, limit)
 
 
 def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
@@ -250,7 +259,7 @@ class DockerBackend:
             resources.callback(_remove, api, container)
             attached = _Attached(api, container, spec.stdin is not None)
             resources.callback(attached.close)
-            sinks = {stream: OutputSink(getattr(spec, stream), spec.output_limit) for stream in ("stdout", "stderr")}
+            sinks = {stream: _sink(getattr(spec, stream), spec.output_limit) for stream in ("stdout", "stderr")}
             started = time.monotonic()
             try:
                 api.start(container)
@@ -264,7 +273,7 @@ class DockerBackend:
             wall_time = time.monotonic() - started
             state = api.inspect_container(container)["State"]
             outputs = {stream: sink.finish() for stream, sink in sinks.items()}
-            _exec_failure(exit_code, sinks["stderr"].opening, plan)
+            _exec_failure(exit_code, attached.stderr_opening, plan)
             _remove(api, container)  # now, so Docker's own cgroup is gone before ours are read and removed
             usage = cgroups.usage(None)
         # Docker reports an exit code only: tini's 128+N is read as signal N (`exit 137` looks the same).

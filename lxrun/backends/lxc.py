@@ -24,7 +24,6 @@ from lxrun import helper
 from lxrun._native import ffi, lib
 from lxrun.backends import cgtree, lxc_config
 from lxrun.backends.base import Probe
-from lxrun.backends.streams import OutputSink, needs_relay
 from lxrun.errors import (
     ChildSetupError,
     CommandNotExecutable,
@@ -34,6 +33,8 @@ from lxrun.errors import (
 )
 from lxrun.result import Result
 from lxrun.state import task_record
+from lxrun.stdio import TaskStdio
+from lxrun.supervise import wait
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from lxrun.backends.base import OnStart
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
-    from lxrun.spec import TaskSpec
 
 CHUNK = 65536
 INIT_ERROR_FD = 3  # native/protocol.h: LXRUN_INIT_ERROR_FD, LXRUN_INIT_STATUS_FD
@@ -94,9 +94,11 @@ class _Monitor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    def reap(self) -> None:
-        os.waitpid(self.pid, 0)
+    def reap(self) -> int:
+        """The monitor's own wait status (the task's comes from lxrun-init)."""
+        _, status = os.waitpid(self.pid, 0)
         self.exited = True
+        return status
 
     def close(self) -> None:
         if not self.exited:
@@ -215,83 +217,27 @@ def _log_reason(log: str) -> str:
     return "liblxc could not start the container (no log)"
 
 
-class _Pipes:
-    """Every pipe of one task: init's error and status records, and the relayed output streams."""
+class _InitPipes:
+    """lxrun-init's two pipes, fd 3 (why the exec failed) and fd 4 (the task's wait status); owns all four ends."""
 
     def __init__(self) -> None:
-        self._fds: list[int] = []
+        self.error_read, self.error_write = os.pipe2(os.O_CLOEXEC)
+        self.status_read, self.status_write = os.pipe2(os.O_CLOEXEC)
+        self._open = [self.error_read, self.error_write, self.status_read, self.status_write]
 
-    def pipe(self) -> tuple[int, int]:
-        read_end, write_end = os.pipe2(os.O_CLOEXEC)
-        self._fds += [read_end, write_end]
-        return read_end, write_end
-
-    def open_null(self) -> int:
-        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        self._fds.append(fd)
-        return fd
-
-    def close(self, fd: int) -> None:
-        if fd in self._fds:
-            self._fds.remove(fd)
+    def close_write_ends(self) -> None:
+        """After the fork: the monitor holds them; ours would keep the pipes from ever ending."""
+        for fd in (self.error_write, self.status_write):
+            self._open.remove(fd)
             os.close(fd)
 
-    def close_all(self) -> None:
-        for fd in self._fds:
+    def read(self) -> tuple[bytes, bytes]:
+        return _read_all(self.error_read), _read_all(self.status_read)
+
+    def close(self) -> None:
+        for fd in self._open:
             os.close(fd)
-        self._fds.clear()
-
-
-def _wire_stdio(spec: TaskSpec, pipes: _Pipes) -> tuple[list[int], dict[int, OutputSink], dict[str, OutputSink]]:
-    """The monitor's fds 0-2 (what the container's pid 1 inherits), and a sink per output stream: a stream
-    is relayed through a pipe of ours when captured or capped, else the caller's descriptor is passed on."""
-    child_fds = [spec.stdin if spec.stdin is not None else pipes.open_null()]
-    relays: dict[int, OutputSink] = {}
-    sinks: dict[str, OutputSink] = {}
-    for stream in ("stdout", "stderr"):
-        target = getattr(spec, stream)
-        sinks[stream] = OutputSink(target, spec.output_limit)
-        if needs_relay(spec, target):
-            read_end, write_end = pipes.pipe()
-            relays[read_end] = sinks[stream]
-            child_fds.append(write_end)
-        else:
-            child_fds.append(int(target))
-    return child_fds, relays, sinks
-
-
-def _supervise(monitor: _Monitor, relays: dict[int, OutputSink], timeout: float | None, stop_timeout: float) -> bool:
-    """Relay output until the monitor exited and every stream ended; enforce the timeout. True if it ran out."""
-    poller = select.poll()
-    poller.register(monitor.pidfd, select.POLLIN)
-    for fd in relays:
-        poller.register(fd, select.POLLIN)
-    open_streams = set(relays)
-    deadline = time.monotonic() + timeout if timeout is not None else None
-    timed_out = killed = False
-    while not monitor.exited or open_streams:
-        wait_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000) + 1)
-        for fd, _events in poller.poll(wait_ms):
-            if fd == monitor.pidfd:
-                poller.unregister(fd)
-                monitor.reap()
-                continue
-            chunk = os.read(fd, CHUNK)
-            if chunk:
-                relays[fd].write(chunk)
-            else:
-                poller.unregister(fd)
-                open_streams.discard(fd)
-        if deadline is not None and time.monotonic() >= deadline:
-            if not timed_out:
-                timed_out = True
-                monitor.send_signal(signal.SIGTERM)
-                deadline = time.monotonic() + stop_timeout
-            elif not killed:
-                killed = True
-                monitor.send_signal(signal.SIGKILL)
-                deadline = None
-    return timed_out
+        self._open.clear()
 
 
 class LxcBackend:
@@ -350,26 +296,30 @@ class LxcBackend:
             with open(f"{directory}/config", "w") as config:
                 config.write(lxc_config.render(plan, paths, cgroups, legacy=memory is not None, memsw=memsw))
 
-            pipes = _Pipes()
-            resources.callback(pipes.close_all)
-            child_fds, relays, sinks = _wire_stdio(spec, pipes)
-            error_read, error_write = pipes.pipe()
-            status_read, status_write = pipes.pipe()
-            child_fds += [error_write, status_write]
+            stdio = resources.enter_context(TaskStdio(spec))
+            init_pipes = _InitPipes()
+            resources.callback(init_pipes.close)
+            child_fds = [
+                stdio.stdin_fd,
+                stdio.stdout_fd,
+                stdio.stderr_fd,
+                init_pipes.error_write,
+                init_pipes.status_write,
+            ]
 
             started = time.monotonic()
             argv = [lxc_config.INIT_TARGET, *spec.argv]
             # python-lxc is imported here, not after the fork: the child runs nothing it doesn't have to.
             monitor = _Monitor(_import_lxc(), f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
             resources.callback(monitor.close)
-            for fd in child_fds:
-                pipes.close(fd)  # the monitor has them now (descriptors the caller passed stay the caller's)
+            stdio.close_child_ends()
+            init_pipes.close_write_ends()
             if on_start is not None:  # the handle's signals wait for the container's pid 1 to exist
                 on_start(_Handle(plan.task_id, monitor))
-            timed_out = _supervise(monitor, relays, spec.timeout, spec.stop_timeout)
+            _, timed_out = wait(monitor, stdio.sinks, started, spec.timeout, spec.stop_timeout)
             wall_time = time.monotonic() - started
-            outputs = {stream: sink.finish() for stream, sink in sinks.items()}
-            error_record, status_record = _read_all(error_read), _read_all(status_read)
+            outputs, truncated = stdio.finish()
+            error_record, status_record = init_pipes.read()
             usage = cgroups.usage(oom_copy)
             if error_record:
                 raise _init_error(error_record, plan.env)
@@ -388,8 +338,8 @@ class LxcBackend:
             exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
             signal=signal_number,
             wall_time=wall_time,
-            stdout=outputs["stdout"],
-            stderr=outputs["stderr"],
+            stdout=outputs.get("stdout"),
+            stderr=outputs.get("stderr"),
             upper_dir=upper if kept else None,
             oom_killed=usage.oom_killed,
             timed_out=timed_out,
@@ -397,5 +347,5 @@ class LxcBackend:
             cpu_system=usage.cpu_system,
             peak_memory=usage.peak_memory,
             pids_peak=usage.pids_peak,
-            output_truncated=any(sink.truncated for sink in sinks.values()),
+            output_truncated=truncated,
         )

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lxrun.backends.cgtree import Hierarchy, TaskCgroups, Usage, parse_hierarchies, undelegated
+from lxrun.backends.cgtree import Hierarchy, TaskCgroups, parse_hierarchies, undelegated
+from lxrun.cgroups.base import Usage
 
 PROC_CGROUP = """9:name=systemd:/
 4:memory:/runner/7
@@ -54,7 +55,8 @@ def test_v1_usage_and_removal_on_a_fake_tree(tmp_path: Path) -> None:
         write(Path(pids.path("lxrun-lxc/t1/task/pids.peak")), "3\n")
         oom_copy = tmp_path / "oom"
         oom_copy.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
-        assert cgroups.usage(str(oom_copy)) == Usage(1.5, 0.5, 4096, 3, True)
+        expected = Usage(oom_killed=True, peak_memory=4096, cpu_user=1.5, cpu_system=0.5, pids_peak=3)
+        assert cgroups.usage(str(oom_copy)) == expected
         for path in Path(tmp_path).rglob("*"):
             if path.is_file():
                 path.unlink()  # a real cgroup's files go with its rmdir
@@ -68,7 +70,8 @@ def test_v2_usage(tmp_path: Path) -> None:
     write(task / "memory.peak", "8192\n")
     write(task / "memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
     write(task / "pids.peak", "2\n")
-    assert TaskCgroups("t2", [unified]).usage(None) == Usage(0.002, 0.001, 8192, 2, True)
+    expected = Usage(oom_killed=True, peak_memory=8192, cpu_user=0.002, cpu_system=0.001, pids_peak=2)
+    assert TaskCgroups("t2", [unified]).usage(None) == expected
 
 
 def test_a_v2_cgroup_that_does_not_delegate_is_named(tmp_path: Path) -> None:
