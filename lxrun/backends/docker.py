@@ -228,7 +228,9 @@ class DockerBackend:
         if spec.keep:
             raise SetupError("--keep", "the docker backend can't keep a task's upper dir", hint="use native or lxc")
         self.layout.ensure()
-        hierarchies = [h.replace(own="/") for h in cgtree.own_hierarchies()]  # docker's parents are absolute
+        # Docker's cgroup parent is one absolute path in every hierarchy: the given one, else the root.
+        parent = spec.cgroup_parent or "/"
+        hierarchies = [h.replace(own=parent) for h in cgtree.own_hierarchies()]
         with contextlib.ExitStack() as resources:
             client = _client(API_TIMEOUT)
             resources.callback(client.close)
@@ -252,7 +254,7 @@ class DockerBackend:
                     working_dir=plan.workdir,
                     stdin_open=spec.stdin is not None,
                     labels={"lxrun.task": plan.task_id},
-                    host_config=_host_config(api, plan, f"/{cgroups.relative}/task"),
+                    host_config=_host_config(api, plan, f"{parent.rstrip('/')}/{cgroups.relative}/task"),
                 )["Id"]
             except docker.errors.APIError as exc:
                 raise SetupError("docker create", str(exc.explanation or exc), path=plan.task_id) from None

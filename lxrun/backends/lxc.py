@@ -30,6 +30,7 @@ from lxrun.errors import (
     CommandNotFound,
     LxrunError,
     SetupError,
+    SpecError,
 )
 from lxrun.result import Result
 from lxrun.state import task_record
@@ -265,6 +266,10 @@ class LxcBackend:
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         spec = plan.spec
+        if spec.cgroup_parent is not None:
+            raise SpecError(
+                "--cgroup-parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"
+            )
         self.layout.ensure()
         hierarchies = cgtree.own_hierarchies()
         memory = cgtree.legacy_memory(hierarchies)

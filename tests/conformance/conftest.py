@@ -21,7 +21,6 @@ from lxrun.layout import Layout
 from lxrun.runtime import BACKENDS, get_backend
 from tests.conftest import require
 
-NATIVE_LIMITS = "native limits land with issue 3"
 # cgroup directories the lxc and docker backends create per task (cgtree), in any hierarchy.
 CGROUP_LEFTOVERS = ("/sys/fs/cgroup/*/lxrun-lxc", "/sys/fs/cgroup/*/*/*/lxrun-lxc", "/sys/fs/cgroup/*/lxrun-docker")
 
@@ -38,10 +37,6 @@ def differs(backend: str, reasons: dict[str, str]) -> None:
     """Skip on a backend that can't honour what this test checks, saying why (see docs/backends.md)."""
     if backend in reasons:
         pytest.skip(f"{backend}: {reasons[backend]}")
-
-
-def needs_limits(backend: str) -> None:
-    differs(backend, {"native": NATIVE_LIMITS})
 
 
 def host_mounts() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -11,10 +12,11 @@ import pytest
 
 from lxrun import TaskSpec, run
 from lxrun.backends.base import TaskHandle
+from lxrun.backends.cgtree import own_hierarchies
 from lxrun.errors import CommandNotFound, LxrunError, SpecError
-from lxrun.spec import Volume
+from lxrun.spec import Limits, Volume
 
-from .conftest import sh
+from .conftest import differs, sh
 
 
 def test_a_background_process_dies_with_the_task(backend: str, state_root: Path) -> None:
@@ -70,3 +72,20 @@ def test_a_workdir_that_is_a_file_fails_before_the_task_runs(backend: str, state
         assert str(info.value).startswith("workdir /etc/passwd: Not a directory")
     else:
         assert "not a directory" in str(info.value)
+
+
+def test_a_cgroup_parent_holds_the_tasks_cgroups_and_gets_them_back(backend: str, state_root: Path) -> None:
+    differs(backend, {"lxc": "the lxc backend nests its cgroups under lxrun's own"})
+    parents = [f"{hierarchy.mount}/lxrun-test-parent" for hierarchy in own_hierarchies()]
+    for parent in parents:
+        os.mkdir(parent)
+    try:
+        spec = TaskSpec(
+            stack="busybox", argv=["true"], limits=Limits(memory=64 << 20), cgroup_parent="/lxrun-test-parent"
+        )
+        assert run(spec, backend=backend, root=state_root).exit_code == 0
+        left = [entry.path for parent in parents for entry in os.scandir(parent) if entry.is_dir()]
+        assert left == []
+    finally:
+        for parent in parents:
+            os.rmdir(parent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .conftest import differs, sh
+from .conftest import sh
 
 
 def test_host_processes_are_invisible(backend: str, state_root: Path) -> None:
@@ -38,7 +38,6 @@ def test_root_is_an_overlay_and_proc_sys_are_the_sandboxs(backend: str, state_ro
 
 
 def test_the_task_is_in_its_own_cgroup_namespace(backend: str, state_root: Path) -> None:
-    differs(backend, {"native": "the cgroup namespace lands with issue 3"})
     result = sh(backend, state_root, "cat /proc/self/cgroup")
     paths = {line.split(":", 2)[2] for line in result.stdout.decode().splitlines()}
     assert paths == {"/"}

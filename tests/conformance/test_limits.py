@@ -8,14 +8,13 @@ from pathlib import Path
 
 from lxrun.spec import Limits
 
-from .conftest import needs_limits, sh
+from .conftest import sh
 
 MIB = 1 << 20
 BUSY = "while :; do :; done"
 
 
 def test_memory_limit_oom_kills_and_says_so(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     limit = 32 * MIB
     result = sh(
         backend, state_root, "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived", limits=Limits(memory=limit)
@@ -28,7 +27,6 @@ def test_memory_limit_oom_kills_and_says_so(backend: str, state_root: Path) -> N
 
 
 def test_within_the_memory_limit_nothing_is_killed(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(
         backend, state_root, "x=$(head -c 4000000 /dev/zero | tr '\\0' x); echo ok", limits=Limits(memory=64 * MIB)
     )
@@ -36,14 +34,12 @@ def test_within_the_memory_limit_nothing_is_killed(backend: str, state_root: Pat
 
 
 def test_pids_limit_stops_a_fork_bomb(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(backend, state_root, "for i in $(seq 50); do sleep 2 & done; wait", limits=Limits(pids=10))
     assert b"can't fork" in (result.stderr or b"")
     assert result.pids_peak is not None and result.pids_peak <= 10
 
 
 def test_cpus_caps_cpu_time(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(backend, state_root, BUSY, limits=Limits(cpus=0.5), timeout=2, stop_timeout=0)
     assert result.timed_out and result.cpu_user is not None and result.cpu_system is not None
     used = (result.cpu_user + result.cpu_system) / result.wall_time
@@ -51,13 +47,11 @@ def test_cpus_caps_cpu_time(backend: str, state_root: Path) -> None:
 
 
 def test_cpuset_pins_the_task(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(backend, state_root, "grep Cpus_allowed_list /proc/self/status", limits=Limits(cpuset_cpus="1"))
     assert result.stdout.split() == [b"Cpus_allowed_list:", b"1"]
 
 
 def test_cpu_shares_weigh_contention(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
 
     def busy(shares: int) -> float:
         result = sh(
@@ -72,7 +66,6 @@ def test_cpu_shares_weigh_contention(backend: str, state_root: Path) -> None:
 
 
 def test_usage_is_reported(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(backend, state_root, "x=$(head -c 8000000 /dev/zero | tr '\\0' x); sleep 0.1 & wait")
     assert result.cpu_user is not None and result.cpu_system is not None
     assert result.cpu_user + result.cpu_system > 0
@@ -81,14 +74,12 @@ def test_usage_is_reported(backend: str, state_root: Path) -> None:
 
 
 def test_timeout_sigterm_first(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(backend, state_root, "sleep 30", timeout=0.5, stop_timeout=5)
     assert result.timed_out
     assert (result.exit_code, result.signal) == (143, signal.SIGTERM)
 
 
 def test_timeout_kills_what_ignores_sigterm_and_its_setsid_grandchild(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     script = "setsid sh -c 'trap \"\" TERM; sleep 30' & trap '' TERM; sleep 30 & wait; wait"
     result = sh(backend, state_root, script, timeout=0.5, stop_timeout=0.5)
     assert result.timed_out
@@ -97,13 +88,11 @@ def test_timeout_kills_what_ignores_sigterm_and_its_setsid_grandchild(backend: s
 
 
 def test_no_timeout_when_done_in_time(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     result = sh(backend, state_root, "echo fine", timeout=30)
     assert (result.stdout, result.timed_out) == (b"fine\n", False)
 
 
 def test_output_limit_keeps_head_and_tail(backend: str, state_root: Path) -> None:
-    needs_limits(backend)
     script = "echo FIRST; seq 100000; echo LAST; echo ERR >&2"
     result = sh(backend, state_root, script, output_limit=1000)
     assert result.output_truncated and result.exit_code == 0
@@ -114,7 +103,6 @@ def test_output_limit_keeps_head_and_tail(backend: str, state_root: Path) -> Non
 
 
 def test_output_limit_on_a_descriptor(backend: str, state_root: Path, tmp_path: Path) -> None:
-    needs_limits(backend)
     target = tmp_path / "out"
     with target.open("wb") as out:
         result = sh(backend, state_root, "seq 100000", stdout=out.fileno(), output_limit=100)
