@@ -66,3 +66,27 @@ def test_an_archive_docker_can_load(tmp_path: Path, diff_layer: Path) -> None:
     assert manifest[0]["RepoTags"] == [tag]
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
     assert config["config"]["Labels"]["lxrun.layers"] == f"{'b' * 64},{'d' * 64}"
+
+
+def test_stacks_on_one_base_share_it_inside_docker(state_root: Path) -> None:
+    from lxrun.backends.docker import DockerBackend, _client
+    from lxrun.backends.docker_image import ensure_image
+    from lxrun.layout import Layout
+    from lxrun.store.stacks import StackStore
+    from tests.conformance.test_task import add_trimmed_stack
+
+    probe = DockerBackend(Layout(state_root)).probe()
+    require(probe.available, f"backend docker can't run here: {probe.reason}")
+    add_trimmed_stack(state_root)
+    stacks = StackStore(Layout(state_root))
+    client = _client(60)
+    try:
+        tags = [
+            ensure_image(client.api, stacks.resolve(name), str(state_root / "tmp")) for name in ("busybox", "trimmed")
+        ]
+        assert ensure_image(client.api, stacks.resolve("trimmed"), str(state_root / "tmp")) == tags[1]  # the same stack, the same image
+        base, trimmed = (client.api.inspect_image(tag)["RootFS"]["Layers"] for tag in tags)
+    finally:
+        client.close()
+    assert len(base) == 1 and len(trimmed) == 2
+    assert trimmed[0] == base[0]  # the same image layer: Docker stores the base once
