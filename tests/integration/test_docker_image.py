@@ -84,7 +84,9 @@ def test_stacks_on_one_base_share_it_inside_docker(state_root: Path) -> None:
         tags = [
             ensure_image(client.api, stacks.resolve(name), str(state_root / "tmp")) for name in ("busybox", "trimmed")
         ]
-        assert ensure_image(client.api, stacks.resolve("trimmed"), str(state_root / "tmp")) == tags[1]  # the same stack, the same image
+        assert (
+            ensure_image(client.api, stacks.resolve("trimmed"), str(state_root / "tmp")) == tags[1]
+        )  # the same stack, the same image
         base, trimmed = (client.api.inspect_image(tag)["RootFS"]["Layers"] for tag in tags)
     finally:
         client.close()
