@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 TOP = "lxrun-lxc"
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
+ACCOUNTED = frozenset({"cpu", "cpuacct", "memory", "pids"})  # v1 controllers whose task dirs we read or weigh
 REMOVE_PATIENCE = 2.0  # seconds: a cgroup stays busy briefly after its last process was reaped
 
 
@@ -122,13 +123,15 @@ class TaskCgroups:
 
     @contextlib.contextmanager
     def created(self, cpu_shares: int | None = None) -> Iterator[TaskCgroups]:
-        """Create `<task-id>/task` everywhere; on the way out remove the task's whole tree.
+        """Create `<task-id>/task` where usage is read or weight set; on the way out remove the task's
+        whole tree in every hierarchy (the runtime creates its own cgroups in all of them, mkdir -p).
 
         CPU shares weigh a cgroup against its siblings only, and the siblings of one task's cgroups
         are other tasks' `<task-id>` directories: so the task's weight is set there as well."""
         try:
             for hierarchy in self.hierarchies:
-                self._create(hierarchy)
+                if hierarchy.controllers & ACCOUNTED or (hierarchy.unified and hierarchy.controllers):
+                    self._create(hierarchy)
             if cpu_shares is not None:
                 self._weigh(cpu_shares)
             yield self
