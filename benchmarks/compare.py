@@ -189,12 +189,13 @@ def chart(results: dict[str, dict[str, float | int | str]], path: Path) -> None:
     plt.close(figure)
 
 
-def update_docs(text: str, image: Path) -> None:
+def update_docs(text: str, image: Path, load: float) -> None:
     docs = DOCS / "backends.md"
     about = machine()
     block = (
         f"{START}\nMeasured {about['date']} on {about['host']}: {about['cpus']} CPUs, Linux {about['kernel']}, "
-        f"Python {about['python']} (`make bench`; the figure in brackets: how many times docker run's).\n\n"
+        f"Python {about['python']}, load average {load:.1f} when it started (`make bench`; the figure in "
+        "brackets: how many times docker run's).\n\n"
         f"{text}\n\n![backends compared]({image.name})\n{END}"
     )
     current = docs.read_text()
@@ -211,6 +212,7 @@ def main() -> None:
     parser.add_argument("--update-docs", action="store_true", help="write the table and chart into docs/")
     args = parser.parse_args()
     in_private_mount_namespace(keep_cgroup2=True)
+    load = os.getloadavg()[0]  # the VM may be shared: say how busy it was
     with (
         kept_cgroup2(),
         bench_root() as root,
@@ -239,7 +241,7 @@ def main() -> None:
     chart(results, RESULTS / "compare.png")
     print(f"\nwritten {path} and {RESULTS / 'compare.png'}")
     if args.update_docs:
-        update_docs(text, DOCS / "backends-compare.png")
+        update_docs(text, DOCS / "backends-compare.png", load)
         print(f"updated {DOCS / 'backends.md'}")
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 TOP = "lxrun-lxc"
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
-ACCOUNTED = frozenset({"cpu", "cpuacct", "memory", "pids"})  # v1 controllers whose task dirs we read or weigh
+CREATE_ATTEMPTS = 10
 REMOVE_PATIENCE = 2.0  # seconds: a cgroup stays busy briefly after its last process was reaped
 
 
@@ -123,15 +123,14 @@ class TaskCgroups:
 
     @contextlib.contextmanager
     def created(self, cpu_shares: int | None = None) -> Iterator[TaskCgroups]:
-        """Create `<task-id>/task` where usage is read or weight set; on the way out remove the task's
-        whole tree in every hierarchy (the runtime creates its own cgroups in all of them, mkdir -p).
+        """Create `<task-id>/task` in every hierarchy (while it exists, the shared top can't go from under
+        the runtime's own mkdir -p); on the way out remove the task's whole tree.
 
         CPU shares weigh a cgroup against its siblings only, and the siblings of one task's cgroups
         are other tasks' `<task-id>` directories: so the task's weight is set there as well."""
         try:
             for hierarchy in self.hierarchies:
-                if hierarchy.controllers & ACCOUNTED or (hierarchy.unified and hierarchy.controllers):
-                    self._create(hierarchy)
+                self._create(hierarchy)
             if cpu_shares is not None:
                 self._weigh(cpu_shares)
             yield self
@@ -140,19 +139,33 @@ class TaskCgroups:
 
     def _create(self, hierarchy: Hierarchy) -> None:
         top = hierarchy.path(self.top)
-        for path in (top, hierarchy.path(self.relative), hierarchy.path(f"{self.relative}/task")):
+        # The shared top goes when its last task ends: if that happens between our two mkdirs, make it again.
+        for attempt in range(CREATE_ATTEMPTS):
+            self._mkdir(hierarchy, top, exist_ok=True)
             try:
-                os.mkdir(path, 0o755)
-            except FileExistsError:
-                if path != top:
-                    raise SetupError("cgroup", "already exists", path=path) from None
-                # Another task made it a moment ago, and may not have filled its cpuset yet: we do it too.
-            except OSError as exc:
-                raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, path) from None
-            if "cpuset" in hierarchy.controllers and not hierarchy.unified:
-                _inherit_cpuset(path)
-            if hierarchy.unified:
-                _delegate(path, hierarchy.controllers)
+                self._mkdir(hierarchy, hierarchy.path(self.relative), exist_ok=False)
+                break
+            except FileNotFoundError:
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise SetupError.from_errno("cgroup", errno.ENOENT, top) from None
+        self._mkdir(hierarchy, hierarchy.path(f"{self.relative}/task"), exist_ok=False)
+
+    @staticmethod
+    def _mkdir(hierarchy: Hierarchy, path: str, exist_ok: bool) -> None:
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            if not exist_ok:
+                raise SetupError("cgroup", "already exists", path=path) from None
+            # Another task made it a moment ago, and may not have filled its cpuset yet: we do it too.
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, path) from None
+        if "cpuset" in hierarchy.controllers and not hierarchy.unified:
+            _inherit_cpuset(path)
+        if hierarchy.unified:
+            _delegate(path, hierarchy.controllers)
 
     def _weigh(self, cpu_shares: int) -> None:
         from lxrun.backends.lxc_config import shares_to_weight

@@ -121,9 +121,9 @@ def test_many_at_once(backend: str, state_root: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda n: sh(backend, state_root, f"echo {n}"), range(8)))
-    assert [r.stdout for r in results] == [f"{n}\n".encode() for n in range(8)]
-    assert len({r.task_id for r in results}) == 8
+        results = list(pool.map(lambda n: sh(backend, state_root, f"echo {n}"), range(24)))
+    assert [r.stdout for r in results] == [f"{n}\n".encode() for n in range(24)]
+    assert len({r.task_id for r in results}) == 24
 
 
 def test_host_env_is_not_the_tasks(backend: str, state_root: Path) -> None:
