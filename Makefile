@@ -6,11 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 # lxc-dev and pkg-config build python-lxc; docker.io (with tini, its init) and curl run the private dockerd of
 # `make test` (scripts/dockerd).
-HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev make busybox-static util-linux \
+HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
 	lxc lxc-dev pkg-config docker.io tini curl
 BENCH_PACKAGES := bubblewrap crun
 
-.PHONY: demo test test-v2 lint bench host-deps venv clean
+.PHONY: demo test test-v2 lint bench soak host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -38,6 +38,11 @@ test: lint
 # The v2-marked tests in a pure cgroup-v2 qemu guest (../shared/tools/v2vm builds its image once).
 test-v2:
 	scripts/test-v2
+
+# Thousands of tasks of every kind, then gc: fails on any leak (CI runs TASKS=1000).
+TASKS ?= 10000
+soak: venv
+	$(BIN)/python benchmarks/soak.py --tasks $(TASKS)
 
 bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)

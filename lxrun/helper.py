@@ -14,6 +14,7 @@ import signal
 import sys
 
 from lxrun import mounts
+from lxrun.caps import bitmask
 from lxrun.errors import (
     ChildSetupError,
     CommandNotExecutable,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxrun.mounts import MountStep
+    from lxrun.seccomp import Filter
 
 try:
     from lxrun._native import ffi, lib
@@ -41,13 +43,15 @@ except ImportError as exc:  # pragma: no cover - only without a build
 
 INIT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lxrun_init")
 
+# Namespaces of the sandbox's second stage; the network namespace is the first stage's (see NETWORK).
 NAMESPACE_FLAGS = {
     "mount": lib.CLONE_NEWNS,
     "pid": lib.CLONE_NEWPID,
     "uts": lib.CLONE_NEWUTS,
     "ipc": lib.CLONE_NEWIPC,
-    "net": lib.CLONE_NEWNET,
+    "user": lib.CLONE_NEWUSER,
 }
+NETWORK = {"new": lib.LXRUN_NET_NEW, "join": lib.LXRUN_NET_JOIN, "host": lib.LXRUN_NET_HOST}
 MOUNT_FLAGS = {
     "ro": lib.MS_RDONLY,
     "nosuid": lib.MS_NOSUID,
@@ -62,10 +66,13 @@ MOUNT_ATTRS = {
     "nosuid": lib.MOUNT_ATTR_NOSUID,
     "nodev": lib.MOUNT_ATTR_NODEV,
     "noexec": lib.MOUNT_ATTR_NOEXEC,
+    "idmap": lib.MOUNT_ATTR_IDMAP,
 }
 OPS = {
     mounts.HOST_MKDIR: lib.LXRUN_OP_HOST_MKDIR,
     mounts.HOST_MOUNT: lib.LXRUN_OP_HOST_MOUNT,
+    mounts.HOST_BIND: lib.LXRUN_OP_HOST_BIND,
+    mounts.REBIND: lib.LXRUN_OP_REBIND,
     mounts.OPEN_ROOT: lib.LXRUN_OP_OPEN_ROOT,
     mounts.FS: lib.LXRUN_OP_FS,
     mounts.BIND: lib.LXRUN_OP_BIND,
@@ -76,6 +83,7 @@ CREATE = {
     mounts.CREATE_NONE: lib.LXRUN_CREATE_NONE,
     mounts.CREATE_DIR: lib.LXRUN_CREATE_DIR,
     mounts.CREATE_FILE: lib.LXRUN_CREATE_FILE,
+    mounts.CREATE_SKIP: lib.LXRUN_CREATE_SKIP,
 }
 STEP_NAMES = {
     lib.LXRUN_STEP_SPAWN: "spawn",
@@ -91,30 +99,51 @@ STEP_NAMES = {
     lib.LXRUN_STEP_EXEC_INIT: "exec init",
     lib.LXRUN_STEP_EXEC: "exec",
     lib.LXRUN_STEP_INIT: "init",
+    lib.LXRUN_STEP_NETNS: "network namespace",
+    lib.LXRUN_STEP_USERNS: "user namespace",
+    lib.LXRUN_STEP_SYNC: "stage handover",
+    lib.LXRUN_STEP_CAPS: "drop capabilities",
+    lib.LXRUN_STEP_NO_NEW_PRIVS: "no_new_privs",
+    lib.LXRUN_STEP_SECCOMP: "seccomp",
 }
+with open("/proc/sys/kernel/cap_last_cap") as _cap_last:
+    CAP_LAST = int(_cap_last.read())
 
 
 class SpawnRequest(Record):
-    """Everything the child needs, decided before it exists."""
+    """Everything both stages need, decided before they exist.
+
+    `namespaces` are the second stage's (mount, pid, uts, ipc, user); `network` is "new" (a network
+    namespace of its own with loopback up), "join" (the namespace at `netns_fd`) or "host". With a
+    user namespace, `uid_map`/`gid_map` are written for it from outside. `caps` is what the task
+    keeps, every set included; `seccomp` the compiled filter, or None.
+    """
 
     __slots__ = (
         "argv",
+        "caps",
         "cgroup_procs_fds",
         "cwd",
         "env",
         "gid",
+        "gid_map",
+        "host_steps",
         "hostname",
         "init_path",
-        "loopback_up",
         "namespaces",
+        "netns_fd",
+        "network",
         "new_cgroupns",
+        "seccomp",
         "stderr_fd",
         "stdin_fd",
         "stdout_fd",
         "steps",
         "uid",
+        "uid_map",
     )
     namespaces: frozenset[str]
+    host_steps: Sequence[MountStep]
     steps: Sequence[MountStep]
     argv: Sequence[str]
     env: Mapping[str, str]
@@ -123,9 +152,14 @@ class SpawnRequest(Record):
     stdout_fd: int
     stderr_fd: int
     hostname: str | None
-    loopback_up: bool
+    network: str
+    netns_fd: int
+    uid_map: str | None
+    gid_map: str | None
     uid: int
     gid: int
+    caps: frozenset[str] | None
+    seccomp: Filter | None
     cgroup_procs_fds: Sequence[int]
     new_cgroupns: bool
     init_path: str
@@ -133,6 +167,7 @@ class SpawnRequest(Record):
     def __init__(
         self,
         namespaces: frozenset[str],
+        host_steps: Sequence[MountStep],
         steps: Sequence[MountStep],
         argv: Sequence[str],
         env: Mapping[str, str],
@@ -141,15 +176,21 @@ class SpawnRequest(Record):
         stdout_fd: int,
         stderr_fd: int,
         hostname: str | None = None,
-        loopback_up: bool = True,
+        network: str = "new",
+        netns_fd: int = -1,
+        uid_map: str | None = None,
+        gid_map: str | None = None,
         uid: int = 0,
         gid: int = 0,
+        caps: frozenset[str] | None = None,
+        seccomp: Filter | None = None,
         cgroup_procs_fds: Sequence[int] = (),
         new_cgroupns: bool = False,
         init_path: str = INIT_PATH,
     ) -> None:
         super().__init__(
             namespaces=namespaces,
+            host_steps=host_steps,
             steps=steps,
             argv=argv,
             env=env,
@@ -158,13 +199,23 @@ class SpawnRequest(Record):
             stdout_fd=stdout_fd,
             stderr_fd=stderr_fd,
             hostname=hostname,
-            loopback_up=loopback_up,
+            network=network,
+            netns_fd=netns_fd,
+            uid_map=uid_map,
+            gid_map=gid_map,
             uid=uid,
             gid=gid,
+            caps=caps,
+            seccomp=seccomp,
             cgroup_procs_fds=cgroup_procs_fds,
             new_cgroupns=new_cgroupns,
             init_path=init_path,
         )
+
+    def step(self, index: int) -> MountStep | None:
+        """The step a failure record's index names: host steps first, then the sandbox's."""
+        every = [*self.host_steps, *self.steps]
+        return every[index] if 0 <= index < len(every) else None
 
 
 class SandboxProcess:
@@ -237,6 +288,7 @@ class _Builder:
             c_step.attr = _combine(step.attrs, MOUNT_ATTRS)
             c_step.create = CREATE[step.create]
             c_step.mode = step.mode
+            c_step.owner = -1 if step.owner is None else step.owner
         return array
 
 
@@ -252,20 +304,31 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     build = _Builder()
     c_request = ffi.new("struct lxrun_request *")
     c_request.clone_flags = _combine(request.namespaces, NAMESPACE_FLAGS)
+    c_request.net = NETWORK[request.network]
+    c_request.netns_fd = request.netns_fd
+    c_request.uid_map = build.cstr(request.uid_map)
+    c_request.gid_map = build.cstr(request.gid_map)
     c_request.new_cgroupns = int(request.new_cgroupns)
     cgroup_fds = ffi.new("int[]", list(request.cgroup_procs_fds) or [-1])
     c_request.cgroup_fds = cgroup_fds
     c_request.n_cgroup_fds = len(request.cgroup_procs_fds)
+    c_request.host_steps = build.steps(request.host_steps)
+    c_request.n_host_steps = len(request.host_steps)
     c_request.steps = build.steps(request.steps)
     c_request.n_steps = len(request.steps)
     c_request.hostname = build.cstr(request.hostname)
-    c_request.loopback_up = int(request.loopback_up)
     c_request.init_path = build.cstr(request.init_path)
     c_request.init_argv = build.cstr_array(["lxrun-init", *request.argv])
     c_request.envp = build.cstr_array([f"{key}={value}" for key, value in request.env.items()])
     c_request.cwd = build.cstr(request.cwd)
     c_request.uid = request.uid
     c_request.gid = request.gid
+    c_request.drop_caps = int(request.caps is not None)
+    c_request.caps = bitmask(request.caps or ())
+    c_request.cap_last = CAP_LAST
+    if request.seccomp is not None:
+        c_request.seccomp_filter = request.seccomp.program
+        c_request.seccomp_len = request.seccomp.length
     c_request.stdin_fd = request.stdin_fd
     c_request.stdout_fd = request.stdout_fd
     c_request.stderr_fd = request.stderr_fd
@@ -290,8 +353,17 @@ def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
                 hint=f"is it installed in the stack? PATH={request.env.get('PATH', '')}",
             )
         return CommandNotExecutable.from_errno("exec", code, path)
-    if error.step == lib.LXRUN_STEP_MOUNT and 0 <= error.index < len(request.steps):
-        step = request.steps[error.index].what
+    failed_step = request.step(error.index) if error.step == lib.LXRUN_STEP_MOUNT else None
+    if failed_step is not None:
+        step = failed_step.what
+        if "idmap" in failed_step.attrs and code == errno_codes.EINVAL:
+            return ChildSetupError.from_errno(
+                step,
+                code,
+                path,
+                hint="this kernel can't idmap the filesystem holding the layers: put the state root on "
+                "ext4, xfs or btrfs (tmpfs needs Linux 6.3), or run with --userns host",
+            )
     if error.step == lib.LXRUN_STEP_SPAWN:
         return SetupError.from_errno(step, code, path)
     if error.step == lib.LXRUN_STEP_WORKDIR:

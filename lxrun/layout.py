@@ -3,6 +3,8 @@
     <root>/layers/<digest>/rootfs   immutable layer trees, layer.json beside each
     <root>/stacks/<name>/           versions of a stack and which one is current
     <root>/run/<task-id>.json       the record of a task in flight
+    <root>/names/<name>             a task name held by a task in flight (a link to its id)
+    <root>/uids/<n>                 uid ranges of the pool, each held by flock while a task uses it
     <root>/kept/<task-id>/          upper dirs kept with --keep
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
     <root>/dev/                     the read-only /dev template every sandbox binds
@@ -57,6 +59,14 @@ class Layout(Record):
         return f"{self.root}/run/{task_id}.json"
 
     @property
+    def names(self) -> str:
+        return f"{self.root}/names"
+
+    @property
+    def uid_leases(self) -> str:
+        return f"{self.root}/uids"
+
+    @property
     def kept(self) -> str:
         return f"{self.root}/kept"
 
@@ -76,10 +86,17 @@ class Layout(Record):
         return f"{self.root}/tmp"
 
     def ensure(self) -> None:
-        """Create the state root's directories (idempotent, safe to race; one stat once they exist)."""
-        if os.path.isdir(self.tmp):
-            return
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
-        # tmp/ last: ensure() takes its presence to mean all exist.
-        for path in (self.layers, self.stacks, self.run, self.kept, self.scratch, self.tmp):
-            os.makedirs(path, mode=0o700, exist_ok=True)
+        """Create the state root's directories (idempotent, safe to race; a stat each once they exist)."""
+        for path in (
+            self.layers,
+            self.stacks,
+            self.run,
+            self.names,
+            self.uid_leases,
+            self.kept,
+            self.scratch,
+            self.tmp,
+        ):
+            if not os.path.isdir(path):
+                os.makedirs(self.root, mode=0o711, exist_ok=True)
+                os.makedirs(path, mode=0o700, exist_ok=True)

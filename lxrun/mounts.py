@@ -1,8 +1,11 @@
-"""The sandbox's filesystem as an ordered list of mount steps (plan), and the /dev template they bind.
+"""The sandbox's filesystem as ordered lists of mount steps (plan), and the /dev template they bind.
 
-The plan is pure data, built here and executed by the native helper in the child: first the host
-side (private propagation, the task's own tmpfs, the overlay root), then everything inside the new
-root, each target resolved inside it so a symlink in a layer can never point a mount at the host.
+The plan is pure data, built here and executed by the native helper: the host steps by its first
+stage, which works in the sandbox's mount namespace with the host's privileges (private
+propagation, the task's own tmpfs, the layers idmapped into the task's user namespace, the overlay
+root, sysfs of the task's network namespace); the sandbox steps by its second stage, in the task's
+namespaces (/proc, /dev, /tmp, volumes, masked and read-only paths, pivot_root). Every in-root
+target is resolved inside the new root, so a symlink in a layer can never point a mount at the host.
 """
 
 from __future__ import annotations
@@ -28,10 +31,28 @@ BIND = "bind"
 MKDIR = "mkdir"
 PIVOT_ROOT = "pivot"
 
-# What to create when an in-root target is missing.
+HOST_BIND = "host-bind"
+REBIND = "rebind"
+
+# What to do when an in-root target is missing: fail, create it, or skip the step.
 CREATE_NONE = "none"
 CREATE_DIR = "dir"
 CREATE_FILE = "file"
+CREATE_SKIP = "skip"
+
+# Hidden from the task, as runc hides them: kernel memory, keys, timers, hardware and firmware.
+MASKED_FILES = (
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+)
+MASKED_DIRS = ("/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap")
+READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+HARDENED = frozenset({"nosuid", "nodev", "noexec"})
+TMP_SIZE = "256m"  # /tmp is RAM: capped, so a task filling it gets ENOSPC, not the host's memory
 
 
 class MountStep(Record):
@@ -39,7 +60,7 @@ class MountStep(Record):
     ops and BIND's rec; `attrs` are mount attributes (ro, nosuid, nodev, noexec) set on FS and BIND
     mounts. `what` names the step in error messages."""
 
-    __slots__ = ("attrs", "create", "data", "flags", "fstype", "mode", "op", "source", "target", "what")
+    __slots__ = ("attrs", "create", "data", "flags", "fstype", "mode", "op", "owner", "source", "target", "what")
     op: str
     target: str
     what: str
@@ -50,6 +71,7 @@ class MountStep(Record):
     attrs: frozenset[str]
     create: str
     mode: int
+    owner: int | None
 
     def __init__(
         self,
@@ -63,6 +85,7 @@ class MountStep(Record):
         attrs: frozenset[str] = frozenset(),
         create: str = CREATE_NONE,
         mode: int = 0o755,
+        owner: int | None = None,
     ) -> None:
         super().__init__(
             op=op,
@@ -75,6 +98,7 @@ class MountStep(Record):
             attrs=attrs,
             create=create,
             mode=mode,
+            owner=owner,
         )
 
 
@@ -84,22 +108,47 @@ def overlay_options(layers: Sequence[str], upper: str, work: str) -> str:
     return f"lowerdir={lower},upperdir={upper},workdir={work}"
 
 
-def rootfs_steps(layers: Sequence[str], scratch: str, kept_dir: str | None = None) -> list[MountStep]:
-    """Private propagation, the task's tmpfs on `scratch`, the overlay root on it, opened as the new root.
+def host_steps(
+    layers: Sequence[str],
+    scratch: str,
+    kept_dir: str | None = None,
+    root_owner: int | None = None,
+    disk: int | None = None,
+) -> list[MountStep]:
+    """The first stage's part: private propagation, the task's tmpfs on `scratch`, the overlay root on
+    it (opened as the root for what follows), and sysfs of the task's network namespace.
 
     The upper and work dirs live on the task's tmpfs (gone with its mount namespace), or in
-    `kept_dir` on disk when the task's writes must outlive it (--keep)."""
+    `kept_dir` on disk when its writes must outlive it (--keep). With a user namespace, `root_owner`
+    is the host uid of the task's root: each layer is bound idmapped into the task's namespace (so
+    its files belong to the task's root, not to nobody) and the upper dir belongs to that root.
+    `disk` caps the task's tmpfs (its writes to the root) in bytes."""
     root = f"{scratch}/root"
     upper, work = (
         (f"{scratch}/upper", f"{scratch}/work") if kept_dir is None else (f"{kept_dir}/upper", f"{kept_dir}/work")
     )
     steps = [
         MountStep(HOST_MOUNT, "/", "make mounts private", flags=frozenset({"rec", "private"})),
-        MountStep(HOST_MOUNT, scratch, "task tmpfs", source="lxrun", fstype="tmpfs", data="mode=0755"),
+        MountStep(
+            HOST_MOUNT,
+            scratch,
+            "task tmpfs",
+            source="lxrun",
+            fstype="tmpfs",
+            data=f"mode=0755,size={disk}" if disk else "mode=0755",
+        ),
         MountStep(HOST_MKDIR, root, "task tmpfs"),
+        MountStep(HOST_MKDIR, upper, "task tmpfs", owner=root_owner),
+        MountStep(HOST_MKDIR, work, "task tmpfs"),
     ]
-    if kept_dir is None:
-        steps += [MountStep(HOST_MKDIR, upper, "task tmpfs"), MountStep(HOST_MKDIR, work, "task tmpfs")]
+    lowers = list(layers)
+    if root_owner is not None:
+        lowers = [f"{scratch}/lower{n}" for n in range(len(layers))]
+        for layer, lower in zip(layers, lowers, strict=True):
+            steps += [
+                MountStep(HOST_MKDIR, lower, "idmapped layer"),
+                MountStep(HOST_BIND, lower, f"idmapped layer {layer}", source=layer, attrs=frozenset({"ro", "idmap"})),
+            ]
     steps += [
         MountStep(
             HOST_MOUNT,
@@ -107,18 +156,20 @@ def rootfs_steps(layers: Sequence[str], scratch: str, kept_dir: str | None = Non
             "overlay root",
             source="lxrun",
             fstype="overlay",
-            data=overlay_options(layers, upper, work),
+            data=overlay_options(lowers, upper, work),
         ),
         MountStep(OPEN_ROOT, root, "overlay root"),
+        MountStep(FS, "/sys", "mount /sys", fstype="sysfs", source="sysfs", attrs=HARDENED | {"ro"}, create=CREATE_DIR),
     ]
     return steps
 
 
-def system_steps(dev_template: str) -> list[MountStep]:
-    """/proc, /dev, /tmp and a read-only /sys, as a container's own."""
-    hardened = frozenset({"nosuid", "nodev", "noexec"})
-    return [
-        MountStep(FS, "/proc", "mount /proc", fstype="proc", source="proc", attrs=hardened, create=CREATE_DIR),
+def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> list[MountStep]:
+    """The second stage's own filesystems: /proc, /dev, /tmp (capped at `disk` bytes, else TMP_SIZE),
+    as a container's, then the masks."""
+    steps = [
+        MountStep(OPEN_ROOT, f"{scratch}/root", "overlay root"),
+        MountStep(FS, "/proc", "mount /proc", fstype="proc", source="proc", attrs=HARDENED, create=CREATE_DIR),
         MountStep(
             BIND,
             "/dev",
@@ -137,7 +188,7 @@ def system_steps(dev_template: str) -> list[MountStep]:
             attrs=frozenset({"nosuid", "noexec"}),
         ),
         MountStep(
-            FS, "/dev/shm", "mount /dev/shm", fstype="tmpfs", source="shm", data="mode=1777,size=65536k", attrs=hardened
+            FS, "/dev/shm", "mount /dev/shm", fstype="tmpfs", source="shm", data="mode=1777,size=65536k", attrs=HARDENED
         ),
         MountStep(
             FS,
@@ -145,12 +196,32 @@ def system_steps(dev_template: str) -> list[MountStep]:
             "mount /tmp",
             fstype="tmpfs",
             source="tmpfs",
-            data="mode=1777",
+            data=f"mode=1777,size={disk or TMP_SIZE}",
             attrs=frozenset({"nosuid", "nodev"}),
             create=CREATE_DIR,
         ),
-        MountStep(FS, "/sys", "mount /sys", fstype="sysfs", source="sysfs", attrs=hardened | {"ro"}, create=CREATE_DIR),
     ]
+    steps += [MountStep(BIND, path, f"mask {path}", source="/dev/null", create=CREATE_SKIP) for path in MASKED_FILES]
+    steps += [
+        MountStep(
+            FS,
+            path,
+            f"mask {path}",
+            fstype="tmpfs",
+            source="masked",
+            data="size=0",
+            attrs=HARDENED | {"ro"},
+            create=CREATE_SKIP,
+        )
+        for path in MASKED_DIRS
+    ]
+    steps += [
+        MountStep(
+            REBIND, path, f"read-only {path}", flags=frozenset({"rec"}), attrs=frozenset({"ro"}), create=CREATE_SKIP
+        )
+        for path in READ_ONLY
+    ]
+    return steps
 
 
 def volume_step(volume: Volume, source_is_dir: bool) -> MountStep:

@@ -96,3 +96,33 @@ def parse_int(option: str, text: str, hint: str) -> int:
         return int(text)
     except ValueError:
         raise SpecError(option, "is not a whole number", path=text, hint=hint) from None
+
+
+def parse_user(text: str) -> tuple[int, int | None]:
+    """`UID[:GID]`, numeric: names would need the stack's /etc/passwd at parse time."""
+    uid, sep, gid = text.partition(":")
+    if not uid.isdigit() or (sep and not gid.isdigit()):
+        raise SpecError("--user", "must be UID or UID:GID, in numbers", path=text, hint="e.g. --user 1000:1000")
+    return int(uid), int(gid) if sep else None
+
+
+def parse_security_opts(items: Iterable[str]) -> str:
+    """docker's --security-opt: seccomp=unconfined|PROFILE.json and no-new-privileges (always on here).
+    Returns the seccomp setting ("default" when not given)."""
+    seccomp = "default"
+    for item in items:
+        key, sep, value = item.partition("=") if "=" in item else item.partition(":")
+        if key == "seccomp" and sep and value:
+            seccomp = value
+        elif key == "no-new-privileges" and value in ("", "true"):
+            continue
+        elif key == "no-new-privileges":
+            raise SpecError("--security-opt", "lxrun always sets no_new_privs", path=item, hint="leave it out")
+        else:
+            raise SpecError(
+                "--security-opt",
+                "is not supported",
+                path=item,
+                hint="use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges",
+            )
+    return seccomp

@@ -33,7 +33,9 @@ class PlannedVolume(Record):
 
 
 class TaskPlan(Record):
-    __slots__ = ("env", "hostname", "spec", "stack", "task_id", "volumes", "workdir")
+    """A task with everything decided: ids, hostname, env, workdir, volumes, and the user inside (uid, gid)."""
+
+    __slots__ = ("env", "hostname", "spec", "stack", "task_id", "user", "volumes", "workdir")
     task_id: str
     spec: TaskSpec
     stack: ResolvedStack
@@ -41,6 +43,7 @@ class TaskPlan(Record):
     env: Mapping[str, str]
     workdir: str
     volumes: tuple[PlannedVolume, ...]
+    user: tuple[int, int]
 
     def __init__(
         self,
@@ -51,9 +54,17 @@ class TaskPlan(Record):
         env: Mapping[str, str],
         workdir: str,
         volumes: tuple[PlannedVolume, ...],
+        user: tuple[int, int] = (0, 0),
     ) -> None:
         super().__init__(
-            task_id=task_id, spec=spec, stack=stack, hostname=hostname, env=env, workdir=workdir, volumes=volumes
+            task_id=task_id,
+            spec=spec,
+            stack=stack,
+            hostname=hostname,
+            env=env,
+            workdir=workdir,
+            volumes=volumes,
+            user=user,
         )
 
 
@@ -73,9 +84,35 @@ def _plan_volume(volume: Volume) -> PlannedVolume:
     return PlannedVolume(volume, stat.S_ISDIR(mode))
 
 
-def task_env(spec: TaskSpec, stack: ResolvedStack, hostname: str) -> dict[str, str]:
+def passwd_entry(stack: ResolvedStack, uid: int) -> tuple[int, str] | None:
+    """(primary gid, home) of `uid` in the stack's /etc/passwd (the top-most layer that has one)."""
+    for layer in reversed(stack.layer_paths):
+        try:
+            with open(f"{layer}/etc/passwd") as file:
+                lines = file.read().splitlines()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for line in lines:
+            fields = line.split(":")
+            if len(fields) >= 6 and fields[2] == str(uid) and fields[3].isdigit():
+                return int(fields[3]), fields[5]
+        return None
+    return None
+
+
+def task_user(spec: TaskSpec, stack: ResolvedStack) -> tuple[tuple[int, int], str]:
+    """(uid, gid) inside, and HOME: as docker, a uid alone takes its passwd group, else group 0."""
+    user = spec.security.user
+    if user is None:
+        return (0, 0), "/root"
+    uid, gid = user
+    entry = passwd_entry(stack, uid)
+    return (uid, gid if gid is not None else entry[0] if entry else 0), entry[1] if entry else "/"
+
+
+def task_env(spec: TaskSpec, stack: ResolvedStack, hostname: str, home: str = "/root") -> dict[str, str]:
     """docker's order: built-in defaults, then the stack's env, then the task's own."""
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root"}
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": home}
     env.update(stack.env)
     env.update(spec.env)
     return env
@@ -105,12 +142,14 @@ def plan_task(spec: TaskSpec, stack: ResolvedStack, task_id: str | None = None) 
     check_limits_fit_host(spec.limits)
     task_id = task_id or new_task_id()
     hostname = spec.hostname or spec.name or task_id
+    user, home = task_user(spec, stack)
     return TaskPlan(
         task_id=task_id,
         spec=spec,
         stack=stack,
         hostname=hostname,
-        env=task_env(spec, stack, hostname),
+        env=task_env(spec, stack, hostname, home),
         workdir=spec.workdir or "/",
         volumes=tuple(_plan_volume(volume) for volume in spec.volumes),
+        user=user,
     )

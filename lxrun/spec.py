@@ -164,6 +164,61 @@ def parse_cpu_list(text: str) -> list[int]:
 
 NO_LIMITS = Limits()
 
+MIN_DISK = 1 << 20
+USERNS_PRIVATE = "private"
+USERNS_HOST = "host"
+SECCOMP_DEFAULT = "default"
+SECCOMP_UNCONFINED = "unconfined"
+
+
+class Security(Record):
+    """What the task may do to the machine. Defaults are the safe ones.
+
+    userns: "private" (the task's root is an unprivileged host uid from lxrun's pool) or "host"
+    (root is the host's root, confined by the rest); user: (uid, gid) inside the sandbox, gid None
+    for the user's primary group (0 if unknown); cap_add/cap_drop: docker's rules on its default
+    set (ALL allowed); seccomp: "default", "unconfined" or a path to a Docker-format profile.
+    no_new_privs is always on.
+    """
+
+    __slots__ = ("cap_add", "cap_drop", "seccomp", "user", "userns")
+    userns: str
+    user: tuple[int, int | None] | None
+    cap_add: tuple[str, ...]
+    cap_drop: tuple[str, ...]
+    seccomp: str
+
+    def __init__(
+        self,
+        userns: str = USERNS_PRIVATE,
+        user: tuple[int, int | None] | None = None,
+        cap_add: Iterable[str] = (),
+        cap_drop: Iterable[str] = (),
+        seccomp: str = SECCOMP_DEFAULT,
+    ) -> None:
+        from lxrun import caps
+
+        if userns not in (USERNS_PRIVATE, USERNS_HOST):
+            raise SpecError("--userns", f"unknown mode {userns!r}", hint="use host, or leave it out for a private one")
+        if user is not None and (user[0] < 0 or (user[1] is not None and user[1] < 0)):
+            raise SpecError("--user", "ids must be >= 0", path=f"{user[0]}:{user[1]}")
+        cap_add, cap_drop = tuple(cap_add), tuple(cap_drop)
+        caps.effective_set(cap_add, cap_drop)  # validates the names
+        if not seccomp:
+            raise SpecError(
+                "--security-opt", "seccomp needs a value", hint="seccomp=unconfined or seccomp=PROFILE.json"
+            )
+        super().__init__(userns=userns, user=user, cap_add=cap_add, cap_drop=cap_drop, seccomp=seccomp)
+
+    @property
+    def caps(self) -> frozenset[str]:
+        from lxrun import caps
+
+        return caps.effective_set(self.cap_add, self.cap_drop)
+
+
+DEFAULT_SECURITY = Security()
+
 
 class TaskSpec(Record):
     """One task: run `argv` on `stack` in a fresh sandbox.
@@ -174,18 +229,22 @@ class TaskSpec(Record):
     `timeout` (seconds of wall clock from the start) ends the task: SIGTERM, then after `stop_timeout`
     seconds SIGKILL to every process it started. `output_limit` caps each captured or forwarded
     stream in bytes, keeping its head and tail (the task keeps running). `cgroup_parent` is an
-    existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in.
+    existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in. `security` holds
+    the user namespace, user, capabilities and seccomp profile. `disk` caps, in bytes, each place the
+    task can write: its root's upper dir and /tmp (the default: the task's memory, /tmp 256m).
     """
 
     __slots__ = (
         "argv",
         "cgroup_parent",
+        "disk",
         "env",
         "hostname",
         "keep",
         "limits",
         "name",
         "output_limit",
+        "security",
         "stack",
         "stderr",
         "stdin",
@@ -211,6 +270,8 @@ class TaskSpec(Record):
     stop_timeout: float
     output_limit: int | None
     cgroup_parent: str | None
+    security: Security
+    disk: int | None
 
     def __init__(
         self,
@@ -230,6 +291,8 @@ class TaskSpec(Record):
         stop_timeout: float = 10.0,
         output_limit: int | None = None,
         cgroup_parent: str | None = None,
+        security: Security = DEFAULT_SECURITY,
+        disk: int | None = None,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -259,6 +322,10 @@ class TaskSpec(Record):
             raise SpecError("--timeout", f"{timeout} is not a positive number of seconds", hint="e.g. --timeout 60")
         if not stop_timeout >= 0:
             raise SpecError("--stop-timeout", f"{stop_timeout} is not a number of seconds >= 0")
+        if disk is not None and disk < MIN_DISK:
+            raise SpecError("--disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. --disk 512m")
+        if disk is not None and keep:
+            raise SpecError("--disk", "can't cap an upper dir kept on disk (--keep)", hint="use one or the other")
         if output_limit is not None and output_limit < 2:
             raise SpecError("--output-limit", f"{output_limit} bytes can't hold a head and a tail", hint="e.g. 1m")
         super().__init__(
@@ -278,4 +345,6 @@ class TaskSpec(Record):
             stop_timeout=stop_timeout,
             output_limit=output_limit,
             cgroup_parent=check_cgroup_path(cgroup_parent) if cgroup_parent is not None else None,
+            security=security,
+            disk=disk,
         )

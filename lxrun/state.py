@@ -1,45 +1,179 @@
-"""Task records, run/<task-id>.json: written before a task acquires anything, removed after it let go.
+"""Task records, run/<task-id>.json: written before a task acquires anything, rewritten in place as it
+goes, removed last. A record whose runner is gone names everything `lxrun gc` must release.
 
-A record left behind means a runner died mid-task; it names what that task held.
+Host resources get names derived from the task id (cgroup `lxrun-<id>`, `kept/<id>`), so the first
+write already covers them; later updates add what only exists afterwards (the sandbox's pid).
+Names given with --name are claimed in names/ and refused while another live task holds them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
 
-from lxrun.errors import SetupError
+from lxrun.errors import SetupError, SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
 
+_own_start: int | None = None
+
+
+def process_start(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (with the pid, it names the process for good)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return int(file.read().rsplit(")", 1)[1].split()[19])
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
+
+
+def runner_start() -> int:
+    global _own_start
+    if _own_start is None:
+        _own_start = process_start(os.getpid()) or 0
+    return _own_start
+
+
+def task_cgroup_name(task_id: str) -> str:
+    return f"lxrun-{task_id}"
+
+
+class TaskRecord:
+    """The open record of one task in flight."""
+
+    def __init__(self, path: str, fd: int, data: dict[str, Any]) -> None:
+        self.path = path
+        self._fd = fd
+        self.data = data
+
+    def update(self, **fields: Any) -> None:
+        """Rewrite in place (no rename, no fsync: a reader that catches a torn write retries)."""
+        self.data.update(fields)
+        payload = json.dumps(self.data).encode()
+        os.pwrite(self._fd, payload, 0)
+        os.ftruncate(self._fd, len(payload))
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self._fd)
+
 
 @contextlib.contextmanager
-def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[str]:
+def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRecord]:
     """One file, created exclusively (a task id is never reused while its record exists)."""
     path = layout.task(plan.task_id)
-    record = {
+    data = {
         "id": plan.task_id,
         "name": plan.spec.name,
         "stack": plan.stack.ref,
         "backend": backend,
         "runner_pid": os.getpid(),
+        "runner_start": runner_start(),
         "created": time.time(),
+        "cgroup": task_cgroup_name(plan.task_id),
+        "cgroup_parent": plan.spec.cgroup_parent,
+        "command": list(plan.spec.argv),
     }
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
         raise SetupError("task record", "task id already in use", path=path) from None
+    record = TaskRecord(path, fd, data)
     try:
-        with os.fdopen(fd, "w") as file:
-            file.write(json.dumps(record))
-        yield path
+        record.update()
+        yield record
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        record.remove()
+
+
+def read_record(path: str) -> dict[str, Any] | None:
+    """A record's data; None if it is gone or, after a retry, still unreadable (torn or empty)."""
+    for attempt in range(3):
+        try:
+            with open(path) as file:
+                data = json.load(file)
+            if isinstance(data, dict):
+                return data
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            pass
+        if attempt < 2:
+            time.sleep(0.005)
+    return None
+
+
+def runner_alive(data: dict[str, Any]) -> bool:
+    pid, start = data.get("runner_pid"), data.get("runner_start")
+    return isinstance(pid, int) and process_start(pid) == start
+
+
+def records(layout: Layout) -> list[tuple[str, dict[str, Any] | None]]:
+    """(task id, data or None if unreadable) for every record in run/."""
+    try:
+        names = os.listdir(layout.run)
+    except FileNotFoundError:
+        return []
+    return [(name[:-5], read_record(f"{layout.run}/{name}")) for name in sorted(names) if name.endswith(".json")]
+
+
+@contextlib.contextmanager
+def claimed_name(layout: Layout, name: str | None, task_id: str) -> Iterator[None]:
+    """--name is unique among live tasks: names/<name> links to the task holding it."""
+    if name is None:
+        yield
+        return
+    link = f"{layout.names}/{name}"
+    for _ in range(2):
+        try:
+            os.symlink(task_id, link)
+            break
+        except FileExistsError:
+            holder = _link_target(link)
+            data = read_record(layout.task(holder)) if holder else None
+            if data is not None and runner_alive(data):
+                raise SpecError(
+                    "--name", f"is in use by task {holder}", path=name, hint="choose another name"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)  # its task is gone: the name is free again
+    else:
+        raise SetupError("--name", "could not be claimed", path=name, errno=errno.EEXIST)
+    try:
+        yield
+    finally:
+        if _link_target(link) == task_id:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
+
+
+def _link_target(link: str) -> str | None:
+    try:
+        return os.readlink(link)
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def find_task(layout: Layout, id_or_name: str) -> tuple[str, dict[str, Any]]:
+    """A task in flight by id, id prefix (as docker allows) or name; StackNotFound-style error if none."""
+    from lxrun.errors import LxrunError
+
+    link = f"{layout.names}/{id_or_name}"
+    task_id = _link_target(link) if "/" not in id_or_name else None
+    candidates = [task_id] if task_id else [t for t, _ in records(layout) if t.startswith(id_or_name)]
+    if len(candidates) > 1:
+        raise SpecError("task", f"matches {len(candidates)} tasks", path=id_or_name, hint="give more of the id")
+    data = read_record(layout.task(candidates[0])) if candidates else None
+    if not candidates or data is None:
+        raise LxrunError("task", "no such task in flight", path=id_or_name, hint="see `lxrun ps`")
+    return candidates[0], data

@@ -1,13 +1,18 @@
-/* The native helper: clone(CLONE_VM|CLONE_VFORK) a child that sets the sandbox up and execs init.
+/* The native helper: two stages cloned with CLONE_VM on stacks of their own (see helper.h).
  *
- * The child shares the caller's memory until it execs, so it only reads the request, writes to
- * its own stack and makes system calls. Every failure becomes one lxrun_error record on a
- * close-on-exec pipe; end-of-file on that pipe means the task's command was executed. */
+ * Both stages share the caller's memory until they exec or exit, so they only read the request,
+ * write to their own stacks (and stage 1 to the context) and make system calls. Every failure
+ * becomes one lxrun_error record on a close-on-exec pipe; end-of-file on that pipe means the
+ * task's command was executed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -21,24 +26,28 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include "helper.h"
 
-#define CHILD_STACK_SIZE (256 * 1024)
+#define STAGE_STACK_SIZE (256 * 1024)
 #define FS_OPTIONS_MAX 1024
 
-struct child_ctx {
+struct stage_ctx {
 	const struct lxrun_request *req;
-	int error_fd;
-	int status_fd;
+	int error_fd;      /* write end of the error pipe (both stages) */
+	int status_fd;     /* write end of the status pipe (stage 2 hands it to init) */
+	int go_fd[2];      /* stage 1 -> stage 2: "your namespaces are ready" */
+	int exec_fd[2];    /* stage 2 -> stage 1: end-of-file when stage 2 exec'd or died */
 	int init_fd;
 	int root_fd;
+	int userns_fd;     /* stage 2's user namespace, for idmapped mounts */
+	char *stage2_stack;
+	pid_t stage2_pid;  /* set by stage 1, read by the caller after stage 1 exited */
 };
 
-/* Record a failure for the parent and end the child. errno is read first: nothing may clobber it. */
-static void __attribute__((noreturn)) child_fail(const struct child_ctx *ctx, int step, int index, const char *path)
+/* Record a failure for the parent and end the stage. errno is read first: nothing may clobber it. */
+static void __attribute__((noreturn)) stage_fail(const struct stage_ctx *ctx, int step, int index, const char *path)
 {
 	struct lxrun_error rec;
 	memset(&rec, 0, sizeof rec);
@@ -50,6 +59,16 @@ static void __attribute__((noreturn)) child_fail(const struct child_ctx *ctx, in
 	(void)!write(ctx->error_fd, &rec, sizeof rec);
 	_exit(125);
 }
+
+static int close_keeping_errno(int fd)
+{
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* ------------------------------------------------------------------ mounts */
 
 static int openat2_in_root(int root_fd, const char *path, int flags)
 {
@@ -71,7 +90,7 @@ static int open_in_root(int root_fd, const char *path, int create, unsigned int 
 	int fd = openat2_in_root(root_fd, path, O_PATH);
 	if (fd >= 0)
 		return fd;
-	if (errno != ENOENT || create == LXRUN_CREATE_NONE)
+	if (errno != ENOENT || (create != LXRUN_CREATE_DIR && create != LXRUN_CREATE_FILE))
 		goto fail;
 
 	char parent_path[PATH_MAX];
@@ -105,14 +124,6 @@ static int open_in_root(int root_fd, const char *path, int create, unsigned int 
 fail:
 	strncpy(failed, path, PATH_MAX - 1);
 	failed[PATH_MAX - 1] = '\0';
-	return -1;
-}
-
-static int close_keeping_errno(int fd)
-{
-	int saved = errno;
-	close(fd);
-	errno = saved;
 	return -1;
 }
 
@@ -155,87 +166,105 @@ static int make_fs(const struct lxrun_step *s)
 	return mnt;
 }
 
-/* open_tree(OPEN_TREE_CLONE) of a host path, with its mount attributes set before it is attached. */
-static int clone_tree(const struct lxrun_step *s)
+/* open_tree(OPEN_TREE_CLONE) of dirfd/path, with its attributes (an idmap included) set while detached. */
+static int clone_tree(const struct stage_ctx *ctx, int dirfd, const char *path, const struct lxrun_step *s)
 {
 	unsigned int recursive = (s->flags & MS_REC) ? AT_RECURSIVE : 0;
-	int tree = open_tree(AT_FDCWD, s->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive);
+	unsigned int empty = path[0] == '\0' ? AT_EMPTY_PATH : 0;
+	int tree = open_tree(dirfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive | empty);
 	if (tree < 0 || s->attr == 0)
 		return tree;
 	struct mount_attr attr;
 	memset(&attr, 0, sizeof attr);
 	attr.attr_set = s->attr;
+	if (s->attr & MOUNT_ATTR_IDMAP)
+		attr.userns_fd = (uint64_t)ctx->userns_fd;
 	if (mount_setattr(tree, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) < 0)
 		return close_keeping_errno(tree);
 	return tree;
 }
 
-static void run_step(struct child_ctx *ctx, int index, char *buf)
+static int attach(int mnt, int dirfd, const char *path, unsigned int flags)
 {
-	const struct lxrun_step *s = &ctx->req->steps[index];
+	int rc = move_mount(mnt, "", dirfd, path, MOVE_MOUNT_F_EMPTY_PATH | flags);
+	return rc < 0 ? close_keeping_errno(mnt) : close(mnt);
+}
+
+static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int index, char *buf)
+{
 	int mnt = -1;
+	int target;
 	switch (s->op) {
 	case LXRUN_OP_HOST_MKDIR:
 		if (mkdir(s->target, s->mode) < 0 && errno != EEXIST)
-			child_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		if (s->owner >= 0 && chown(s->target, (uid_t)s->owner, (gid_t)s->owner) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_HOST_MOUNT:
 		if (mount(s->source, s->target, s->fstype, s->flags, s->data) < 0)
-			child_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		return;
+	case LXRUN_OP_HOST_BIND:
+		mnt = clone_tree(ctx, AT_FDCWD, s->source, s);
+		if (mnt < 0 || attach(mnt, AT_FDCWD, s->target, 0) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_OPEN_ROOT:
 		ctx->root_fd = open(s->target, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (ctx->root_fd < 0)
-			child_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_PIVOT:
 		if (fchdir(ctx->root_fd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
 		    chdir("/") < 0)
-			child_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_MKDIR:
-		mnt = open_in_root(ctx->root_fd, s->target, LXRUN_CREATE_DIR, s->mode, buf);
-		if (mnt < 0)
-			child_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
-		close(mnt);
+		target = open_in_root(ctx->root_fd, s->target, LXRUN_CREATE_DIR, s->mode, buf);
+		if (target < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
+		close(target);
 		return;
 	case LXRUN_OP_FS:
 		mnt = make_fs(s);
 		break;
 	case LXRUN_OP_BIND:
-		mnt = clone_tree(s);
+		mnt = clone_tree(ctx, AT_FDCWD, s->source, s);
 		break;
+	case LXRUN_OP_REBIND:
+		target = open_in_root(ctx->root_fd, s->target, s->create, 0, buf);
+		if (target < 0 && errno == ENOENT && s->create == LXRUN_CREATE_SKIP)
+			return;
+		if (target < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
+		mnt = clone_tree(ctx, target, "", &(struct lxrun_step){ .attr = s->attr, .flags = s->flags });
+		if (mnt < 0 || attach(mnt, target, "", MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		close(target);
+		return;
 	default:
 		errno = EINVAL;
-		child_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 	}
 	if (mnt < 0)
-		child_fail(ctx, LXRUN_STEP_MOUNT, index, s->op == LXRUN_OP_BIND ? s->source : s->target);
-	int target = open_in_root(ctx->root_fd, s->target, s->create, s->mode, buf);
+		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->op == LXRUN_OP_BIND ? s->source : s->target);
+	target = open_in_root(ctx->root_fd, s->target, s->create, s->mode, buf);
+	if (target < 0 && errno == ENOENT && s->create == LXRUN_CREATE_SKIP) {
+		close(mnt);
+		return;
+	}
 	if (target < 0)
-		child_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
-	if (move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		child_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		stage_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
+	if (attach(mnt, target, "", MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 	close(target);
-	close(mnt);
 }
 
-static void loopback_up(struct child_ctx *ctx)
-{
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
-		child_fail(ctx, LXRUN_STEP_LOOPBACK, -1, "lo");
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
-		child_fail(ctx, LXRUN_STEP_LOOPBACK, -1, "lo");
-	close(sock);
-}
+/* ------------------------------------------------------------------ stage 2: the sandbox's pid 1 */
 
 /* Put stdio on 0-2 and the two pipes on the fd numbers init expects; everything else closes at exec. */
-static void arrange_fds(struct child_ctx *ctx)
+static void arrange_fds(struct stage_ctx *ctx)
 {
 	const struct lxrun_request *req = ctx->req;
 	int wanted[5] = { req->stdin_fd, req->stdout_fd, req->stderr_fd, ctx->error_fd, ctx->status_fd };
@@ -244,57 +273,202 @@ static void arrange_fds(struct child_ctx *ctx)
 	for (int i = 0; i < 5; i++) {
 		moved[i] = fcntl(wanted[i], F_DUPFD_CLOEXEC, 10);
 		if (moved[i] < 0)
-			child_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
+			stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 	}
 	ctx->error_fd = moved[3];
 	for (int i = 0; i < 5; i++) {
 		if (dup2(moved[i], i) < 0)
-			child_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
+			stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 	}
 	ctx->error_fd = LXRUN_INIT_ERROR_FD;
 	if (close_range(5, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		child_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
+		stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 }
 
-static void join_cgroups(struct child_ctx *ctx)
+/* Keep only req->caps: out of the bounding set first (that needs CAP_SETPCAP), then the user, then
+ * permitted/effective/inheritable for root (a non-root user lost them all in setuid, as in docker). */
+static void drop_capabilities_and_become_user(struct stage_ctx *ctx)
+{
+	const struct lxrun_request *req = ctx->req;
+	if (req->drop_caps) {
+		for (int cap = 0; cap <= req->cap_last; cap++) {
+			if (!(req->caps & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+				stage_fail(ctx, LXRUN_STEP_CAPS, cap, "bounding set");
+		}
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+			stage_fail(ctx, LXRUN_STEP_CAPS, -1, "ambient set");
+	}
+	if (setgroups(0, NULL) < 0 || setgid(req->gid) < 0 || setuid(req->uid) < 0)
+		stage_fail(ctx, LXRUN_STEP_USER, -1, NULL);
+	if (req->drop_caps && req->uid == 0) {
+		/* What we hold caps the set (a runner without, say, CAP_SYS_RESOURCE can't hand it out). */
+		struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+		struct __user_cap_data_struct data[2];
+		if (syscall(SYS_capget, &header, data) < 0)
+			stage_fail(ctx, LXRUN_STEP_CAPS, -1, "capget");
+		for (int i = 0; i < 2; i++)
+			data[i].effective = data[i].permitted = data[i].inheritable =
+				data[i].permitted & (uint32_t)(req->caps >> (32 * i));
+		if (syscall(SYS_capset, &header, data) < 0)
+			stage_fail(ctx, LXRUN_STEP_CAPS, -1, "capset");
+	}
+}
+
+static int stage2_main(void *arg)
+{
+	/* A copy of our own: stage 1 keeps using the shared context (our fds are numbered alike). */
+	struct stage_ctx self = *(struct stage_ctx *)arg;
+	struct stage_ctx *ctx = &self;
+	const struct lxrun_request *req = ctx->req;
+	char buf[PATH_MAX];
+	char go;
+
+	/* Signals stay blocked (the caller blocked them all) until init decides what to wait for. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(ctx->go_fd[1]);
+	close(ctx->exec_fd[0]);
+	if (read(ctx->go_fd[0], &go, 1) != 1)
+		_exit(125);  /* stage 1 failed and reported why */
+	if (req->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+		stage_fail(ctx, LXRUN_STEP_CGROUPNS, -1, NULL);
+	if (req->hostname && sethostname(req->hostname, strlen(req->hostname)) < 0)
+		stage_fail(ctx, LXRUN_STEP_HOSTNAME, -1, req->hostname);
+	for (int i = 0; i < req->n_steps; i++)
+		run_step(ctx, &req->steps[i], req->n_host_steps + i, buf);
+	if (req->cwd && chdir(req->cwd) < 0)
+		stage_fail(ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
+	drop_capabilities_and_become_user(ctx);
+	/* A change of credentials clears the parent-death signal: set it again. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		stage_fail(ctx, LXRUN_STEP_NO_NEW_PRIVS, -1, NULL);
+	arrange_fds(ctx);
+	/* The filter goes on last, so that even a strict profile can't break the steps above. */
+	if (req->seccomp_filter) {
+		struct sock_fprog prog = { .len = (unsigned short)req->seccomp_len,
+					   .filter = (struct sock_filter *)req->seccomp_filter };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			stage_fail(ctx, LXRUN_STEP_SECCOMP, -1, NULL);
+	}
+	syscall(SYS_execveat, ctx->init_fd, "", req->init_argv, req->envp, AT_EMPTY_PATH);
+	stage_fail(ctx, LXRUN_STEP_EXEC_INIT, -1, req->init_path);
+}
+
+/* ------------------------------------------------------------------ stage 1: the host side */
+
+static void loopback_up(struct stage_ctx *ctx)
+{
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+	if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		stage_fail(ctx, LXRUN_STEP_LOOPBACK, -1, "lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		stage_fail(ctx, LXRUN_STEP_LOOPBACK, -1, "lo");
+	close(sock);
+}
+
+/* ping without raw sockets: ICMP echo sockets for every group (the namespace is the task's alone). */
+static void allow_ping(struct stage_ctx *ctx)
+{
+	static const char range[] = "0 2147483647";
+	int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, range, sizeof range - 1) != (ssize_t)(sizeof range - 1))
+		stage_fail(ctx, LXRUN_STEP_NETNS, -1, "/proc/sys/net/ipv4/ping_group_range");
+	close(fd);
+}
+
+static void enter_network(struct stage_ctx *ctx)
+{
+	const struct lxrun_request *req = ctx->req;
+	if (req->net == LXRUN_NET_NEW) {
+		if (unshare(CLONE_NEWNET) < 0)
+			stage_fail(ctx, LXRUN_STEP_NETNS, -1, NULL);
+		loopback_up(ctx);
+		allow_ping(ctx);
+	} else if (req->net == LXRUN_NET_JOIN && setns(req->netns_fd, CLONE_NEWNET) < 0) {
+		stage_fail(ctx, LXRUN_STEP_NETNS, -1, NULL);
+	}
+}
+
+static void join_cgroups(struct stage_ctx *ctx)
 {
 	const struct lxrun_request *req = ctx->req;
 	for (int i = 0; i < req->n_cgroup_fds; i++) {
 		if (write(req->cgroup_fds[i], "0", 1) != 1)
-			child_fail(ctx, LXRUN_STEP_CGROUP, i, NULL);
+			stage_fail(ctx, LXRUN_STEP_CGROUP, i, NULL);
 	}
-	if (req->new_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
-		child_fail(ctx, LXRUN_STEP_CGROUPNS, -1, NULL);
 }
 
-static int child_main(void *arg)
+static void write_map(struct stage_ctx *ctx, const char *file, const char *map)
 {
-	struct child_ctx *ctx = arg;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)ctx->stage2_pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+		stage_fail(ctx, LXRUN_STEP_USERNS, -1, path);
+	close(fd);
+}
+
+/* Enter stage 2's mount namespace (and note its user namespace) to build the root there. */
+static void enter_stage2_mounts(struct stage_ctx *ctx)
+{
+	char path[64];
+	if (ctx->req->clone_flags & CLONE_NEWUSER) {
+		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)ctx->stage2_pid);
+		ctx->userns_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (ctx->userns_fd < 0)
+			stage_fail(ctx, LXRUN_STEP_USERNS, -1, path);
+	}
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)ctx->stage2_pid);
+	int mnt_ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (mnt_ns < 0 || setns(mnt_ns, CLONE_NEWNS) < 0)
+		stage_fail(ctx, LXRUN_STEP_USERNS, -1, path);
+	close(mnt_ns);
+}
+
+static int stage1_main(void *arg)
+{
+	struct stage_ctx *ctx = arg;
 	const struct lxrun_request *req = ctx->req;
 	char buf[PATH_MAX];
+	char eof;
 
-	/* Signals stay blocked (the parent blocked them all) until init decides what to wait for. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	ctx->init_fd = open(req->init_path, O_PATH | O_CLOEXEC);
 	if (ctx->init_fd < 0)
-		child_fail(ctx, LXRUN_STEP_OPEN_INIT, -1, req->init_path);
+		stage_fail(ctx, LXRUN_STEP_OPEN_INIT, -1, req->init_path);
+	/* Made here, in our own descriptor table, so only the two stages hold them: our caller, suspended
+	 * until we exit, must not keep the exec pipe open or we would wait for its end forever. */
+	if (pipe2(ctx->go_fd, O_CLOEXEC) < 0 || pipe2(ctx->exec_fd, O_CLOEXEC) < 0)
+		stage_fail(ctx, LXRUN_STEP_SYNC, -1, NULL);
 	join_cgroups(ctx);
-	if (req->hostname && sethostname(req->hostname, strlen(req->hostname)) < 0)
-		child_fail(ctx, LXRUN_STEP_HOSTNAME, -1, req->hostname);
-	if (req->loopback_up)
-		loopback_up(ctx);
-	for (int i = 0; i < req->n_steps; i++)
-		run_step(ctx, i, buf);
-	if (req->cwd && chdir(req->cwd) < 0)
-		child_fail(ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
-	if (setgroups(0, NULL) < 0 || setgid(req->gid) < 0 || setuid(req->uid) < 0)
-		child_fail(ctx, LXRUN_STEP_USER, -1, NULL);
-	/* A change of credentials clears the parent-death signal: set it again. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	arrange_fds(ctx);
-	syscall(SYS_execveat, ctx->init_fd, "", req->init_argv, req->envp, AT_EMPTY_PATH);
-	child_fail(ctx, LXRUN_STEP_EXEC_INIT, -1, req->init_path);
+	enter_network(ctx);
+	/* CLONE_PARENT: stage 2 is the caller's child, so the caller can wait for it after we are gone. */
+	ctx->stage2_pid = clone(stage2_main, ctx->stage2_stack + STAGE_STACK_SIZE,
+				CLONE_VM | CLONE_PARENT | req->clone_flags, ctx);
+	if (ctx->stage2_pid < 0)
+		stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "clone");
+	close(ctx->go_fd[0]);
+	close(ctx->exec_fd[1]);
+	if (req->clone_flags & CLONE_NEWUSER) {
+		write_map(ctx, "uid_map", req->uid_map);
+		write_map(ctx, "gid_map", req->gid_map);
+	}
+	enter_stage2_mounts(ctx);
+	for (int i = 0; i < req->n_host_steps; i++)
+		run_step(ctx, &req->host_steps[i], i, buf);
+	if (write(ctx->go_fd[1], "g", 1) != 1)
+		stage_fail(ctx, LXRUN_STEP_SYNC, -1, NULL);
+	/* Stage 2 runs on memory our caller frees once we exit: wait until it exec'd or died. From here
+	 * on nothing may set errno, which both stages share. */
+	while (read(ctx->exec_fd[0], &eof, 1) > 0)
+		;
+	_exit(0);
 }
+
+/* ------------------------------------------------------------------ the caller */
 
 static void fill_error(struct lxrun_error *err, int step, int error)
 {
@@ -310,23 +484,10 @@ static void close_if_open(int fd)
 		close(fd);
 }
 
-/* clone the child on a stack of its own; returns when it has exec'd init or died (CLONE_VFORK). */
-static pid_t start_child(struct child_ctx *ctx, int *pidfd)
+static void reap(pid_t pid)
 {
-	char *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -1;
-	/* With every signal blocked no handler of the caller's can run on the child's stack. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t pid = clone(child_main, stack + CHILD_STACK_SIZE,
-			  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | ctx->req->clone_flags, ctx, pidfd);
-	int saved = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, CHILD_STACK_SIZE);
-	errno = saved;
-	return pid;
+	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
 }
 
 /* Wait for end-of-file (the task exec'd) or a failure record on the error pipe. */
@@ -346,36 +507,68 @@ static int await_exec(int error_fd, struct lxrun_error *err)
 	return -1;
 }
 
+/* Run stage 1 to its end; it returns when stage 1 exited (CLONE_VFORK), having started stage 2 or not. */
+static int run_stage1(struct stage_ctx *ctx, struct lxrun_error *err)
+{
+	char *stacks = mmap(NULL, 2 * STAGE_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+			    -1, 0);
+	if (stacks == MAP_FAILED) {
+		fill_error(err, LXRUN_STEP_SPAWN, errno);
+		return -1;
+	}
+	ctx->stage2_stack = stacks + STAGE_STACK_SIZE;
+	/* With every signal blocked no handler of the caller's can run on the stages' stacks. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid_t stage1 = clone(stage1_main, stacks + STAGE_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, ctx);
+	int saved = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (stage1 > 0)
+		reap(stage1);
+	munmap(stacks, 2 * STAGE_STACK_SIZE);
+	if (stage1 < 0) {
+		fill_error(err, LXRUN_STEP_SPAWN, saved);
+		return -1;
+	}
+	return 0;
+}
+
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err)
 {
 	int error_pipe[2] = { -1, -1 };
 	int status_pipe[2] = { -1, -1 };
-	int pidfd = -1;
-	pid_t pid = -1;
+	struct stage_ctx ctx = {
+		.req = req, .go_fd = { -1, -1 }, .exec_fd = { -1, -1 }, .init_fd = -1, .root_fd = AT_FDCWD,
+		.userns_fd = -1, .stage2_pid = -1,
+	};
 	if (pipe2(error_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
 		fill_error(err, LXRUN_STEP_SPAWN, errno);
 		goto fail;
 	}
-	struct child_ctx ctx = {
-		.req = req, .error_fd = error_pipe[1], .status_fd = status_pipe[1], .init_fd = -1, .root_fd = AT_FDCWD,
-	};
-	pid = start_child(&ctx, &pidfd);
-	if (pid < 0)
-		fill_error(err, LXRUN_STEP_SPAWN, errno);
+	ctx.error_fd = error_pipe[1];
+	ctx.status_fd = status_pipe[1];
+	int started = run_stage1(&ctx, err);
 	close(error_pipe[1]);
 	close(status_pipe[1]);
 	error_pipe[1] = status_pipe[1] = -1;
-	if (pid < 0)
+	if (started < 0 || await_exec(error_pipe[0], err) < 0) {
+		/* Stage 2 (or init) may still run: end and reap it. */
+		if (ctx.stage2_pid > 0) {
+			kill(ctx.stage2_pid, SIGKILL);
+			reap(ctx.stage2_pid);
+		}
 		goto fail;
-	if (await_exec(error_pipe[0], err) < 0) {
-		/* The sandbox's pid 1 may still run (the task's exec failed): end and reap it. */
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
-			;
+	}
+	int pidfd = (int)syscall(SYS_pidfd_open, ctx.stage2_pid, 0);
+	if (pidfd < 0) {
+		fill_error(err, LXRUN_STEP_SPAWN, errno);
+		kill(ctx.stage2_pid, SIGKILL);
+		reap(ctx.stage2_pid);
 		goto fail;
 	}
 	close(error_pipe[0]);
-	out->pid = pid;
+	out->pid = ctx.stage2_pid;
 	out->pidfd = pidfd;
 	out->status_fd = status_pipe[0];
 	return 0;
@@ -385,9 +578,10 @@ fail:
 	close_if_open(error_pipe[1]);
 	close_if_open(status_pipe[0]);
 	close_if_open(status_pipe[1]);
-	close_if_open(pidfd);
 	return -1;
 }
+
+/* ------------------------------------------------------------------ namespaces for the caller */
 
 static int new_netns_child(void *arg)
 {
@@ -404,17 +598,16 @@ static int new_netns_child(void *arg)
 int lxrun_new_netns(void)
 {
 	int result = -EIO;
-	char *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	char *stack = mmap(NULL, STAGE_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return -errno;
 	/* CLONE_FILES: the descriptor the child opens lands in the caller's table. */
-	pid_t pid = clone(new_netns_child, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &result);
+	pid_t pid = clone(new_netns_child, stack + STAGE_STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &result);
 	int saved = errno;
-	munmap(stack, CHILD_STACK_SIZE);
+	munmap(stack, STAGE_STACK_SIZE);
 	if (pid < 0)
 		return -saved;
-	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
-		;
+	reap(pid);
 	return result;
 }
 

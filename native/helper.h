@@ -1,8 +1,15 @@
 /* The native helper: one request in, one started sandbox (pid + pidfd) or one error record out.
  *
- * Python builds the whole request as plain data before the call; the child created by
- * clone(CLONE_VM|CLONE_VFORK) only makes system calls on its own stack, then execs the sandbox's
- * pid 1 (init.c), which starts the task. No Python runs in the child. */
+ * Python builds the whole request as plain data before the call. Two stages, neither of which runs
+ * Python nor copies the Python process:
+ *   stage 1, clone(CLONE_VM|CLONE_VFORK) on its own stack, stays in the host's user namespace: it
+ *     joins the task's cgroups and network namespace, clones stage 2, writes stage 2's uid/gid maps
+ *     from outside its user namespace, enters stage 2's mount namespace to build the root there
+ *     (tmpfs, idmapped layers, overlay, sysfs), lets stage 2 go and exits once stage 2 has exec'd;
+ *   stage 2, clone(CLONE_VM|CLONE_PARENT|CLONE_NEW*) on a second stack, is the sandbox's pid 1: it
+ *     waits for stage 1, mounts what belongs to its namespaces (/proc, /dev, /tmp, volumes, masks),
+ *     pivots, drops privileges (user, capabilities, no_new_privs, seccomp) and execs init (init.c),
+ *     which starts the task. */
 #ifndef LXRUN_HELPER_H
 #define LXRUN_HELPER_H
 
@@ -12,11 +19,13 @@
 #include "protocol.h"
 
 enum lxrun_op {
-	LXRUN_OP_HOST_MKDIR,  /* mkdir(target, mode) of a host path; an existing directory is fine */
+	LXRUN_OP_HOST_MKDIR,  /* mkdir(target, mode) of a host path (chown to owner if set); existing is fine */
 	LXRUN_OP_HOST_MOUNT,  /* mount(source, target, fstype, flags, data) with host paths */
+	LXRUN_OP_HOST_BIND,   /* a clone of host tree source at host path target; attr may include IDMAP */
 	LXRUN_OP_OPEN_ROOT,   /* the host path target becomes the new root: in-root targets resolve below it */
 	LXRUN_OP_FS,          /* a new fstype filesystem (options in data, "k=v,flag") at an in-root target */
 	LXRUN_OP_BIND,        /* a clone of the host tree at source at an in-root target (flags: MS_REC) */
+	LXRUN_OP_REBIND,      /* the in-root target bound onto itself with attr set (read-only paths) */
 	LXRUN_OP_MKDIR,       /* mkdir -p of an in-root target */
 	LXRUN_OP_PIVOT,       /* make the opened root the process's root; the old root is detached */
 };
@@ -25,6 +34,13 @@ enum lxrun_create {
 	LXRUN_CREATE_NONE,
 	LXRUN_CREATE_DIR,   /* mkdir -p the in-root target if it is missing */
 	LXRUN_CREATE_FILE,  /* create its parents and an empty file (a mount point for a file) */
+	LXRUN_CREATE_SKIP,  /* a missing target means there is nothing to do (masks of optional paths) */
+};
+
+enum lxrun_net {
+	LXRUN_NET_NEW,   /* a new network namespace, loopback up */
+	LXRUN_NET_JOIN,  /* the namespace open at netns_fd, set up by the caller */
+	LXRUN_NET_HOST,  /* the host's */
 };
 
 struct lxrun_step {
@@ -34,33 +50,44 @@ struct lxrun_step {
 	const char *fstype;
 	const char *data;
 	unsigned long flags;  /* MS_* */
-	uint64_t attr;        /* MOUNT_ATTR_* applied to OP_FS and OP_BIND mounts */
+	uint64_t attr;        /* MOUNT_ATTR_*; MOUNT_ATTR_IDMAP maps through the sandbox's user namespace */
 	int create;
 	unsigned int mode;
+	int64_t owner;        /* HOST_MKDIR: chown the directory to this uid and gid; -1 keeps root */
 };
 
 struct lxrun_request {
-	int clone_flags;              /* CLONE_NEW* except CLONE_NEWCGROUP */
-	int new_cgroupns;             /* unshare the cgroup namespace after joining the cgroups */
-	const int *cgroup_fds;        /* open cgroup.procs files; the child writes "0" to each */
+	int clone_flags;              /* stage 2: CLONE_NEWNS|NEWPID|NEWUTS|NEWIPC, and NEWUSER for a user ns */
+	int net;                      /* enum lxrun_net, done by stage 1 and inherited by stage 2 */
+	int netns_fd;
+	const char *uid_map;          /* with CLONE_NEWUSER: written by stage 1, e.g. "0 100000 65536\n" */
+	const char *gid_map;
+	int new_cgroupns;             /* stage 2 unshares the cgroup namespace (after stage 1 joined) */
+	const int *cgroup_fds;        /* open cgroup.procs files; stage 1 writes "0" to each */
 	int n_cgroup_fds;
-	const struct lxrun_step *steps;
+	const struct lxrun_step *host_steps;  /* stage 1, inside stage 2's mount namespace */
+	int n_host_steps;
+	const struct lxrun_step *steps;       /* stage 2 */
 	int n_steps;
 	const char *hostname;         /* NULL keeps the parent's */
-	int loopback_up;
 	const char *init_path;        /* the static init binary, opened before the root changes */
 	char *const *init_argv;       /* { "lxrun-init", task argv..., NULL } */
 	char *const *envp;
 	const char *cwd;
 	uid_t uid;
 	gid_t gid;
+	int drop_caps;                /* keep only `caps` in every set (bounding included); ambient cleared */
+	uint64_t caps;
+	int cap_last;                 /* /proc/sys/kernel/cap_last_cap */
+	const void *seccomp_filter;   /* struct sock_filter[seccomp_len], NULL for none */
+	int seccomp_len;
 	int stdin_fd;
 	int stdout_fd;
 	int stderr_fd;
 };
 
 struct lxrun_child {
-	pid_t pid;       /* the sandbox's pid 1, as seen from the caller */
+	pid_t pid;       /* the sandbox's pid 1, as seen from the caller (and the caller's child) */
 	int pidfd;
 	int status_fd;   /* init writes the task's wait status here */
 };

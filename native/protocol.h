@@ -17,6 +17,12 @@ enum lxrun_step_code {
 	LXRUN_STEP_EXEC_INIT,
 	LXRUN_STEP_EXEC,        /* the task's own command, reported by init's child */
 	LXRUN_STEP_INIT,        /* init itself (fork) */
+	LXRUN_STEP_NETNS,       /* a new network namespace, or joining the one given */
+	LXRUN_STEP_USERNS,      /* writing the sandbox's uid_map/gid_map, opening its namespaces */
+	LXRUN_STEP_SYNC,        /* the two stages handing over to each other */
+	LXRUN_STEP_CAPS,        /* dropping capabilities (bounding set, capset, ambient) */
+	LXRUN_STEP_NO_NEW_PRIVS,
+	LXRUN_STEP_SECCOMP,
 };
 
 #define LXRUN_ERROR_PATH_MAX 256
@@ -24,7 +30,7 @@ enum lxrun_step_code {
 /* One failure record; the whole struct is written with a single write(2) so it arrives whole. */
 struct lxrun_error {
 	int step;
-	int index;   /* mount step index for LXRUN_STEP_MOUNT, else -1 */
+	int index;   /* mount step index for LXRUN_STEP_MOUNT (host steps first, then the sandbox's), else -1 */
 	int err;     /* errno */
 	char path[LXRUN_ERROR_PATH_MAX];
 };

@@ -1,7 +1,8 @@
 """The native backend: our cffi helper, driven from one ExitStack per task.
 
-plan -> acquire (task record, kept dirs, stdio, cgroup) -> spawn -> wait (output, timeout) ->
-collect (status, usage) -> release (kill everything in the cgroup, remove it, close what we opened).
+plan -> acquire (task record, uid range, kept dirs, stdio, cgroup) -> spawn -> wait (output, timeout)
+-> collect (status, usage) -> release (kill everything in the cgroup, remove it, give the range
+back, close what we opened).
 The mounts and the task's tmpfs live in the sandbox's own mount namespace and vanish with it; what
 lives on the host is registered in the ExitStack, so it is released on every path.
 """
@@ -12,12 +13,15 @@ import contextlib
 import os
 import time
 
-from lxrun import helper, mounts
+from lxrun import faults, helper, mounts
 from lxrun.cgroups import detect
 from lxrun.result import Result
-from lxrun.state import task_record
+from lxrun.seccomp import Compiler
+from lxrun.spec import USERNS_PRIVATE
+from lxrun.state import claimed_name, task_cgroup_name, task_record
 from lxrun.stdio import TaskStdio
 from lxrun.supervise import wait
+from lxrun.userns import IdPool, load_pool, take_range
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,9 +31,10 @@ if TYPE_CHECKING:
     from lxrun.cgroups import CgroupManager, TaskCgroup
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
+    from lxrun.userns import IdRange
 
-NAMESPACES = frozenset({"mount", "pid", "uts", "ipc", "net"})
-MIN_KERNEL = (5, 12)  # mount_setattr
+NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
+MIN_KERNEL = (5, 19)  # overlayfs over idmapped layers
 
 
 class _Handle:
@@ -56,7 +61,8 @@ def _overlayfs_available() -> bool:
 
 @contextlib.contextmanager
 def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
-    """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards."""
+    """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards.
+    (The first stage hands the upper dir to the task's root, as it does the tmpfs one.)"""
     kept = layout.kept_task(task_id)
     os.makedirs(f"{kept}/upper", mode=0o755)
     os.mkdir(f"{kept}/work", mode=0o700)
@@ -84,15 +90,24 @@ def _opened_for_writing(paths: list[str]) -> Iterator[list[int]]:
 class NativeBackend:
     name = "native"
 
-    def __init__(self, layout: Layout, cgroups: CgroupManager | None = None) -> None:
+    def __init__(self, layout: Layout, cgroups: CgroupManager | None = None, id_pool: IdPool | None = None) -> None:
         self.layout = layout
         self._cgroups = cgroups
+        self._id_pool = id_pool
+        self._next_range = int.from_bytes(os.urandom(2), "little")  # spreads runners over the pool
+        self.seccomp = Compiler()
 
     @property
     def cgroups(self) -> CgroupManager:
         if self._cgroups is None:
             self._cgroups = detect()
         return self._cgroups
+
+    @property
+    def id_pool(self) -> IdPool:
+        if self._id_pool is None:
+            self._id_pool = load_pool()
+        return self._id_pool
 
     def probe(self) -> Probe:
         from lxrun.backends.base import Probe
@@ -112,37 +127,41 @@ class NativeBackend:
         self.layout.ensure()
         dev_template = mounts.ensure_dev_template(self.layout)
         with contextlib.ExitStack() as resources:
-            resources.enter_context(task_record(self.layout, plan, self.name))
+            record = resources.enter_context(task_record(self.layout, plan, self.name))
+            resources.callback(faults.point, "released")  # runs after every release but the record's
+            faults.point("record")
+            resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
+            faults.point("name")
+            ids = None
+            if spec.security.userns == USERNS_PRIVATE:
+                self._next_range += 1
+                ids = resources.enter_context(take_range(self.layout, self.id_pool, self._next_range)).range
+            faults.point("uid-range")
             kept = resources.enter_context(_kept_upper(self.layout, plan.task_id)) if spec.keep else None
+            faults.point("kept")
             stdio = resources.enter_context(TaskStdio(spec))
+            faults.point("stdio")
             cgroup: TaskCgroup = resources.enter_context(
-                self.cgroups.create(f"lxrun-{plan.task_id}", spec.limits, spec.cgroup_parent)
+                self.cgroups.create(task_cgroup_name(plan.task_id), spec.limits, spec.cgroup_parent)
             )
+            faults.point("cgroup")
             with _opened_for_writing(cgroup.procs_files()) as procs_fds:
-                request = helper.SpawnRequest(
-                    namespaces=NAMESPACES,
-                    steps=self._steps(plan, dev_template, kept),
-                    argv=spec.argv,
-                    env=plan.env,
-                    cwd=plan.workdir,
-                    hostname=plan.hostname,
-                    stdin_fd=stdio.stdin_fd,
-                    stdout_fd=stdio.stdout_fd,
-                    stderr_fd=stdio.stderr_fd,
-                    cgroup_procs_fds=procs_fds,
-                    new_cgroupns=bool(procs_fds),
-                )
+                request = self._request(plan, dev_template, stdio, ids, kept, procs_fds)
                 started = time.monotonic()
                 process = resources.enter_context(helper.spawn(request))
+            record.update(pid=process.pid)
+            faults.point("spawned")
             stdio.close_child_ends()
             if on_start is not None:
                 on_start(_Handle(plan.task_id, process))
+            faults.point("running")
             status, timed_out = wait(
                 process, stdio.sinks, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all
             )
             wall_time = time.monotonic() - started
             usage = cgroup.usage()
             output, truncated = stdio.finish()
+            faults.point("collected")
         signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         return Result(
             task_id=plan.task_id,
@@ -164,9 +183,42 @@ class NativeBackend:
             output_truncated=truncated,
         )
 
-    def _steps(self, plan: TaskPlan, dev_template: str, kept: str | None) -> list[mounts.MountStep]:
-        steps = mounts.rootfs_steps(plan.stack.layer_paths, self.layout.scratch, kept)
-        steps += mounts.system_steps(dev_template)
+    def _request(
+        self,
+        plan: TaskPlan,
+        dev_template: str,
+        stdio: TaskStdio,
+        ids: IdRange | None,
+        kept: str | None,
+        procs_fds: list[int],
+    ) -> helper.SpawnRequest:
+        spec = plan.spec
+        caps = spec.security.caps
+        return helper.SpawnRequest(
+            namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
+            host_steps=mounts.host_steps(
+                plan.stack.layer_paths, self.layout.scratch, kept, ids.uid if ids else None, spec.disk
+            ),
+            steps=self._sandbox_steps(plan, dev_template),
+            argv=spec.argv,
+            env=plan.env,
+            cwd=plan.workdir,
+            hostname=plan.hostname,
+            stdin_fd=stdio.stdin_fd,
+            stdout_fd=stdio.stdout_fd,
+            stderr_fd=stdio.stderr_fd,
+            uid_map=ids.uid_map() if ids else None,
+            gid_map=ids.gid_map() if ids else None,
+            uid=plan.user[0],
+            gid=plan.user[1],
+            caps=caps,
+            seccomp=self.seccomp.filter_for(spec.security.seccomp, caps),
+            cgroup_procs_fds=procs_fds,
+            new_cgroupns=bool(procs_fds),
+        )
+
+    def _sandbox_steps(self, plan: TaskPlan, dev_template: str) -> list[mounts.MountStep]:
+        steps = mounts.sandbox_steps(self.layout.scratch, dev_template, plan.spec.disk)
         steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
         steps += [mounts.workdir_step(plan.workdir), mounts.PIVOT]
         return steps

@@ -66,6 +66,10 @@ class TaskCgroup:
     def usage(self) -> Usage:
         return NO_USAGE
 
+    def current_memory(self) -> int | None:
+        """Bytes in use now (for `lxrun ps`)."""
+        return None
+
     def kill_all(self) -> None:
         """SIGKILL every process in the cgroup, descendants that left the task's session included."""
 
@@ -115,6 +119,10 @@ class CgroupManager:
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> TaskCgroup:
         raise NotImplementedError
+
+    def find(self, name: str, parent: str | None = None) -> TaskCgroup | None:
+        """The task cgroup `name` if it (still) exists, e.g. for `lxrun gc` after a runner died."""
+        return None
 
     def parent_dirs(self) -> list[str]:
         """The `lxrun/` directories task cgroups go in by default (they outlive tasks, like docker's)."""

@@ -1,8 +1,9 @@
 """cgroup v1: one directory per controller hierarchy; kill-all by freezing, SIGKILL, thawing.
 
 Every task joins memory, cpuacct, pids and freezer (for its usage figures, fork-bomb protection and
-a race-free kill); cpu and cpuset only when it has such a limit, as each hierarchy costs a mkdir,
-a join and an rmdir (~40-110 us here).
+a race-free kill) and devices (an allow-list of the minimal /dev: a v1 child copies its parent's
+list when created, so the `lxrun/` parent holds it and a task only checks its copy); cpu and cpuset
+only when it has such a limit, as each hierarchy costs a mkdir, a join and an rmdir (~40-110 us).
 """
 
 from __future__ import annotations
@@ -28,7 +29,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxrun.spec import Limits
 
-ALWAYS = ("memory", "cpuacct", "pids", "freezer")
+ALWAYS = ("memory", "cpuacct", "pids", "freezer", "devices")
+# The minimal /dev: null, zero, full, random, urandom, tty, ptmx and the pts it opens.
+ALLOWED_DEVICES = (
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+)
 CFS_PERIOD_US = 100_000
 FREEZE_TIMEOUT = 2.0
 
@@ -46,6 +58,10 @@ class V1TaskCgroup(TaskCgroup):
             cpu_system=system / 1e9 if system is not None else None,
             pids_peak=read_int(f"{pids}/pids.peak") if pids else None,
         )
+
+    def current_memory(self) -> int | None:
+        memory = self.dirs.get("memory")
+        return read_int(f"{memory}/memory.usage_in_bytes") if memory else None
 
     def kill_all(self) -> None:
         freezer = self.dirs.get("freezer")
@@ -75,6 +91,14 @@ class V1Manager(CgroupManager):
     def parent_dirs(self) -> list[str]:
         return [f"{mount}{self.own[name].rstrip('/')}/lxrun" for name, mount in self.mounts.items()]
 
+    def find(self, name: str, parent: str | None = None) -> V1TaskCgroup | None:
+        dirs = {}
+        for controller, mount in self.mounts.items():
+            base = f"{mount}{parent}" if parent else f"{mount}{self.own[controller].rstrip('/')}/lxrun"
+            if os.path.isdir(f"{base}/{name}"):
+                dirs[controller] = f"{base}/{name}"
+        return V1TaskCgroup(dirs) if dirs else None
+
     def _parent_dir(self, controller: str, parent: str | None) -> str:
         mount = self.mounts[controller]
         if parent is not None:
@@ -88,8 +112,11 @@ class V1Manager(CgroupManager):
                 )
             return path
         path = f"{mount}{self.own[controller].rstrip('/')}/lxrun"
-        if make_dir(path) and controller == "cpuset":
-            inherit_cpuset(path)
+        if make_dir(path):
+            if controller == "cpuset":
+                inherit_cpuset(path)
+            elif controller == "devices":
+                allow_minimal_devices(path)
         return path
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V1TaskCgroup:
@@ -139,9 +166,21 @@ class V1Manager(CgroupManager):
                 write(f"{path}/cpu.shares", str(limits.cpu_shares))
         elif controller == "pids" and limits.pids is not None:
             write(f"{path}/pids.max", str(limits.pids))
+        elif controller == "devices":
+            # Inherited from our parent, unless another runner just made that parent and has not
+            # written its list yet, or the parent is not ours (--cgroup-parent): check, never trust.
+            if set(read_text(f"{path}/devices.list").splitlines()) != set(ALLOWED_DEVICES):
+                allow_minimal_devices(path)
         elif controller == "cpuset" and limits.cpuset_cpus is not None:
             write(f"{path}/cpuset.cpus", limits.cpuset_cpus)
             write(f"{path}/cpuset.mems", read_text(f"{os.path.dirname(path)}/cpuset.mems").strip())
+
+
+def allow_minimal_devices(path: str) -> None:
+    """Deny every device, then allow the minimal /dev (idempotent: the list is rewritten as a whole)."""
+    write(f"{path}/devices.deny", "a")
+    for rule in ALLOWED_DEVICES:
+        write(f"{path}/devices.allow", rule)
 
 
 def inherit_cpuset(path: str) -> None:

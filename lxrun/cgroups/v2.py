@@ -57,6 +57,9 @@ class V2TaskCgroup(TaskCgroup):
             pids_peak=read_int(f"{self.path}/pids.peak"),
         )
 
+    def current_memory(self) -> int | None:
+        return read_int(f"{self.path}/memory.current")
+
     def kill_all(self) -> None:
         if os.path.exists(f"{self.path}/cgroup.kill"):
             wait_until_empty(self, lambda: write(f"{self.path}/cgroup.kill", "1"))
@@ -140,6 +143,10 @@ class V2Manager(CgroupManager):
 
     def parent_dirs(self) -> list[str]:
         return [self._lxrun_dir()]
+
+    def find(self, name: str, parent: str | None = None) -> V2TaskCgroup | None:
+        path = f"{self.mount}{parent}/{name}" if parent else f"{self._lxrun_dir()}/{name}"
+        return V2TaskCgroup(path) if os.path.isdir(path) else None
 
     def _lxrun_dir(self) -> str:
         return f"{self.mount}{self.own.rstrip('/')}/lxrun"

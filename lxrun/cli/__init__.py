@@ -20,6 +20,9 @@ from lxrun.errors import LxrunError
 COMMANDS = {
     "exec": ("lxrun.cli.exec_cmd", "Run a command in a fresh sandbox on a stack"),
     "base": ("lxrun.cli.base_cmd", "Build base root filesystems (rootfs/*.toml)"),
+    "ps": ("lxrun.cli.ps_cmd", "List the tasks in flight"),
+    "inspect": ("lxrun.cli.inspect_cmd", "Show a task in flight as JSON"),
+    "kill": ("lxrun.cli.kill_cmd", "Send a signal to a task in flight"),
     "backends": ("lxrun.cli.backends_cmd", "List the backends and whether each can run here"),
 }
 

@@ -10,9 +10,17 @@ import sys
 
 from lxrun.cli.common import Parser, UsageError, add_root_option
 from lxrun.errors import LxrunError
-from lxrun.options import collect_env, parse_int, parse_number, parse_size, parse_volume
+from lxrun.options import (
+    collect_env,
+    parse_int,
+    parse_number,
+    parse_security_opts,
+    parse_size,
+    parse_user,
+    parse_volume,
+)
 from lxrun.runtime import run
-from lxrun.spec import Limits, TaskSpec
+from lxrun.spec import USERNS_PRIVATE, Limits, Security, TaskSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,9 +96,34 @@ def parser() -> Parser:
         help="seconds between SIGTERM and SIGKILL of every process (default %(default)s)",
     )
     limits.add_argument(
+        "--disk",
+        metavar="SIZE",
+        help="cap each place the task writes (its root's upper dir, /tmp) at SIZE; beyond it: ENOSPC",
+    )
+    limits.add_argument(
         "--output-limit",
         metavar="SIZE",
         help="keep at most SIZE bytes per stream: its head and tail, the middle dropped and marked",
+    )
+    security = p.add_argument_group("security (default: a private user namespace, docker's capabilities and seccomp)")
+    security.add_argument("-u", "--user", metavar="UID[:GID]", help="run as this user inside (numeric)")
+    security.add_argument("--userns", choices=["host"], help="host: no user namespace, the task's root is the host's")
+    security.add_argument(
+        "--cap-add",
+        action="append",
+        default=[],
+        metavar="CAP",
+        help="add a capability to docker's default set (ALL for all; repeatable)",
+    )
+    security.add_argument(
+        "--cap-drop", action="append", default=[], metavar="CAP", help="drop a capability (ALL for all; repeatable)"
+    )
+    security.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="seccomp=unconfined, seccomp=PROFILE.json (Docker's format), no-new-privileges",
     )
     p.add_argument("--stats", action="store_true", help="print a one-line summary of the result on stderr")
     add_root_option(p)
@@ -136,6 +169,14 @@ def main(argv: list[str]) -> int:
         stop_timeout=parse_number("--stop-timeout", args.stop_timeout, "seconds, e.g. 10"),
         output_limit=parse_size("--output-limit", args.output_limit) if args.output_limit is not None else None,
         cgroup_parent=args.cgroup_parent,
+        disk=parse_size("--disk", args.disk) if args.disk is not None else None,
+        security=Security(
+            userns=args.userns or USERNS_PRIVATE,
+            user=parse_user(args.user) if args.user is not None else None,
+            cap_add=args.cap_add,
+            cap_drop=args.cap_drop,
+            seccomp=parse_security_opts(args.security_opt),
+        ),
         argv=command,
         env=collect_env(args.env_file, args.env, os.environ),
         workdir=args.workdir,

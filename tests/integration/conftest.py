@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,19 @@ def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     assert psutil.Process().children(recursive=True) == [], "a process was left running"
 
 
-def add_stack(root: Path, name: str, files: dict[str, str | Path], parent: str = "busybox") -> None:
-    """A stack of `parent`'s layers plus one made of `files` (text, or a Path for a symlink to it)."""
+@pytest.fixture
+def volume_dir() -> Iterator[Path]:
+    """A host directory tasks can reach: pytest's tmp_path is private to root (0700), and a task's root
+    in its user namespace is an unprivileged host uid."""
+    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def add_stack(root: Path, name: str, files: dict[str, str | Path | tuple[bytes, int]], parent: str = "busybox") -> None:
+    """A stack of `parent`'s layers plus one made of `files`: text, a Path (a symlink to it), or
+    (content, mode) for a file with that mode."""
     layout = Layout(root)
     layers, stacks = LayerStore(layout), StackStore(layout)
     digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
@@ -53,6 +66,9 @@ def add_stack(root: Path, name: str, files: dict[str, str | Path], parent: str =
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if isinstance(content, Path):
                     path.symlink_to(content)
+                elif isinstance(content, tuple):
+                    path.write_bytes(content[0])
+                    path.chmod(content[1])
                 else:
                     path.write_text(content)
             layers.commit(work, digest, parent=None, kind="diff", source="test")

@@ -76,8 +76,8 @@ def test_env_flags(state_root: Path, tmp_path: Path) -> None:
     assert done.stdout == "file flag hosty\n"
 
 
-def test_workdir_name_hostname_volume(state_root: Path, tmp_path: Path) -> None:
-    (tmp_path / "f").write_text("vol")
+def test_workdir_name_hostname_volume(state_root: Path, volume_dir: Path) -> None:
+    (volume_dir / "f").write_text("vol")
     done = exec_(
         state_root,
         "-w",
@@ -87,7 +87,7 @@ def test_workdir_name_hostname_volume(state_root: Path, tmp_path: Path) -> None:
         "--hostname",
         "h1",
         "-v",
-        f"{tmp_path}:/data:ro",
+        f"{volume_dir}:/data:ro",
         "--",
         "sh",
         "-c",

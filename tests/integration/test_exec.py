@@ -11,6 +11,7 @@ import pytest
 
 from lxrun.errors import ChildSetupError, CommandNotExecutable, CommandNotFound, SpecError, StackNotFound
 from lxrun.spec import Volume
+from lxrun.userns import RANGE, load_pool
 
 from .conftest import add_stack, run_task, sh
 
@@ -64,12 +65,9 @@ def test_host_processes_are_invisible(state_root: Path) -> None:
 
 
 def test_only_loopback_and_it_is_up(state_root: Path) -> None:
-    result = sh(
-        state_root, "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping"
-    )
-    lines = result.stdout.decode().split()
-    assert lines[0] == "lo" and lines[-1] == "ping"
-    assert len([line for line in lines if line not in ("unknown", "ping")]) == 1
+    script = "ls /sys/class/net; (nc -l -p 7777 &); sleep 0.2; echo over-lo | nc 127.0.0.1 7777"
+    result = sh(state_root, script)
+    assert result.stdout == b"lo\nover-lo\n"
 
 
 def test_sandbox_filesystems(state_root: Path) -> None:
@@ -128,10 +126,12 @@ def test_workdir_that_is_a_file_fails_at_its_step(state_root: Path) -> None:
         run_task(state_root, "pwd", workdir="/etc/passwd")
 
 
-def test_volumes_rw_and_ro(state_root: Path, tmp_path: Path) -> None:
-    rw, ro = tmp_path / "rw", tmp_path / "ro"
-    rw.mkdir()
-    ro.mkdir()
+def test_volumes_rw_and_ro(state_root: Path, volume_dir: Path) -> None:
+    rw, ro = volume_dir / "rw", volume_dir / "ro"
+    rw.mkdir(mode=0o777)
+    rw.chmod(0o777)
+    ro.mkdir(mode=0o777)
+    ro.chmod(0o777)
     (ro / "in").write_text("data")
     result = sh(
         state_root,
@@ -142,10 +142,15 @@ def test_volumes_rw_and_ro(state_root: Path, tmp_path: Path) -> None:
     assert b"Read-only file system" in (result.stderr or b"")
     assert (rw / "file").read_text() == "hello\n"
     assert sorted(p.name for p in ro.iterdir()) == ["in"]
+    # Written by the task's root, which is an unprivileged uid of lxrun's pool on the host.
+    pool = load_pool()
+    owner = (rw / "file").stat()
+    assert pool.uid_start <= owner.st_uid < pool.uid_start + pool.ranges * RANGE
+    assert pool.gid_start <= owner.st_gid < pool.gid_start + pool.ranges * RANGE
 
 
-def test_file_volume_and_missing_target_dirs(state_root: Path, tmp_path: Path) -> None:
-    source = tmp_path / "config.txt"
+def test_file_volume_and_missing_target_dirs(state_root: Path, volume_dir: Path) -> None:
+    source = volume_dir / "config.txt"
     source.write_text("cfg")
     result = run_task(state_root, "cat", "/deep/new/config.txt", volumes=(Volume(str(source), "/deep/new/config.txt"),))
     assert result.stdout == b"cfg"

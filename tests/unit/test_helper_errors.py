@@ -8,15 +8,14 @@ import pytest
 
 from lxrun import helper
 from lxrun.errors import ChildSetupError, CommandNotExecutable, CommandNotFound, SetupError
-from lxrun.mounts import system_steps
+from lxrun.mounts import host_steps, sandbox_steps
 
 
 def request() -> helper.SpawnRequest:
-    from pathlib import Path
-
     return helper.SpawnRequest(
         namespaces=frozenset(),
-        steps=system_steps(Path("/dev-template")),
+        host_steps=host_steps(["/l/base"], "/r/scratch"),
+        steps=sandbox_steps("/r/scratch", "/dev-template"),
         argv=["tool"],
         env={"PATH": "/bin"},
         cwd="/",
@@ -46,13 +45,27 @@ def test_exec_denied_is_126() -> None:
     assert str(error) == "exec /etc/passwd: Permission denied"
 
 
-def test_mount_failures_name_the_mount_step() -> None:
-    error = helper._child_error(record(helper.lib.LXRUN_STEP_MOUNT, errno.EPERM, b"sys", index=5), request())
+def test_mount_failures_name_the_mount_step_of_either_stage() -> None:
+    req = request()
+    sys_index = next(n for n, step in enumerate(req.host_steps) if step.target == "/sys")
+    error = helper._child_error(record(helper.lib.LXRUN_STEP_MOUNT, errno.EPERM, b"sys", index=sys_index), req)
     assert isinstance(error, ChildSetupError)
     assert str(error) == "mount /sys sys: Operation not permitted"
+    proc_index = len(req.host_steps) + next(n for n, step in enumerate(req.steps) if step.target == "/proc")
+    error = helper._child_error(record(helper.lib.LXRUN_STEP_MOUNT, errno.EPERM, b"proc", index=proc_index), req)
+    assert str(error) == "mount /proc proc: Operation not permitted"
 
 
-@pytest.mark.parametrize(("step", "name"), [("LXRUN_STEP_HOSTNAME", "hostname"), ("LXRUN_STEP_WORKDIR", "workdir")])
+@pytest.mark.parametrize(
+    ("step", "name"),
+    [
+        ("LXRUN_STEP_HOSTNAME", "hostname"),
+        ("LXRUN_STEP_WORKDIR", "workdir"),
+        ("LXRUN_STEP_USERNS", "user namespace"),
+        ("LXRUN_STEP_SECCOMP", "seccomp"),
+        ("LXRUN_STEP_CAPS", "drop capabilities"),
+    ],
+)
 def test_other_steps_are_named(step: str, name: str) -> None:
     error = helper._child_error(record(getattr(helper.lib, step), errno.EINVAL), request())
     assert error.step == name and error.exit_code == 125

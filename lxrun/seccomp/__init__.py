@@ -1,0 +1,84 @@
+"""seccomp for tasks: Docker-format profiles compiled to BPF once per process, loaded by the sandbox.
+
+`filter_for(profile, caps)` takes "default" (lxrun/seccomp/default.json, docker's default profile
+as an allowlist), "unconfined" (no filter) or a path to a profile in Docker's JSON format. The
+BPF is compiled with libseccomp in this process and cached per (profile, its mtime, capabilities):
+the sandbox only loads it, which costs microseconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxrun.errors import SpecError
+from lxrun.seccomp.profile import SCMP_ARCH, Resolved, load, resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT = "default"
+UNCONFINED = "unconfined"
+DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.json")
+
+
+class Filter:
+    """Compiled BPF: `program` is a cffi buffer of `length` struct sock_filter, freed with this object."""
+
+    def __init__(self, program: Any, length: int) -> None:
+        self.program = program
+        self.length = length
+
+
+class Compiler:
+    """Compiles and caches filters; one per backend, safe to share between threads (the cache only grows)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, float, frozenset[str]], Filter] = {}
+
+    def filter_for(self, profile: str, caps: frozenset[str]) -> Filter | None:
+        if profile == UNCONFINED:
+            return None
+        path = DEFAULT_PROFILE if profile == DEFAULT else profile
+        try:
+            key = (path, os.stat(path).st_mtime, caps)
+        except OSError as exc:
+            raise SpecError("--security-opt seccomp", exc.strerror or "cannot be read", path=path) from None
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = compile_filter(path, resolve(path, load(path), caps))
+        return found
+
+
+def compile_filter(path: str, resolved: Resolved) -> Filter:
+    from lxrun._native import ffi, lib
+
+    keep: list[Any] = []
+    rules = ffi.new("struct lxrun_seccomp_rule[]", max(1, len(resolved.rules)))
+    for c_rule, rule in zip(rules, resolved.rules, strict=False):
+        name = ffi.new("char[]", rule.name.encode())
+        args = ffi.new("struct lxrun_seccomp_arg[]", max(1, len(rule.args)))
+        for c_arg, (index, op, value, value_two) in zip(args, rule.args, strict=False):
+            c_arg.index, c_arg.op, c_arg.value, c_arg.value_two = index, getattr(lib, op), value, value_two
+        keep += [name, args]
+        c_rule.name, c_rule.action, c_rule.args, c_rule.n_args = name, rule.action, args, len(rule.args)
+    known_arches = {
+        name: getattr(lib, name) for name in (*SCMP_ARCH.values(), "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM")
+    }
+    arches = ffi.new("uint32_t[]", [known_arches[a] for a in resolved.arches if a in known_arches] or [0])
+    profile = ffi.new("struct lxrun_seccomp_profile *")
+    profile.default_action = resolved.default_action
+    profile.arches = arches
+    profile.n_arches = sum(1 for a in resolved.arches if a in known_arches)
+    profile.rules = rules
+    profile.n_rules = len(resolved.rules)
+    program = ffi.new("void **")
+    length = ffi.new("int *")
+    bad_rule = ffi.new("int *")
+    rc = lib.lxrun_seccomp_compile(profile, program, length, bad_rule)
+    if rc < 0:
+        which = f" at {resolved.rules[bad_rule[0]].name}" if bad_rule[0] >= 0 else ""
+        raise SpecError(
+            "--security-opt seccomp", f"libseccomp refused the profile{which}: {os.strerror(-rc)}", path=path
+        )
+    return Filter(ffi.gc(program[0], lib.lxrun_seccomp_free), length[0])

@@ -1,0 +1,163 @@
+"""Multi-tenant isolation: from inside a task, every attempt here to reach the host, another task
+or more of the machine than the task's limits give it must fail. Each runs tests/security/attempts.c
+(built static, mounted read-only) with lxrun's default security: a private user namespace, docker's
+capabilities, no_new_privs, the default seccomp profile, masked and read-only paths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lxrun import TaskSpec, Volume, run
+from lxrun.spec import Limits, Security
+from tests.conftest import require
+from tests.integration.conftest import add_stack, sh
+
+SOURCE = Path(__file__).with_name("attempts.c")
+
+
+@pytest.fixture(scope="session")
+def attempts() -> Iterator[Path]:
+    """A directory holding the static attempts binary, readable by a task's unprivileged root."""
+    require(shutil.which("gcc") is not None, "gcc is needed to build the escape attempts")
+    directory = Path(tempfile.mkdtemp(prefix="lxrun-attempts-"))
+    directory.chmod(0o755)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(directory / "attempts"), str(SOURCE)], check=True)
+    yield directory
+    shutil.rmtree(directory)
+
+
+@pytest.fixture(scope="session")
+def host_marker() -> Iterator[Path]:
+    """A file on the host, outside every layer and volume: seeing it from a task means an escape."""
+    marker = Path(f"/lxrun-escape-marker-{os.getpid()}")
+    marker.write_text("host")
+    yield marker
+    marker.unlink()
+
+
+def attempt(root: Path, attempts: Path, name: str, *args: str, **kwargs: object) -> tuple[int, str]:
+    volumes = (Volume(str(attempts), "/attempts", read_only=True), *kwargs.pop("volumes", ()))  # type: ignore[misc]
+    spec = TaskSpec(
+        stack=kwargs.pop("stack", "busybox"),
+        argv=["/attempts/attempts", name, *args],  # type: ignore[arg-type]
+        volumes=volumes,
+        **kwargs,
+    )  # type: ignore[arg-type]
+    result = run(spec, root=root)
+    output = (result.stdout or b"").decode() + (result.stderr or b"").decode()
+    return result.exit_code, output
+
+
+SIMPLE = [
+    "mount", "umount", "pivot_root", "kcore", "init_module", "reboot", "sysrq", "set_clock", "mknod_disk",
+    "raw_socket", "write_proc_sys", "write_sys", "root_cgroup", "keyctl", "bpf", "perf_event_open", "nested_userns",
+    "fill_tmp", "setns", "open_by_handle_at", "userfaultfd", "sethostname_host",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SIMPLE)
+def test_attempt_is_blocked(state_root: Path, attempts: Path, name: str) -> None:
+    code, output = attempt(state_root, attempts, name)
+    assert (code, output.startswith("blocked")) == (0, True), output
+
+
+def test_chroot_escape_through_an_open_descriptor(state_root: Path, attempts: Path, host_marker: Path) -> None:
+    code, output = attempt(state_root, attempts, "chroot_fd_escape", str(host_marker))
+    assert (code, output.startswith("blocked")) == (0, True), output
+
+
+@pytest.mark.parametrize("name", ["ptrace_host", "kill_host"])
+def test_host_processes_can_be_neither_traced_nor_killed(state_root: Path, attempts: Path, name: str) -> None:
+    code, output = attempt(state_root, attempts, name, str(os.getpid()))
+    assert (code, "No such process" in output) == (0, True), output
+
+
+def test_the_hosts_environment_is_out_of_reach(state_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LXRUN_HOST_SECRET", "s3cret")
+    result = sh(state_root, "cat /proc/1/environ /proc/*/environ 2>/dev/null | tr '\\0' '\\n'")
+    assert b"s3cret" not in (result.stdout or b"")
+    assert b"lxrun-init" not in (result.stdout or b"")  # pid 1 is ours: its environment is the task's
+
+
+def test_symlink_and_hardlink_tricks_against_a_read_only_volume(
+    state_root: Path, attempts: Path, volume_dir: Path
+) -> None:
+    (volume_dir / "data").write_text("original")
+    code, output = attempt(
+        state_root, attempts, "ro_volume_links", "/ro", volumes=(Volume(str(volume_dir), "/ro", read_only=True),)
+    )
+    assert (code, output.count("blocked")) == (0, 3), output
+    assert (volume_dir / "data").read_text() == "original"
+    assert sorted(p.name for p in volume_dir.iterdir()) == ["data"]
+
+
+def test_a_setuid_binary_gives_no_privilege(state_root: Path, attempts: Path) -> None:
+    add_stack(state_root, "setuid", {"usr/local/bin/attempts-suid": ((attempts / "attempts").read_bytes(), 0o4755)})
+    code, output = attempt(
+        state_root,
+        attempts,
+        "setuid_binary",
+        "/usr/local/bin/attempts-suid",
+        stack="setuid",
+        security=Security(user=(1000, 1000)),
+    )
+    assert (code, output.startswith("blocked")) == (0, True), output
+
+
+def test_a_fork_bomb_hits_the_pids_limit_and_the_host_goes_on(state_root: Path) -> None:
+    result = sh(
+        state_root, "bomb() { bomb | bomb & }; bomb; sleep 1", limits=Limits(pids=50), timeout=3, stop_timeout=0
+    )
+    assert b"can't fork" in (result.stderr or b"")
+    assert subprocess.run(["true"], check=False).returncode == 0
+
+
+def test_exhausting_memory_kills_the_task_not_the_host(state_root: Path) -> None:
+    result = sh(state_root, "tail /dev/zero", limits=Limits(memory=64 << 20), timeout=30)
+    assert result.oom_killed and result.signal == 9
+
+
+def test_the_default_set_is_dockers_and_nothing_is_ambient(state_root: Path) -> None:
+    result = sh(state_root, "grep -E '^Cap(Eff|Bnd|Amb)' /proc/self/status; grep NoNewPrivs /proc/self/status")
+    fields = dict(line.split(":\t") for line in (result.stdout or b"").decode().splitlines())
+    assert fields["CapEff"] == fields["CapBnd"] == "00000000a80425fb"  # docker's 14 capabilities
+    assert fields["CapAmb"] == "0000000000000000"
+    assert fields["NoNewPrivs"] == "1"
+
+
+def test_caps_can_be_dropped_and_added(state_root: Path) -> None:
+    dropped = sh(state_root, "grep CapBnd /proc/self/status", security=Security(cap_drop=["ALL"]))
+    assert (dropped.stdout or b"").split()[-1] == b"0000000000000000"
+    added = sh(state_root, "grep CapEff /proc/self/status", security=Security(cap_drop=["ALL"], cap_add=["NET_ADMIN"]))
+    assert (added.stdout or b"").split()[-1] == b"0000000000001000"
+
+
+def test_userns_host_still_confines_with_caps_and_seccomp(state_root: Path, attempts: Path) -> None:
+    for name in ("mount", "init_module", "nested_userns", "bpf"):
+        code, output = attempt(state_root, attempts, name, security=Security(userns="host"))
+        assert (code, output.startswith("blocked")) == (0, True), output
+
+
+def test_seccomp_unconfined_lets_through_what_the_profile_blocks(state_root: Path, attempts: Path) -> None:
+    # keyctl needs no privilege: only the profile stands in its way (a control for the blocked case).
+    code, output = attempt(state_root, attempts, "keyctl", security=Security(seccomp="unconfined"))
+    assert (code, output.startswith("ESCAPED")) == (1, True), output
+    code, output = attempt(state_root, attempts, "keyctl")
+    assert (code, "Operation not permitted" in output) == (0, True), output
+
+
+def test_a_docker_format_profile_is_honoured(state_root: Path, attempts: Path, volume_dir: Path) -> None:
+    profile = volume_dir / "profile.json"
+    profile.write_text(
+        '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat", "mkdir"], '
+        '"action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}'
+    )
+    result = sh(state_root, "mkdir /tmp/x", security=Security(seccomp=str(profile)))
+    assert result.exit_code == 1 and b"Permission denied" in (result.stderr or b"")
