@@ -46,7 +46,7 @@ from lxrun import TaskSpec, run
 from lxrun.backends import cgtree
 from lxrun.backends.docker_image import ensure_image
 from lxrun.layout import Layout
-from lxrun.runtime import BACKENDS, get_backend
+from lxrun.runtime import BACKENDS, Runtime
 from lxrun.store.stacks import StackStore
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -60,7 +60,7 @@ def backend_cases(root: Path) -> list[Case]:
     spec = TaskSpec(stack="busybox", argv=["true"], stdout=devnull, stderr=devnull)
     cases = []
     for name in BACKENDS:
-        probe = get_backend(name, Layout(root)).probe()
+        probe = Runtime(root).backend(name).probe()
         if not probe.available:
             print(f"skipping backend {name}: {probe.reason}", file=sys.stderr)
             continue
@@ -91,7 +91,7 @@ def reference_cases(root: Path, scratch: Path) -> list[Case]:
         # As in startup.py, but a name per run: lxc-execute refuses a name that is running, and 4 run at once.
         cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
     docker = shutil.which("docker")
-    if docker and get_backend("docker", Layout(root)).probe().available:
+    if docker and Runtime(root).backend("docker").probe().available:
         import docker as docker_sdk
 
         client = docker_sdk.from_env(version="1.41")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from lxrun.cli.common import Parser, add_root_option
-from lxrun.layout import Layout
-from lxrun.runtime import BACKENDS, get_backend
+from lxrun.runtime import BACKENDS, Runtime
 
 
 def parser() -> Parser:
@@ -15,10 +14,10 @@ def parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    layout = Layout(args.root)
+    runtime = Runtime(args.root)
     width = max(len(name) for name in BACKENDS)
     for name in BACKENDS:
-        probe = get_backend(name, layout).probe()
+        probe = runtime.backend(name).probe()
         state = "available" if probe.available else "unavailable"
         print(f"{name:<{width}}  {state:<11}  {probe.reason}")
     return 0

@@ -17,8 +17,7 @@ import psutil
 import pytest
 
 from lxrun import Result, TaskSpec, run
-from lxrun.layout import Layout
-from lxrun.runtime import BACKENDS, get_backend
+from lxrun.runtime import BACKENDS, Runtime
 from tests.conftest import require
 
 # cgroup directories the lxc and docker backends create per task (cgtree), in any hierarchy.
@@ -28,7 +27,7 @@ CGROUP_LEFTOVERS = ("/sys/fs/cgroup/*/lxrun-lxc", "/sys/fs/cgroup/*/*/*/lxrun-lx
 @pytest.fixture(params=list(BACKENDS))
 def backend(request: pytest.FixtureRequest, state_root: Path) -> str:
     name: str = request.param
-    probe = get_backend(name, Layout(state_root)).probe()
+    probe = Runtime(state_root).backend(name).probe()
     require(probe.available, f"backend {name} can't run here: {probe.reason}")
     return name
 

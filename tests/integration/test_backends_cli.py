@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lxrun.layout import Layout
-from lxrun.runtime import get_backend
+from lxrun.runtime import Runtime
 from tests.conftest import require
 
 from .conftest import LXRUN, lxrun_cli
@@ -18,7 +17,7 @@ DELEGATING = ["lxc", "docker"]
 
 
 def usable(name: str, root: Path) -> None:
-    probe = get_backend(name, Layout(root)).probe()
+    probe = Runtime(root).backend(name).probe()
     require(probe.available, f"backend {name} can't run here: {probe.reason}")
 
 
@@ -28,7 +27,7 @@ def test_backends_lists_each_with_its_state(state_root: Path) -> None:
     rows = [line.split(None, 2) for line in done.stdout.splitlines()]
     assert [row[0] for row in rows] == ["native", "lxc", "docker"]
     for name, state, reason in rows:
-        probe = get_backend(name, Layout(state_root)).probe()
+        probe = Runtime(state_root).backend(name).probe()
         assert state == ("available" if probe.available else "unavailable")
         assert reason == probe.reason
 
