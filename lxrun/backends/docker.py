@@ -26,6 +26,7 @@ from lxrun.backends.docker_image import ensure_image
 from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError
 from lxrun.output import StreamSink
 from lxrun.result import Result
+from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED
 from lxrun.state import task_record
 
 TYPE_CHECKING = False
@@ -151,6 +152,17 @@ def _sink(target: int | str, limit: int | None) -> StreamSink:
     return StreamSink(target if isinstance(target, int) else None, limit)
 
 
+def _security_opt(seccomp: str) -> list[str]:
+    """no_new_privs always, as native; Docker's default seccomp profile is ours, a file is passed as JSON."""
+    options = ["no-new-privileges"]
+    if seccomp == SECCOMP_UNCONFINED:
+        options.append("seccomp=unconfined")
+    elif seccomp != SECCOMP_DEFAULT:
+        with open(seccomp) as profile:
+            options.append(f"seccomp={profile.read()}")
+    return options
+
+
 def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
     limits = plan.spec.limits
     options: dict[str, Any] = {
@@ -163,6 +175,10 @@ def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
             for v in plan.volumes
         },
         "cgroup_parent": cgroup_parent,
+        # Exactly the task's capabilities (docker's default set with --cap-add/--cap-drop applied).
+        "cap_drop": ["ALL"],
+        "cap_add": sorted(plan.spec.security.caps),
+        "security_opt": _security_opt(plan.spec.security.seccomp),
     }
     if limits.memory is not None:
         options.update(mem_limit=limits.memory, memswap_limit=limits.memory)  # equal: no swap
@@ -253,6 +269,7 @@ class DockerBackend:
                     environment=[f"{key}={value}" for key, value in plan.env.items()],
                     working_dir=plan.workdir,
                     stdin_open=spec.stdin is not None,
+                    user=f"{plan.user[0]}:{plan.user[1]}",
                     labels={"lxrun.task": plan.task_id},
                     host_config=_host_config(api, plan, f"{parent.rstrip('/')}/{cgroups.relative}/task"),
                 )["Id"]

@@ -91,6 +91,20 @@ def check_one_line(plan: TaskPlan) -> None:
             raise SpecError(what, "contains a line break, which the lxc backend can't pass", hint="use native")
 
 
+def security_lines(plan: TaskPlan) -> list[str]:
+    """What LXC can honour of the task's security: its capabilities (docker's default set with --cap-add
+    and --cap-drop applied), no_new_privs and the user. Not a private user namespace, not a seccomp
+    profile (LXC's format is not Docker's): docs/backends.md says so."""
+    caps = sorted(name.lower() for name in plan.spec.security.caps)
+    uid, gid = plan.user
+    return [
+        f"lxc.cap.keep = {' '.join(caps) if caps else 'none'}",
+        "lxc.no_new_privs = 1",
+        f"lxc.init.uid = {uid}",
+        f"lxc.init.gid = {gid}",
+    ]
+
+
 def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, memsw: bool) -> str:
     check_one_line(plan)
     # overlayfs lists lowerdirs top-most first; LXC takes "overlay:LOWER:UPPER" (its work dir is UPPER/../work).
@@ -121,6 +135,7 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
         source, target = _escape(volume.source), _escape(volume.target.lstrip("/"))
         lines.append(f"lxc.mount.entry = {source} {target} none {','.join(options)} 0 0")
     lines.append(f"lxc.init.cwd = {plan.workdir}")
+    lines += security_lines(plan)
     lines += [f"lxc.environment = {key}={value}" for key, value in plan.env.items()]
     lines += limit_lines(plan.spec.limits, legacy, memsw)
     if paths.oom_control is not None and paths.oom_copy is not None:

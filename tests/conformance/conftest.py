@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,16 @@ def leaves_nothing_behind(state_root: Path) -> Iterator[None]:
     assert cgroup_leftovers() == [], "a cgroup was left"
     assert lxrun_containers() == [], "a container was left"
     assert psutil.Process().children(recursive=True) == [], "a process was left running"
+
+
+@pytest.fixture
+def volume_dir() -> Iterator[Path]:
+    """A host directory every backend's task can write to: pytest's tmp_path is private to root (0700),
+    and native's task root is an unprivileged host uid in its user namespace."""
+    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
 
 
 def run_on(backend: str, root: Path, *argv: str, **kwargs: Any) -> Result:

@@ -46,14 +46,18 @@ def test_bad_input_creates_nothing(backend: str, state_root: Path) -> None:
         )
 
 
-def test_a_signal_reaches_the_task(backend: str, state_root: Path, tmp_path: Path) -> None:
-    ready = tmp_path / "ready"
+def test_a_signal_reaches_the_task(backend: str, state_root: Path, volume_dir: Path) -> None:
+    ready = volume_dir / "ready"
     script = "trap 'echo got; exit 7' TERM; touch /shared/ready; sleep 60 & wait"
-    spec = TaskSpec(stack="busybox", argv=["sh", "-c", script], volumes=[Volume(str(tmp_path), "/shared")])
+    volumes = [Volume(str(volume_dir), "/shared")]
+    spec = TaskSpec(stack="busybox", argv=["sh", "-c", script], volumes=volumes, timeout=60)  # bounded if it hangs
     handles: list[TaskHandle] = []
 
     def send_when_ready() -> None:
+        deadline = time.monotonic() + 30
         while not (handles and ready.exists()):  # the trap is set once the task made the file
+            if time.monotonic() > deadline:
+                return  # the task never got ready: the assertion below says so
             time.sleep(0.01)
         handles[0].send_signal(signal.SIGTERM)
 

@@ -86,10 +86,12 @@ def test_hostname_defaults_to_name_then_id(backend: str, state_root: Path) -> No
     assert result.stdout == f"{result.task_id}\n".encode()
 
 
-def test_volumes_rw_ro_and_files(backend: str, state_root: Path, tmp_path: Path) -> None:
-    rw, ro, config = tmp_path / "rw", tmp_path / "ro", tmp_path / "config.txt"
-    rw.mkdir()
-    ro.mkdir()
+def test_volumes_rw_ro_and_files(backend: str, state_root: Path, volume_dir: Path) -> None:
+    rw, ro, config = volume_dir / "rw", volume_dir / "ro", volume_dir / "config.txt"
+    rw.mkdir(mode=0o777)
+    rw.chmod(0o777)
+    ro.mkdir(mode=0o777)
+    ro.chmod(0o777)
     (ro / "in").write_text("data")
     config.write_text("cfg")
     result = sh(
