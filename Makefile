@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 # lxc-dev and pkg-config build python-lxc; docker.io (with tini, its init) and curl run the private dockerd of
 # `make test` (scripts/dockerd).
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
-	lxc lxc-dev pkg-config docker.io tini curl
+                 mmdebstrap nftables lxc lxc-dev pkg-config docker.io tini curl
 BENCH_PACKAGES := bubblewrap crun
 
-.PHONY: demo test test-v2 lint bench soak host-deps venv clean
+.PHONY: demo test test-v2 lint bench bench-stacks soak host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -49,6 +49,10 @@ bench: venv
 	$(BIN)/pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(BIN)/python benchmarks/startup.py
 	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
+
+# Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
+bench-stacks: venv
+	$(BIN)/python benchmarks/stacks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init

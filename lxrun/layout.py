@@ -9,6 +9,8 @@
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
     <root>/dev/                     the read-only /dev template every sandbox binds
     <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
+    <root>/net/leases/<address>     addresses of bridge-mode tasks, each held with flock while its task runs
+    <root>/net/lock                 taken shared to attach a task, exclusively to make or remove the bridge
 
 Paths are strings: pathlib costs several ms to import, paid on every `lxrun exec`.
 """
@@ -84,6 +86,18 @@ class Layout(Record):
     @property
     def tmp(self) -> str:
         return f"{self.root}/tmp"
+
+    @property
+    def net(self) -> str:
+        return f"{self.root}/net"
+
+    @property
+    def net_leases(self) -> str:
+        return f"{self.root}/net/leases"
+
+    @property
+    def net_lock(self) -> str:
+        return f"{self.root}/net/lock"
 
     def ensure(self) -> None:
         """Create the state root's directories (idempotent, safe to race; a stat each once they exist)."""

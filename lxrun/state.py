@@ -83,6 +83,7 @@ def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRe
         "cgroup": task_cgroup_name(plan.task_id),
         "cgroup_parent": plan.spec.cgroup_parent,
         "command": list(plan.spec.argv),
+        "layers": list(plan.stack.layers),  # held: `lxrun gc --layers` and `stack rm` leave them alone
     }
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -114,17 +115,26 @@ def read_record(path: str) -> dict[str, Any] | None:
 
 
 def runner_alive(data: dict[str, Any]) -> bool:
+    """Whether the record's runner still runs: its pid, and its start time when recorded (pids recycle)."""
     pid, start = data.get("runner_pid"), data.get("runner_start")
-    return isinstance(pid, int) and process_start(pid) == start
+    if not isinstance(pid, int):
+        return False
+    found = process_start(pid)
+    return found is not None and (start is None or found == start)
 
 
 def records(layout: Layout) -> list[tuple[str, dict[str, Any] | None]]:
-    """(task id, data or None if unreadable) for every record in run/."""
+    """(task id, data or None if unreadable) for every task record in run/ (builds keep theirs there too,
+    named build-<id>.json: those are the store's)."""
     try:
         names = os.listdir(layout.run)
     except FileNotFoundError:
         return []
-    return [(name[:-5], read_record(f"{layout.run}/{name}")) for name in sorted(names) if name.endswith(".json")]
+    return [
+        (name[:-5], read_record(f"{layout.run}/{name}"))
+        for name in sorted(names)
+        if name.endswith(".json") and "-" not in name
+    ]
 
 
 @contextlib.contextmanager

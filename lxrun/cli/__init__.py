@@ -20,9 +20,12 @@ from lxrun.errors import LxrunError
 COMMANDS = {
     "exec": ("lxrun.cli.exec_cmd", "Run a command in a fresh sandbox on a stack"),
     "base": ("lxrun.cli.base_cmd", "Build base root filesystems (rootfs/*.toml)"),
+    "stack": ("lxrun.cli.stack_cmd", "Build, list, inspect, promote, roll back, remove stacks (stacks/*.toml)"),
     "ps": ("lxrun.cli.ps_cmd", "List the tasks in flight"),
     "inspect": ("lxrun.cli.inspect_cmd", "Show a task in flight as JSON"),
     "kill": ("lxrun.cli.kill_cmd", "Send a signal to a task in flight"),
+    "gc": ("lxrun.cli.gc_cmd", "Release what dead runners left; with --layers, layers nothing uses"),
+    "df": ("lxrun.cli.df_cmd", "Disk used by stacks: shared layers next to flattened images"),
     "backends": ("lxrun.cli.backends_cmd", "List the backends and whether each can run here"),
 }
 

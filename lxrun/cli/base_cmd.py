@@ -1,8 +1,14 @@
-"""`lxrun base build NAME`: build a base rootfs and make it the current version of stack NAME."""
+"""`lxrun base build NAME`: build a base rootfs and make it the current version of stack NAME.
+
+The builder's log (mmdebstrap's) streams to stderr. Ctrl-C, SIGTERM or SIGHUP stop it: nothing of
+it is kept.
+"""
 
 from __future__ import annotations
 
-from lxrun.cli.common import Parser, add_root_option
+import sys
+
+from lxrun.cli.common import Parser, Terminated, add_root_option, interrupted_code, terminating
 from lxrun.layout import Layout
 
 
@@ -20,6 +26,12 @@ def main(argv: list[str]) -> int:
     from lxrun.store.specs import find_spec, load_base_spec
 
     args = parser().parse_args(argv)
-    built = build_base(load_base_spec(find_spec("rootfs", args.name)), Layout(args.root))
+    spec = load_base_spec(find_spec("rootfs", args.name))
+    try:
+        with terminating():
+            built = build_base(spec, Layout(args.root), log_fd=2)
+    except (KeyboardInterrupt, Terminated) as exc:
+        print("lxrun: base build interrupted: nothing of it was kept", file=sys.stderr)
+        return interrupted_code(exc)
     print(f"{built.name}@{built.version} layers={','.join(digest[:12] for digest in built.layers)}")
     return 0

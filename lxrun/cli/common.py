@@ -1,13 +1,18 @@
-"""What every verb shares: a parser whose errors are one line and exit 125, and the --root option."""
+"""What every verb shares: a parser whose errors are one line and exit 125, the --root option, and
+signals that stop a long job (a build) by unwinding it."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 
 from lxrun.layout import ROOT_ENV, default_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
     from typing import Any
 
 EXIT_LXRUN_FAILED = 125
@@ -38,3 +43,31 @@ def add_root_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"state root: layers, stacks, tasks in flight (env {ROOT_ENV}; default %(default)s)",
     )
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP during a long job, raised like KeyboardInterrupt so the job unwinds and cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def terminating() -> Iterator[None]:
+    """While a build runs: SIGTERM and SIGHUP raise Terminated (Ctrl-C already raises KeyboardInterrupt)."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def interrupted_code(exc: BaseException) -> int:
+    """The exit code of a job stopped by a signal: 128+N, as a shell reports it."""
+    return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)

@@ -35,6 +35,7 @@ ETC = {
     "group": "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
     "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     "os-release": 'NAME="lxrun busybox"\nID=busybox\n',
+    "resolv.conf": "",  # the mount point a stack build binds the host's over
 }
 
 

@@ -2,6 +2,8 @@
 
 A layer is built in a private directory under tmp/ and committed with one rename, so a layer
 directory either is complete or does not exist; a failed or interrupted build leaves nothing there.
+The private directory's name carries the builder's pid: if that process was killed outright (no
+cleanup ran), `lxrun gc --layers` knows the directory is abandoned.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from lxrun.layout import Layout
 
 LAYER_META = "layer.json"
+BUILDING_PREFIX = "layer-"
+REMOVING_PREFIX = "removed-"
 
 
 class LayerInfo(Record):
@@ -71,13 +75,37 @@ class LayerStore:
     def building(self) -> Iterator[str]:
         """A private directory to build a layer in (its tree goes in `rootfs/`); removed unless committed."""
         self.layout.ensure()
-        work = f"{self.layout.tmp}/layer-{os.urandom(8).hex()}"
+        work = f"{self.layout.tmp}/{BUILDING_PREFIX}{os.getpid()}-{os.urandom(8).hex()}"
         os.makedirs(f"{work}/rootfs", mode=0o755)
         try:
             yield work
         finally:
             if os.path.exists(work):
                 shutil.rmtree(work)
+
+    def digests(self) -> list[str]:
+        """Every committed layer."""
+        try:
+            names = os.listdir(self.layout.layers)
+        except FileNotFoundError:
+            return []
+        return sorted(name for name in names if self.exists(name))
+
+    def remove(self, digest: str) -> None:
+        """Move the layer out of layers/ with one rename (so it vanishes whole), then delete it."""
+        doomed = f"{self.layout.tmp}/{REMOVING_PREFIX}{digest}-{os.urandom(4).hex()}"
+        os.rename(self.layout.layer(digest), doomed)
+        shutil.rmtree(doomed)
+
+    def abandoned(self) -> list[str]:
+        """What killed processes left under tmp/: builds whose builder is gone, removals cut short."""
+        found = []
+        for name in os.listdir(self.layout.tmp) if os.path.isdir(self.layout.tmp) else ():
+            pid = name.removeprefix(BUILDING_PREFIX).split("-")[0]
+            building = name.startswith(BUILDING_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+            if building or name.startswith(REMOVING_PREFIX):
+                found.append(f"{self.layout.tmp}/{name}")
+        return found
 
     def commit(self, work: str, digest: str, parent: str | None, kind: str, source: str) -> LayerInfo:
         """Seal a built tree as layer `digest`. If it already exists (a concurrent build won), keep that one."""

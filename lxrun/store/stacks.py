@@ -2,13 +2,17 @@
 
     stacks/<name>/versions/<version>.json   immutable once written
     stacks/<name>/current                    a symlink to versions/<version>.json
+    stacks/<name>/history                    the versions promoted, oldest first (what rollback pops)
+    stacks/<name>/lock                       serializes changes (never taken by readers)
 
 Promoting swaps `current` with one rename, so a task resolving a stack sees the old chain or the
-new one, never a mix: it reads the link once, then only immutable files.
+new one, never a mix: it reads the link once, then only immutable files. The history is written
+before that rename and only ever read by rollback, which repairs it if a crash came in between.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -20,21 +24,26 @@ from lxrun.spec import check_stack_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from lxrun.layout import Layout
 
 
-class StackVersion(Record):
-    """One built version: its layers (digests, the base first), env defaults for tasks, labels."""
+HISTORY_KEPT = 100  # promotions remembered: how far back rollback can go
 
-    __slots__ = ("created", "env", "labels", "layers", "name", "version")
+
+class StackVersion(Record):
+    """One built version: its layers (digests, the base first), env defaults for tasks, labels, and the
+    parent version it was built on (None for a base)."""
+
+    __slots__ = ("created", "env", "labels", "layers", "name", "parent", "version")
     name: str
     version: str
     layers: tuple[str, ...]
     env: Mapping[str, str]
     labels: Mapping[str, str]
     created: float
+    parent: str | None
 
     def __init__(
         self,
@@ -44,6 +53,7 @@ class StackVersion(Record):
         env: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         created: float = 0.0,
+        parent: str | None = None,
     ) -> None:
         super().__init__(
             name=name,
@@ -52,7 +62,12 @@ class StackVersion(Record):
             env=MappingProxyType(dict(env or {})),
             labels=MappingProxyType(dict(labels or {})),
             created=created,
+            parent=parent,
         )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
 
     def to_json(self) -> str:
         data = {**self.as_dict(), "env": dict(self.env), "labels": dict(self.labels), "layers": list(self.layers)}
@@ -89,24 +104,34 @@ class StackStore:
     def _current_link(self, name: str) -> str:
         return f"{self.layout.stack(name)}/current"
 
+    def _history_file(self, name: str) -> str:
+        return f"{self.layout.stack(name)}/history"
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """One writer per stack at a time (add, promote, rollback, rm); readers never wait."""
+        import fcntl
+
+        with open(f"{self.layout.stack(name)}/lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def add_version(self, stack: StackVersion) -> StackVersion:
         """Record a built version. The same version with other layers is refused: bump the version."""
-        versions = self._versions_dir(stack.name)
-        os.makedirs(versions, exist_ok=True)
-        path = f"{versions}/{stack.version}.json"
-        if os.path.exists(path):
-            existing = self.version(stack.name, stack.version)
-            if existing.layers != stack.layers:
-                raise StoreError(
-                    "stack",
-                    f"version {stack.version} already exists with other layers",
-                    path=stack.name,
-                    hint="bump `version` in its spec",
-                )
-            return existing
-        stack = stack.replace(created=time.time())
-        write_atomically(path, stack.to_json())
-        return stack
+        os.makedirs(self._versions_dir(stack.name), exist_ok=True)
+        with self._locked(stack.name):
+            path = f"{self._versions_dir(stack.name)}/{stack.version}.json"
+            if os.path.exists(path):
+                existing = self.version(stack.name, stack.version)
+                if existing.layers != stack.layers:
+                    raise version_conflict(stack.name, stack.version)
+                return existing
+            stack = stack.replace(created=time.time())
+            write_atomically(path, stack.to_json())
+            return stack
+
+    def has_version(self, name: str, version: str) -> bool:
+        return os.path.isfile(f"{self._versions_dir(name)}/{version}.json")
 
     def version(self, name: str, version: str) -> StackVersion:
         path = f"{self._versions_dir(name)}/{version}.json"
@@ -118,6 +143,21 @@ class StackStore:
                 "stack", f"has no version {version}", path=name, hint="see `lxrun stack ls`; build it first"
             ) from None
         return StackVersion(**data)
+
+    def names(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.layout.stacks))
+        except FileNotFoundError:
+            return []
+
+    def versions(self, name: str) -> list[StackVersion]:
+        """Every version of the stack, oldest build first."""
+        try:
+            files = os.listdir(self._versions_dir(name))
+        except FileNotFoundError:
+            return []
+        found = [self.version(name, file.removesuffix(".json")) for file in files if file.endswith(".json")]
+        return sorted(found, key=lambda stack: stack.created)
 
     def current_version(self, name: str) -> str:
         try:
@@ -131,13 +171,71 @@ class StackStore:
             ) from None
         return os.path.basename(target).removesuffix(".json")
 
-    def promote(self, name: str, version: str) -> None:
-        """Make `version` current with one atomic rename."""
-        self.version(name, version)
+    def current_or_none(self, name: str) -> str | None:
+        try:
+            return self.current_version(name)
+        except StackNotFound:
+            return None
+
+    def _switch(self, name: str, version: str) -> None:
         link = self._current_link(name)
         staged = f"{link}.{os.urandom(4).hex()}"
         os.symlink(f"versions/{version}.json", staged)
         os.rename(staged, link)
+
+    def _history(self, name: str) -> list[str]:
+        try:
+            with open(self._history_file(name)) as file:
+                history: list[str] = json.load(file)
+        except FileNotFoundError:
+            return []
+        return history
+
+    def promote(self, name: str, version: str) -> None:
+        """Make `version` current with one atomic rename."""
+        self.version(name, version)
+        with self._locked(name):
+            if self.current_or_none(name) == version:
+                return
+            history = [*self._history(name), version][-HISTORY_KEPT:]
+            write_atomically(self._history_file(name), json.dumps(history))
+            self._switch(name, version)
+
+    def rollback(self, name: str) -> str:
+        """Make the version that was current before the last promote current again; returns it."""
+        self.current_version(name)
+        with self._locked(name):
+            current = self.current_version(name)
+            history = self._history(name)
+            while history and history[-1] != current:  # promoted in the history, but the rename never came
+                history.pop()
+            history = history[:-1]
+            while history and not self.has_version(name, history[-1]):  # removed since
+                history.pop()
+            if not history:
+                raise StoreError(
+                    "rollback", f"no version before {current} to go back to", path=name, hint="see `lxrun stack ls`"
+                )
+            write_atomically(self._history_file(name), json.dumps(history))
+            self._switch(name, history[-1])
+            return history[-1]
+
+    def remove(self, name: str, version: str, in_use: Iterable[str]) -> None:
+        """Forget a version (its layers stay until `lxrun gc --layers`). Refused for the current version
+        and while a task in flight (`in_use`: the refs of live tasks and builds) runs on it."""
+        self.version(name, version)
+        with self._locked(name):
+            ref = f"{name}@{version}"
+            if self.current_or_none(name) == version:
+                raise StoreError(
+                    "stack rm",
+                    "is the current version",
+                    path=ref,
+                    hint=f"promote another version first: lxrun stack promote {name}@VERSION",
+                )
+            if ref in in_use:
+                raise StoreError("stack rm", "a running task uses it", path=ref, hint="wait for it to end")
+            os.unlink(f"{self._versions_dir(name)}/{version}.json")
 
     def resolve(self, ref: str) -> ResolvedStack:
         """`NAME` (its current version) or `NAME@VERSION` -> the layers a task mounts."""
@@ -148,6 +246,15 @@ class StackStore:
             if not os.path.isdir(path):
                 raise StackNotFound("stack", f"layer {digest[:12]} is missing", path=ref, hint="rebuild the stack")
         return ResolvedStack(name, stack.version, stack.layers, paths, stack.env)
+
+
+def version_conflict(name: str, version: str) -> StoreError:
+    return StoreError(
+        "stack",
+        f"version {version} already exists with other layers",
+        path=name,
+        hint="a version never changes: bump `version` in its spec",
+    )
 
 
 def write_atomically(path: str, text: str) -> None:
