@@ -24,10 +24,11 @@ from lxrun.backends import cgtree
 from lxrun.backends.base import Probe
 from lxrun.backends.docker_image import ensure_image
 from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError
+from lxrun.mounts import TMP_SIZE
 from lxrun.output import StreamSink
 from lxrun.result import Result
 from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED
-from lxrun.state import task_record
+from lxrun.state import claimed_name, task_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -169,7 +170,8 @@ def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
         "network_mode": "none",
         "cgroupns": "private",  # v1 hosts default to the host's
         "init": True,
-        "tmpfs": {"/tmp": "rw,nosuid,nodev,mode=1777"},
+        # /tmp is RAM: capped at --disk or native's default, so filling it is ENOSPC, not the host's memory.
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,mode=1777,size={plan.spec.disk or TMP_SIZE}"},
         "binds": {
             v.volume.source: {"bind": v.volume.target, "mode": "ro" if v.volume.read_only else "rw"}
             for v in plan.volumes
@@ -252,6 +254,7 @@ class DockerBackend:
             resources.callback(client.close)
             api = client.api
             resources.enter_context(task_record(self.layout, plan, self.name))
+            resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
             try:
                 image = ensure_image(api, plan.stack, self.layout.tmp)
             except requests.exceptions.ConnectionError as exc:

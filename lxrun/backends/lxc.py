@@ -33,7 +33,7 @@ from lxrun.errors import (
     SpecError,
 )
 from lxrun.result import Result
-from lxrun.state import task_record
+from lxrun.state import claimed_name, task_record
 from lxrun.stdio import TaskStdio
 from lxrun.supervise import wait
 
@@ -275,6 +275,7 @@ class LxcBackend:
         memory = cgtree.legacy_memory(hierarchies)
         with contextlib.ExitStack() as resources:
             resources.enter_context(task_record(self.layout, plan, self.name))
+            resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
             directory = resources.enter_context(_task_dir(self.layout, plan.task_id))
             kept = self.layout.kept_task(plan.task_id) if spec.keep else None
             upper = f"{kept or directory}/upper"

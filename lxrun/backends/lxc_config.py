@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 
 from lxrun.errors import SpecError
+from lxrun.mounts import TMP_SIZE
 from lxrun.record import Record
 
 TYPE_CHECKING = False
@@ -82,6 +83,11 @@ def limit_lines(limits: Limits, legacy: bool, memsw: bool) -> list[str]:
     return lines
 
 
+def tmp_size(plan: TaskPlan) -> str:
+    """/tmp is RAM: capped, at --disk or native's default, so filling it is ENOSPC, not the host's memory."""
+    return str(plan.spec.disk) if plan.spec.disk is not None else TMP_SIZE
+
+
 def check_one_line(plan: TaskPlan) -> None:
     """A config file is line-based: a newline in a value would end it and start another key."""
     values = {"workdir": plan.workdir, "hostname": plan.hostname}
@@ -124,7 +130,7 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
         f"lxc.cgroup.dir.monitor = {cgroups.monitor}",
         f"lxc.cgroup.dir.monitor.pivot = {cgroups.pivot}",
         "lxc.mount.entry = shm dev/shm tmpfs rw,nosuid,nodev,noexec,mode=1777,size=65536k,create=dir 0 0",
-        "lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,create=dir 0 0",
+        f"lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size={tmp_size(plan)},create=dir 0 0",
         f"lxc.mount.entry = {_escape(paths.init)} {INIT_TARGET.lstrip('/')} none bind,ro,create=file 0 0",
     ]
     for planned in plan.volumes:

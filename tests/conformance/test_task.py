@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lxrun.errors import CommandNotExecutable, CommandNotFound
+from lxrun import TaskSpec, run
+from lxrun.backends.base import TaskHandle
+from lxrun.errors import CommandNotExecutable, CommandNotFound, SpecError
 from lxrun.layout import Layout
 from lxrun.spec import Volume
 from lxrun.store.layers import LayerStore
@@ -172,3 +174,24 @@ def test_keep_keeps_the_upper_dir(backend: str, state_root: Path) -> None:
         assert not (upper.parent / "work").exists()
     finally:
         shutil.rmtree(upper.parent)
+
+
+def test_tmp_is_capped(backend: str, state_root: Path) -> None:
+    script = "dd if=/dev/zero of=/tmp/big bs=1M count=64 2>&1 | grep -c 'No space left'; du -m /tmp/big | cut -f1"
+    result = sh(backend, state_root, script, disk=16 << 20)
+    full, size = result.stdout.split()
+    assert full == b"1" and int(size) <= 16
+
+
+def test_a_name_is_held_by_one_task_at_a_time(backend: str, state_root: Path) -> None:
+    refused: list[str] = []
+
+    def start_a_twin(_handle: TaskHandle) -> None:
+        with pytest.raises(SpecError, match="--name twin: is in use by task") as info:
+            run(TaskSpec(stack="busybox", argv=["true"], name="twin"), backend=backend, root=state_root)
+        refused.append(str(info.value))
+
+    spec = TaskSpec(stack="busybox", argv=["true"], name="twin")
+    assert run(spec, backend=backend, root=state_root, on_start=start_a_twin).exit_code == 0
+    assert len(refused) == 1
+    assert run(spec, backend=backend, root=state_root).exit_code == 0  # free again once it ended
