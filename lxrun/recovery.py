@@ -82,4 +82,13 @@ def collect(layout: Layout, cgroups: CgroupManager, dry_run: bool = False) -> di
         removed = cgroups.remove_idle_parents()
         if removed:
             found["cgroup parents"] = [f"idle cgroup {path}" for path in removed]
+        if os.path.isdir(layout.net):
+            from lxrun.net.gc import gc_network  # bridge networking was used on this state root
+
+            net = gc_network(layout)
+            items = [f"veth {v}" for v in net.veths] + [f"address lease {a}" for a in net.leases]
+            items += [f"{net.elements} published-port rules"] if net.elements else []
+            items += list(net.shared)
+            if items:
+                found["network parts"] = items
     return found

@@ -16,6 +16,8 @@ class Result(Record):
     where the task's writes were kept (with keep=True). `oom_killed` comes from the kernel's memory
     controller, never from the exit code; cpu_user/cpu_system are seconds, peak_memory bytes,
     pids_peak the most tasks at once, each None where the backend or the kernel can't tell.
+    `notices` are what lxrun changed on the host for the task and the operator should know (e.g. that
+    it turned IPv4 forwarding on for bridge networking).
     """
 
     __slots__ = (
@@ -24,6 +26,7 @@ class Result(Record):
         "cpu_user",
         "exit_code",
         "name",
+        "notices",
         "oom_killed",
         "output_truncated",
         "peak_memory",
@@ -54,6 +57,7 @@ class Result(Record):
     peak_memory: int | None
     pids_peak: int | None
     output_truncated: bool
+    notices: tuple[str, ...]
 
     def __init__(
         self,
@@ -74,6 +78,7 @@ class Result(Record):
         peak_memory: int | None = None,
         pids_peak: int | None = None,
         output_truncated: bool = False,
+        notices: tuple[str, ...] = (),
     ) -> None:
         super().__init__(
             task_id=task_id,
@@ -93,6 +98,7 @@ class Result(Record):
             peak_memory=peak_memory,
             pids_peak=pids_peak,
             output_truncated=output_truncated,
+            notices=notices,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import re
 from types import MappingProxyType
 
 from lxrun.errors import SpecError
+from lxrun.net.spec import NO_NETWORK, NetworkSpec
 from lxrun.record import Record
 
 TYPE_CHECKING = False
@@ -232,6 +233,8 @@ class TaskSpec(Record):
     existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in. `security` holds
     the user namespace, user, capabilities and seccomp profile. `disk` caps, in bytes, each place the
     task can write: its root's upper dir and /tmp (the default: the task's memory, /tmp 256m).
+    `network` is none (a namespace of its own with only loopback), bridge (lxrun's bridge, NAT out,
+    published ports) or host.
     """
 
     __slots__ = (
@@ -243,6 +246,7 @@ class TaskSpec(Record):
         "keep",
         "limits",
         "name",
+        "network",
         "output_limit",
         "security",
         "stack",
@@ -272,6 +276,7 @@ class TaskSpec(Record):
     cgroup_parent: str | None
     security: Security
     disk: int | None
+    network: NetworkSpec
 
     def __init__(
         self,
@@ -293,6 +298,7 @@ class TaskSpec(Record):
         cgroup_parent: str | None = None,
         security: Security = DEFAULT_SECURITY,
         disk: int | None = None,
+        network: NetworkSpec = NO_NETWORK,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -347,4 +353,5 @@ class TaskSpec(Record):
             cgroup_parent=check_cgroup_path(cgroup_parent) if cgroup_parent is not None else None,
             security=security,
             disk=disk,
+            network=network,
         )

@@ -84,6 +84,7 @@ def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRe
         "cgroup_parent": plan.spec.cgroup_parent,
         "command": list(plan.spec.argv),
         "layers": list(plan.stack.layers),  # held: `lxrun gc --layers` and `stack rm` leave them alone
+        "network": plan.spec.network.mode,
     }
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

@@ -370,14 +370,20 @@ static void loopback_up(struct stage_ctx *ctx)
 	close(sock);
 }
 
-/* ping without raw sockets: ICMP echo sockets for every group (the namespace is the task's alone). */
-static void allow_ping(struct stage_ctx *ctx)
+static void write_sysctl(struct stage_ctx *ctx, const char *path, const char *value)
 {
-	static const char range[] = "0 2147483647";
-	int fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, range, sizeof range - 1) != (ssize_t)(sizeof range - 1))
-		stage_fail(ctx, LXRUN_STEP_NETNS, -1, "/proc/sys/net/ipv4/ping_group_range");
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, value, strlen(value)) != (ssize_t)strlen(value))
+		stage_fail(ctx, LXRUN_STEP_NETNS, -1, path);
 	close(fd);
+}
+
+/* The namespace is the task's alone, but owned by the host's user namespace, where the task holds no
+ * capability: let it ping without raw sockets and bind low ports, as docker does for its containers. */
+static void open_up_network(struct stage_ctx *ctx)
+{
+	write_sysctl(ctx, "/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+	write_sysctl(ctx, "/proc/sys/net/ipv4/ip_unprivileged_port_start", "0");
 }
 
 static void enter_network(struct stage_ctx *ctx)
@@ -387,9 +393,11 @@ static void enter_network(struct stage_ctx *ctx)
 		if (unshare(CLONE_NEWNET) < 0)
 			stage_fail(ctx, LXRUN_STEP_NETNS, -1, NULL);
 		loopback_up(ctx);
-		allow_ping(ctx);
-	} else if (req->net == LXRUN_NET_JOIN && setns(req->netns_fd, CLONE_NEWNET) < 0) {
-		stage_fail(ctx, LXRUN_STEP_NETNS, -1, NULL);
+		open_up_network(ctx);
+	} else if (req->net == LXRUN_NET_JOIN) {
+		if (setns(req->netns_fd, CLONE_NEWNET) < 0)
+			stage_fail(ctx, LXRUN_STEP_NETNS, -1, NULL);
+		open_up_network(ctx);
 	}
 }
 

@@ -23,8 +23,9 @@ import time
 from lxrun.backends import cgtree
 from lxrun.backends.base import Probe
 from lxrun.backends.docker_image import ensure_image
-from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError
+from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError, SpecError
 from lxrun.mounts import TMP_SIZE
+from lxrun.net.spec import HOST, NONE
 from lxrun.output import StreamSink
 from lxrun.result import Result
 from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED
@@ -153,6 +154,15 @@ def _sink(target: int | str, limit: int | None) -> StreamSink:
     return StreamSink(target if isinstance(target, int) else None, limit)
 
 
+def _network_mode(mode: str) -> str:
+    """none and host are Docker's own; lxrun's bridge (its leases, NAT and --publish) is native's only."""
+    if mode not in (NONE, HOST):
+        raise SpecError(
+            "--network", f"{mode} is native's only; the docker backend runs none or host", hint="use native"
+        )
+    return mode
+
+
 def _security_opt(seccomp: str) -> list[str]:
     """no_new_privs always, as native; Docker's default seccomp profile is ours, a file is passed as JSON."""
     options = ["no-new-privileges"]
@@ -167,7 +177,7 @@ def _security_opt(seccomp: str) -> list[str]:
 def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
     limits = plan.spec.limits
     options: dict[str, Any] = {
-        "network_mode": "none",
+        "network_mode": _network_mode(plan.spec.network.mode),
         "cgroupns": "private",  # v1 hosts default to the host's
         "init": True,
         # /tmp is RAM: capped at --disk or native's default, so filling it is ENOSPC, not the host's memory.
@@ -243,6 +253,7 @@ class DockerBackend:
         import requests.exceptions
 
         spec = plan.spec
+        _network_mode(spec.network.mode)  # refused before anything is made
         if spec.keep:
             raise SetupError("--keep", "the docker backend can't keep a task's upper dir", hint="use native or lxc")
         self.layout.ensure()

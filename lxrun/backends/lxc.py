@@ -266,6 +266,7 @@ class LxcBackend:
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         spec = plan.spec
+        lxc_config.network_lines(plan)  # refused before anything is made
         if spec.cgroup_parent is not None:
             raise SpecError(
                 "--cgroup-parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"

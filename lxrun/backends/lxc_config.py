@@ -15,6 +15,7 @@ import shlex
 
 from lxrun.errors import SpecError
 from lxrun.mounts import TMP_SIZE
+from lxrun.net.spec import HOST, NONE
 from lxrun.record import Record
 
 TYPE_CHECKING = False
@@ -83,6 +84,16 @@ def limit_lines(limits: Limits, legacy: bool, memsw: bool) -> list[str]:
     return lines
 
 
+def network_lines(plan: TaskPlan) -> list[str]:
+    """none: a namespace with only lo, up (type empty with flags up); host: the host's own namespace."""
+    mode = plan.spec.network.mode
+    if mode == HOST:
+        return ["lxc.net.0.type = none"]
+    if mode != NONE:
+        raise SpecError("--network", f"{mode} is native's only; the lxc backend runs none or host", hint="use native")
+    return ["lxc.net.0.type = empty", "lxc.net.0.flags = up"]
+
+
 def tmp_size(plan: TaskPlan) -> str:
     """/tmp is RAM: capped, at --disk or native's default, so filling it is ENOSPC, not the host's memory."""
     return str(plan.spec.disk) if plan.spec.disk is not None else TMP_SIZE
@@ -118,8 +129,7 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
     lines = [
         f"lxc.uts.name = {plan.hostname}",
         f"lxc.rootfs.path = overlay:{lower}:{paths.upper}",
-        "lxc.net.0.type = empty",
-        "lxc.net.0.flags = up",  # with type empty: bring lo up
+        *network_lines(plan),
         "lxc.mount.auto = proc:mixed sys:ro",
         "lxc.autodev = 1",
         "lxc.pty.max = 1024",

@@ -15,6 +15,7 @@ import time
 
 from lxrun import faults, helper, mounts
 from lxrun.cgroups import detect
+from lxrun.net.spec import BRIDGE, HOST, NONE
 from lxrun.result import Result
 from lxrun.seccomp import Compiler
 from lxrun.spec import USERNS_PRIVATE
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from lxrun.userns import IdRange
 
 NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
+# The task's network as the helper's first stage takes it: a namespace of its own, the bridge's, the host's.
+HELPER_NETWORK = {NONE: "new", BRIDGE: "join", HOST: "host"}
 MIN_KERNEL = (5, 19)  # overlayfs over idmapped layers
 
 
@@ -137,6 +140,14 @@ class NativeBackend:
                 self._next_range += 1
                 ids = resources.enter_context(take_range(self.layout, self.id_pool, self._next_range)).range
             faults.point("uid-range")
+            netns_fd: int = -1
+            notices: tuple[str, ...] = ()
+            if spec.network.mode == BRIDGE:
+                from lxrun.net.attach import task_network  # pyroute2 & co. load only for bridge tasks
+
+                attachment = resources.enter_context(task_network(self.layout, plan.task_id, spec.network))
+                netns_fd, notices = attachment.netns_fd or -1, attachment.notices
+            faults.point("network")
             kept = resources.enter_context(_kept_upper(self.layout, plan.task_id)) if spec.keep else None
             faults.point("kept")
             stdio = resources.enter_context(TaskStdio(spec))
@@ -146,7 +157,7 @@ class NativeBackend:
             )
             faults.point("cgroup")
             with _opened_for_writing(cgroup.procs_files()) as procs_fds:
-                request = self._request(plan, dev_template, stdio, ids, kept, procs_fds)
+                request = self._request(plan, dev_template, stdio, ids, kept, procs_fds, netns_fd)
                 started = time.monotonic()
                 process = resources.enter_context(helper.spawn(request))
             record.update(pid=process.pid)
@@ -181,6 +192,7 @@ class NativeBackend:
             peak_memory=usage.peak_memory,
             pids_peak=usage.pids_peak,
             output_truncated=truncated,
+            notices=tuple(notices),
         )
 
     def _request(
@@ -191,6 +203,7 @@ class NativeBackend:
         ids: IdRange | None,
         kept: str | None,
         procs_fds: list[int],
+        netns_fd: int,
     ) -> helper.SpawnRequest:
         spec = plan.spec
         caps = spec.security.caps
@@ -207,6 +220,8 @@ class NativeBackend:
             stdin_fd=stdio.stdin_fd,
             stdout_fd=stdio.stdout_fd,
             stderr_fd=stdio.stderr_fd,
+            network=HELPER_NETWORK[spec.network.mode],
+            netns_fd=netns_fd,
             uid_map=ids.uid_map() if ids else None,
             gid_map=ids.gid_map() if ids else None,
             uid=plan.user[0],

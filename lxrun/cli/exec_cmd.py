@@ -10,6 +10,7 @@ import sys
 
 from lxrun.cli.common import Parser, UsageError, add_root_option
 from lxrun.errors import LxrunError
+from lxrun.net.spec import BRIDGE, HOST, NONE, NetworkSpec, parse_publish
 from lxrun.options import (
     collect_env,
     parse_int,
@@ -125,6 +126,22 @@ def parser() -> Parser:
         metavar="OPT",
         help="seccomp=unconfined, seccomp=PROFILE.json (Docker's format), no-new-privileges",
     )
+    network = p.add_argument_group("network (default: none, only loopback)")
+    network.add_argument(
+        "--network",
+        "--net",
+        choices=[NONE, BRIDGE, HOST],
+        default=NONE,
+        help="none: loopback only; bridge: lxrun's bridge with NAT out; host: the host's",
+    )
+    network.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        metavar="[IP:]HOSTPORT:PORT[/udp]",
+        help="with --network bridge: forward a host port to the task (repeatable)",
+    )
     p.add_argument("--stats", action="store_true", help="print a one-line summary of the result on stderr")
     add_root_option(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments, after --")
@@ -170,6 +187,7 @@ def main(argv: list[str]) -> int:
         output_limit=parse_size("--output-limit", args.output_limit) if args.output_limit is not None else None,
         cgroup_parent=args.cgroup_parent,
         disk=parse_size("--disk", args.disk) if args.disk is not None else None,
+        network=NetworkSpec(args.network, [parse_publish(item) for item in args.publish]),
         security=Security(
             userns=args.userns or USERNS_PRIVATE,
             user=parse_user(args.user) if args.user is not None else None,
@@ -192,6 +210,8 @@ def main(argv: list[str]) -> int:
     sys.stdout.flush()
     with forwarding_signals(handles):
         result = run(spec, backend=args.backend, root=args.root, on_start=handles.append)
+    for notice in result.notices:
+        print(f"lxrun: {notice}", file=sys.stderr)
     if result.upper_dir:
         print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
     if args.stats:

@@ -41,8 +41,13 @@ def differs(backend: str, reasons: dict[str, str]) -> None:
 
 
 def host_mounts() -> list[str]:
+    """The host's mount table, less dockerd's own (it mounts exec-root/netns/default on the first
+    --network host and keeps it: scripts/dockerd removes it with the daemon)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    daemon_dir = os.path.dirname(host.removeprefix("unix://")) + "/" if host.startswith("unix://") else None
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    return sorted(" ".join(line.split()[3:]) for line in lines)
+    mounts = (line.split()[3:] for line in lines)
+    return sorted(" ".join(fields) for fields in mounts if not (daemon_dir and fields[1].startswith(daemon_dir)))
 
 
 def cgroup_leftovers() -> list[str]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .conftest import sh
+import pytest
+
+from lxrun.errors import SpecError
+from lxrun.net.spec import BRIDGE, HOST, NetworkSpec
+
+from .conftest import differs, sh
 
 
 def test_host_processes_are_invisible(backend: str, state_root: Path) -> None:
@@ -52,3 +57,24 @@ def test_dev_is_minimal(backend: str, state_root: Path) -> None:
     names = set(result.stdout.decode().split())
     assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "8", "wrote"} <= names
     assert not {"sda", "vda", "mem", "kmsg"} & names
+
+
+def test_network_host_is_the_hosts(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "ls /sys/class/net", network=NetworkSpec(HOST))
+    assert sorted(result.stdout.split()) == sorted(name.encode() for name in os.listdir("/sys/class/net"))
+
+
+def test_network_bridge(backend: str, state_root: Path) -> None:
+    differs(backend, {
+        "lxc": "lxrun's bridge (leases, NAT, --publish) is native's only",
+        "docker": "lxrun's bridge (leases, NAT, --publish) is native's only; Docker's own is off in our dockerd",
+    })  # fmt: skip
+    result = sh(backend, state_root, "ls /sys/class/net; ip route | grep -c default", network=NetworkSpec(BRIDGE))
+    names = result.stdout.split()
+    assert b"lo" in names and len(names) == 3 and names[-1] == b"1"  # lo, its veth, a default route
+
+
+def test_what_a_backend_cant_do_is_refused_before_anything_is_made(backend: str, state_root: Path) -> None:
+    differs(backend, {"native": "native runs every network mode"})
+    with pytest.raises(SpecError, match="--network: bridge is native's only"):
+        sh(backend, state_root, "true", network=NetworkSpec(BRIDGE))

@@ -1,0 +1,91 @@
+"""Networking as tasks see it: `--network none|bridge|host` and `--publish`, end to end through the sandbox.
+Traffic stays inside namespaces and interfaces the tests make; nothing goes to an outside address."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lxrun import TaskSpec, Volume, run
+from lxrun.cgroups import detect
+from lxrun.layout import Layout
+from lxrun.net.spec import NetworkSpec, parse_publish
+from lxrun.recovery import collect
+
+from .conftest import lxrun_cli, sh
+
+
+def serve_script(name: str, reply: str) -> str:
+    """Write the task's address to /shared/NAME, answer one HTTP request on port 80, stay up 2 s."""
+    address = "ip -4 -o addr show eth0 | awk '{print $4}'"
+    http = f"echo -e 'HTTP/1.0 200 OK\\r\\n\\r\\n{reply}'"
+    return f"{address} > /shared/{name}; ({http} | nc -l -p 80 &); sleep 2"
+
+
+@pytest.fixture
+def shared(volume_dir: Path) -> Path:
+    volume_dir.chmod(0o777)
+    return volume_dir
+
+
+@pytest.fixture(autouse=True)
+def bridge_removed_afterwards(state_root: Path) -> object:
+    yield
+    collect(Layout(state_root), detect())  # the bridge, its tables and ip_forward go once idle
+
+
+def serve(root: Path, shared: Path, name: str, reply: str, **kwargs: object) -> threading.Thread:
+    script = serve_script(name, reply)
+    spec = TaskSpec(
+        stack="busybox",
+        argv=["sh", "-c", script],
+        volumes=[Volume(str(shared), "/shared")],
+        network=NetworkSpec("bridge", kwargs.pop("publish", ())),
+        **kwargs,
+    )  # type: ignore[arg-type]
+    thread = threading.Thread(target=run, args=(spec,), kwargs={"root": root})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (shared / name).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    return thread
+
+
+def test_a_task_serves_another_task_on_the_bridge(state_root: Path, shared: Path) -> None:
+    server = serve(state_root, shared, "a", "hello from a")
+    address = (shared / "a").read_text().split("/")[0]
+    client = sh(state_root, f"wget -qO- http://{address}/", network=NetworkSpec("bridge"))
+    server.join()
+    assert client.stdout == b"hello from a\n"
+
+
+def test_a_published_port_is_reachable_from_the_host(state_root: Path, shared: Path) -> None:
+    server = serve(state_root, shared, "p", "published", publish=(parse_publish("127.0.0.1:18081:80"),))
+    with urllib.request.urlopen("http://127.0.0.1:18081/", timeout=5) as reply:
+        body = reply.read()
+    server.join()
+    assert body == b"published\n"
+
+
+def test_none_has_only_loopback_and_host_sees_the_hosts(state_root: Path) -> None:
+    assert sh(state_root, "ls /sys/class/net").stdout == b"lo\n"
+    host = sh(state_root, "ls /sys/class/net", network=NetworkSpec("host")).stdout or b""
+    assert set(host.split()) == {p.name.encode() for p in Path("/sys/class/net").iterdir()}
+
+
+def test_low_ports_and_ping_work_without_privileges(state_root: Path) -> None:
+    result = sh(state_root, "(nc -l -p 80 &); sleep 0.2; echo ok | nc 127.0.0.1 80 && echo bound")
+    assert result.stdout == b"ok\nbound\n"
+
+
+def test_publish_needs_bridge(state_root: Path) -> None:
+    done = lxrun_cli(state_root, "exec", "--stack", "busybox", "-p", "8080:80", "--", "true")
+    assert (done.returncode, done.stderr) == (
+        125,
+        "lxrun: --publish: needs --network bridge, not none (add --network bridge, or drop --publish)\n",
+    )
