@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from lxrun.cgroups import detect
 from lxrun.errors import SpecError
+from lxrun.layout import Layout
 from lxrun.net.spec import BRIDGE, HOST, NetworkSpec
+from lxrun.recovery import collect
 
 from .conftest import differs, sh
 
@@ -69,7 +72,10 @@ def test_network_bridge(backend: str, state_root: Path) -> None:
         "lxc": "lxrun's bridge (leases, NAT, --publish) is native's only",
         "docker": "lxrun's bridge (leases, NAT, --publish) is native's only; Docker's own is off in our dockerd",
     })  # fmt: skip
-    result = sh(backend, state_root, "ls /sys/class/net; ip route | grep -c default", network=NetworkSpec(BRIDGE))
+    try:
+        result = sh(backend, state_root, "ls /sys/class/net; ip route | grep -c default", network=NetworkSpec(BRIDGE))
+    finally:
+        collect(Layout(state_root), detect())  # the bridge, its tables and ip_forward go once idle
     names = result.stdout.split()
     assert b"lo" in names and len(names) == 3 and names[-1] == b"1"  # lo, its veth, a default route
 
