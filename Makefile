@@ -4,9 +4,11 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
+# lxc-dev and pkg-config build python-lxc; docker.io (with tini, its init) and curl run the private dockerd of
+# `make test` (scripts/dockerd).
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
-                 mmdebstrap nftables
-BENCH_PACKAGES := bubblewrap crun lxc
+                 mmdebstrap nftables lxc lxc-dev pkg-config docker.io tini curl
+BENCH_PACKAGES := bubblewrap crun
 
 .PHONY: demo test test-v2 lint bench bench-stacks soak host-deps venv clean
 
@@ -16,7 +18,7 @@ host-deps:
 $(BIN)/.installed: pyproject.toml setup.py $(wildcard native/*) | host-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[dev,backends]' --config-settings editable_mode=compat
 	touch $@
 
 venv: $(BIN)/.installed
@@ -29,8 +31,9 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards.
 test: lint
-	$(BIN)/pytest -m "not v2only"
+	scripts/dockerd run -- $(BIN)/pytest -m "not v2only"
 
 # The v2-marked tests in a pure cgroup-v2 qemu guest (../shared/tools/v2vm builds its image once).
 test-v2:
@@ -43,7 +46,9 @@ soak: venv
 
 bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)
+	$(BIN)/pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(BIN)/python benchmarks/startup.py
+	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
 
 # Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
 bench-stacks: venv

@@ -28,6 +28,8 @@ from lxrun.store.specs import find_spec, load_base_spec
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRIVATE_NS_ENV = "LXRUN_BENCH_PRIVATE_NS"
+CGROUP2_KEEP_ENV = "LXRUN_BENCH_CGROUP2_AT"
+UNIFIED = "/sys/fs/cgroup/unified"
 
 
 @dataclass
@@ -86,18 +88,38 @@ def measure(cases: list[Case], rounds: int, warmup: int = 10) -> None:
                     case.samples.append(elapsed)
 
 
-def in_private_mount_namespace() -> None:
+def in_private_mount_namespace(keep_cgroup2: bool = False) -> None:
     """Re-exec this benchmark in a private mount namespace without the cgroup2 mount.
 
     crun refuses this host's v1/v2 hybrid unless /sys/fs/cgroup/unified is gone; unmounting it in a
-    namespace of our own leaves the host untouched. Every case then runs in the same namespace."""
+    namespace of our own leaves the host untouched. Every case then runs in the same namespace.
+    With keep_cgroup2, the hierarchy stays reachable at another place (see kept_cgroup2): backends
+    that create cgroups there, or whose daemon does, must still be able to find and remove them."""
     if os.environ.get(PRIVATE_NS_ENV) == "1":
-        if os.path.ismount("/sys/fs/cgroup/unified"):
-            subprocess.run(["umount", "-l", "/sys/fs/cgroup/unified"], check=True)
+        if os.path.ismount(UNIFIED):
+            keep = os.environ.get(CGROUP2_KEEP_ENV)
+            if keep:
+                subprocess.run(["mount", "--bind", UNIFIED, keep], check=True)
+            subprocess.run(["umount", "-l", UNIFIED], check=True)
         return
     env = {**os.environ, PRIVATE_NS_ENV: "1"}
+    if keep_cgroup2:
+        env[CGROUP2_KEEP_ENV] = tempfile.mkdtemp(prefix="lxrun-bench-cgroup2-")
     unshare = ["unshare", "--mount", "--propagation", "private", "--"]
     os.execvpe("unshare", [*unshare, sys.executable, *sys.argv], env)
+
+
+@contextlib.contextmanager
+def kept_cgroup2() -> Iterator[str | None]:
+    """Where in_private_mount_namespace(keep_cgroup2=True) put the cgroup2 hierarchy; gone afterwards."""
+    keep = os.environ.get(CGROUP2_KEEP_ENV)
+    try:
+        yield keep
+    finally:
+        if keep:
+            if os.path.ismount(keep):
+                subprocess.run(["umount", keep], check=True)
+            os.rmdir(keep)
 
 
 @contextlib.contextmanager

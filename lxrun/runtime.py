@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from lxrun.spec import TaskSpec
 
 # name -> "module:class", imported on first use: a backend's own dependencies cost only its users.
-BACKENDS = {"native": "lxrun.backends.native:NativeBackend"}
+BACKENDS = {
+    "native": "lxrun.backends.native:NativeBackend",
+    "lxc": "lxrun.backends.lxc:LxcBackend",
+    "docker": "lxrun.backends.docker:DockerBackend",
+}
 
 
 class Runtime:

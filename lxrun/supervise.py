@@ -15,9 +15,20 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Protocol
 
-    from lxrun.helper import SandboxProcess
     from lxrun.output import StreamSink
+
+    class SandboxProcess(Protocol):
+        """What is waited for: the helper's SandboxProcess, or the lxc backend's monitor."""
+
+        @property
+        def pidfd(self) -> int: ...
+
+        def send_signal(self, sig: int) -> None: ...
+
+        def reap(self) -> int: ...
+
 
 CHUNK = 65536
 

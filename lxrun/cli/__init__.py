@@ -26,6 +26,7 @@ COMMANDS = {
     "kill": ("lxrun.cli.kill_cmd", "Send a signal to a task in flight"),
     "gc": ("lxrun.cli.gc_cmd", "Release what dead runners left; with --layers, layers nothing uses"),
     "df": ("lxrun.cli.df_cmd", "Disk used by stacks: shared layers next to flattened images"),
+    "backends": ("lxrun.cli.backends_cmd", "List the backends and whether each can run here"),
 }
 
 

@@ -71,6 +71,9 @@ def parser() -> Parser:
     p.add_argument("--hostname", help="hostname in the sandbox (default: the name, else the task id)")
     p.add_argument("--result-json", metavar="FILE", help="write the result (id, exit code, signal, times) as JSON")
     p.add_argument("--keep", action="store_true", help="keep the task's upper dir (its writes) and print where")
+    p.add_argument(
+        "--backend", default="native", metavar="NAME", help="native (default), lxc or docker; see `lxrun backends`"
+    )
     limits = p.add_argument_group("limits (default: none)")
     limits.add_argument("-m", "--memory", metavar="SIZE", help="RAM limit, e.g. 256m (swap disabled for the task)")
     limits.add_argument("--cpus", metavar="N", help="CPU time as a number of CPUs, e.g. 0.5")
@@ -206,7 +209,7 @@ def main(argv: list[str]) -> int:
     handles: list[TaskHandle] = []
     sys.stdout.flush()
     with forwarding_signals(handles):
-        result = run(spec, root=args.root, on_start=handles.append)
+        result = run(spec, backend=args.backend, root=args.root, on_start=handles.append)
     for notice in result.notices:
         print(f"lxrun: {notice}", file=sys.stderr)
     if result.upper_dir:

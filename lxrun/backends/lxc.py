@@ -1,0 +1,358 @@
+"""The lxc backend: liblxc through python-lxc, the native backend's sandbox described as an LXC config.
+
+Per task: <root>/lxc/<task-id>/ (config, upper and work dirs, log; removed afterwards), a cgroup tree
+of ours that LXC's cgroups nest in (cgtree), and a forked monitor process that calls
+Container.start(daemonize=False): liblxc moves its caller into the monitor's cgroups and stays until
+the container ends, so that caller must not be us. lxrun-init is pid 1, as with native, and reports
+the task's exact wait status (fd 4) or why its exec failed (fd 3): start() itself returns True even
+when the task failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import shutil
+import signal
+import sys
+import time
+
+from lxrun import helper
+from lxrun._native import ffi, lib
+from lxrun.backends import cgtree, lxc_config
+from lxrun.backends.base import Probe
+from lxrun.errors import (
+    ChildSetupError,
+    CommandNotExecutable,
+    CommandNotFound,
+    LxrunError,
+    SetupError,
+    SpecError,
+)
+from lxrun.result import Result
+from lxrun.state import claimed_name, task_record
+from lxrun.stdio import TaskStdio
+from lxrun.supervise import wait
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from types import ModuleType
+
+    from lxrun.backends.base import OnStart
+    from lxrun.layout import Layout
+    from lxrun.plan import TaskPlan
+
+CHUNK = 65536
+INIT_ERROR_FD = 3  # native/protocol.h: LXRUN_INIT_ERROR_FD, LXRUN_INIT_STATUS_FD
+INIT_STATUS_FD = 4
+FIND_INIT_PATIENCE = 5.0  # seconds a signal waits for the container's init to exist
+LOCK_ROOT = "/run/lxc/lock"
+
+
+def _import_lxc() -> ModuleType:
+    import lxc
+
+    module: ModuleType = lxc
+    return module
+
+
+class _Monitor:
+    """The forked process that runs liblxc's start() and stays the container's monitor until it ends.
+
+    Owns the fork: close() kills the container (SIGKILL to its pid 1 ends the whole pid namespace)
+    if it still runs, and reaps the monitor."""
+
+    def __init__(self, lxc: ModuleType, lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
+        self.exited = False
+        self._init_pid: int | None = None
+        self.pid = os.fork()
+        if self.pid == 0:
+            _monitor_main(lxc, lxcpath, name, argv, child_fds)
+        # Its own process group: a terminal's Ctrl-C reaches lxrun, which forwards it once.
+        with contextlib.suppress(OSError):
+            os.setpgid(self.pid, self.pid)
+        self.pidfd = os.pidfd_open(self.pid)
+
+    def init_pid(self) -> int | None:
+        """The container's pid 1 on the host: the monitor's child that is pid 1 of a new pid namespace."""
+        deadline = time.monotonic() + FIND_INIT_PATIENCE
+        while self._init_pid is None and not self.exited and time.monotonic() < deadline:
+            with contextlib.suppress(OSError), open(f"/proc/{self.pid}/task/{self.pid}/children") as file:
+                for child in file.read().split():
+                    if _is_namespace_init(int(child)):
+                        self._init_pid = int(child)
+            if self._init_pid is None and select.select([self.pidfd], [], [], 0.001)[0]:
+                break
+        return self._init_pid
+
+    def send_signal(self, sig: int) -> None:
+        pid = self.init_pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def reap(self) -> int:
+        """The monitor's own wait status (the task's comes from lxrun-init)."""
+        _, status = os.waitpid(self.pid, 0)
+        self.exited = True
+        return status
+
+    def close(self) -> None:
+        if not self.exited:
+            self.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.reap()
+        os.close(self.pidfd)
+
+
+def _is_namespace_init(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as file:
+        for line in file:
+            if line.startswith("NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == "1"
+    return False
+
+
+def _monitor_main(lxc: ModuleType, lxcpath: str, name: str, argv: list[str], child_fds: list[int]) -> None:
+    """In the forked child: stdio and init's fds 3, 4 in place, nothing else open, then liblxc. Never returns."""
+    code = 125
+    try:
+        os.setpgid(0, 0)
+        # Copies above the targets first, so no dup2 overwrites a source still to be placed.
+        staged = [fcntl.fcntl(fd, fcntl.F_DUPFD, len(child_fds)) for fd in child_fds]
+        for target, fd in enumerate(staged):
+            os.dup2(fd, target)
+        os.closerange(len(child_fds), os.sysconf("SC_OPEN_MAX"))
+        container = lxc.Container(name, lxcpath)
+        code = 0 if container.start(daemonize=False, close_fds=False, cmd=tuple(argv)) else 125
+    finally:
+        os._exit(code)
+
+
+class _Handle:
+    def __init__(self, task_id: str, monitor: _Monitor) -> None:
+        self.task_id = task_id
+        self._monitor = monitor
+
+    def send_signal(self, sig: int) -> None:
+        self._monitor.send_signal(sig)
+
+
+@contextlib.contextmanager
+def _task_dir(layout: Layout, task_id: str) -> Iterator[str]:
+    """<root>/lxc/<task-id>: LXC's container dir (config, log, upper, work); gone afterwards, with LXC's lock."""
+    lxcpath = f"{layout.root}/lxc"
+    directory = f"{lxcpath}/{task_id}"
+    os.makedirs(directory, mode=0o700)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(lxcpath)
+        # liblxc's lock file for this container, and its directories once no other task's lock is in them.
+        with contextlib.suppress(OSError):
+            os.unlink(f"{LOCK_ROOT}{lxcpath}/.{task_id}")
+            os.removedirs(f"{LOCK_ROOT}{lxcpath}")
+
+
+def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
+    """Create the workdir in the upper dir where no layer has it, as docker creates a missing workdir.
+
+    LXC only chdirs. A component that a layer has as a directory needs nothing; a symlink is left for
+    the sandbox to resolve (then a missing target fails the start); a file can't hold a workdir."""
+    parts = [part for part in workdir.split("/") if part]
+    for depth in range(1, len(parts) + 1):
+        relative = "/".join(parts[:depth])
+        top = next(
+            (f"{layer}/{relative}" for layer in reversed(layers) if os.path.lexists(f"{layer}/{relative}")), None
+        )
+        if top is None:
+            os.makedirs(f"{upper}/{'/'.join(parts)}", mode=0o755, exist_ok=True)
+            return
+        if os.path.islink(top):
+            return
+        if not os.path.isdir(top):
+            raise ChildSetupError.from_errno(
+                "workdir", errno.ENOTDIR, workdir, hint="give a directory the task can enter with -w"
+            )
+
+
+def _init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
+    """lxrun-init's failure record (struct lxrun_error) as the error native raises for it."""
+    error = ffi.new("struct lxrun_error *")
+    ffi.memmove(error, record, ffi.sizeof("struct lxrun_error"))
+    path = os.fsdecode(ffi.string(error.path)) or None
+    if error.step == lib.LXRUN_STEP_EXEC and error.err == errno.ENOENT:
+        return CommandNotFound(
+            "exec",
+            "command not found in the sandbox",
+            path=path,
+            errno=error.err,
+            hint=f"is it installed in the stack? PATH={env.get('PATH', '')}",
+        )
+    if error.step == lib.LXRUN_STEP_EXEC:
+        return CommandNotExecutable.from_errno("exec", error.err, path)
+    return ChildSetupError.from_errno("init", error.err, path)
+
+
+def _read_all(fd: int) -> bytes:
+    data = bytearray()
+    while chunk := os.read(fd, CHUNK):
+        data += chunk
+    return bytes(data)
+
+
+def _log_reason(log: str) -> str:
+    """liblxc's first error: what went wrong first (what follows is mostly clean-up failing after it)."""
+    with contextlib.suppress(OSError), open(log) as file:
+        for line in file:
+            if " ERROR " in line:
+                return line.strip().split(" - ", 1)[-1]
+    return "liblxc could not start the container (no log)"
+
+
+class _InitPipes:
+    """lxrun-init's two pipes, fd 3 (why the exec failed) and fd 4 (the task's wait status); owns all four ends."""
+
+    def __init__(self) -> None:
+        self.error_read, self.error_write = os.pipe2(os.O_CLOEXEC)
+        self.status_read, self.status_write = os.pipe2(os.O_CLOEXEC)
+        self._open = [self.error_read, self.error_write, self.status_read, self.status_write]
+
+    def close_write_ends(self) -> None:
+        """After the fork: the monitor holds them; ours would keep the pipes from ever ending."""
+        for fd in (self.error_write, self.status_write):
+            self._open.remove(fd)
+            os.close(fd)
+
+    def read(self) -> tuple[bytes, bytes]:
+        return _read_all(self.error_read), _read_all(self.status_read)
+
+    def close(self) -> None:
+        for fd in self._open:
+            os.close(fd)
+        self._open.clear()
+
+
+class LxcBackend:
+    name = "lxc"
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def probe(self) -> Probe:
+        if os.geteuid() != 0:
+            return Probe(False, "needs root (run as root)")
+        try:
+            lxc = _import_lxc()
+        except ImportError:
+            return Probe(False, "python-lxc is not installed (apt-get install lxc-dev; pip install 'lxrun[backends]')")
+        if not os.path.isfile(helper.INIT_PATH):
+            return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
+        with open("/proc/filesystems") as filesystems:
+            if "overlay" not in filesystems.read():
+                return Probe(False, "overlayfs is not available (modprobe overlay)")
+        missing = cgtree.undelegated(cgtree.own_hierarchies())
+        if missing:
+            return Probe(False, f"cgroup v2: lxrun's own cgroup does not delegate {', '.join(missing)} to its children")
+        return Probe(True, f"liblxc {getattr(lxc, 'version', '?')}")
+
+    def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
+        spec = plan.spec
+        lxc_config.network_lines(plan)  # refused before anything is made
+        if spec.cgroup_parent is not None:
+            raise SpecError(
+                "--cgroup-parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"
+            )
+        self.layout.ensure()
+        hierarchies = cgtree.own_hierarchies()
+        memory = cgtree.legacy_memory(hierarchies)
+        with contextlib.ExitStack() as resources:
+            resources.enter_context(task_record(self.layout, plan, self.name))
+            resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
+            directory = resources.enter_context(_task_dir(self.layout, plan.task_id))
+            kept = self.layout.kept_task(plan.task_id) if spec.keep else None
+            upper = f"{kept or directory}/upper"
+            os.makedirs(upper, mode=0o755)
+            if kept:
+                resources.callback(shutil.rmtree, f"{kept}/work", True)
+            prepare_workdir(plan.stack.layer_paths, upper, plan.workdir)
+            cgroups = resources.enter_context(
+                cgtree.TaskCgroups(plan.task_id, hierarchies).created(spec.limits.cpu_shares)
+            )
+            # The stop hook that copies v1's OOM count costs ~10 ms a task: only where a limit can OOM-kill.
+            watch_oom = memory is not None and spec.limits.memory is not None
+            oom_copy = f"{directory}/oom_control" if watch_oom else None
+            paths = lxc_config.LxcPaths(
+                upper=upper,
+                log=f"{directory}/log",
+                init=helper.INIT_PATH,
+                oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory and watch_oom else None,
+                oom_copy=oom_copy,
+            )
+            memsw = memory is not None and os.path.exists(
+                memory.path(f"{cgroups.relative}/memory.memsw.limit_in_bytes")
+            )
+            with open(f"{directory}/config", "w") as config:
+                config.write(lxc_config.render(plan, paths, cgroups, legacy=memory is not None, memsw=memsw))
+
+            stdio = resources.enter_context(TaskStdio(spec))
+            init_pipes = _InitPipes()
+            resources.callback(init_pipes.close)
+            child_fds = [
+                stdio.stdin_fd,
+                stdio.stdout_fd,
+                stdio.stderr_fd,
+                init_pipes.error_write,
+                init_pipes.status_write,
+            ]
+
+            started = time.monotonic()
+            argv = [lxc_config.INIT_TARGET, *spec.argv]
+            # python-lxc is imported here, not after the fork: the child runs nothing it doesn't have to.
+            monitor = _Monitor(_import_lxc(), f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
+            resources.callback(monitor.close)
+            stdio.close_child_ends()
+            init_pipes.close_write_ends()
+            if on_start is not None:  # the handle's signals wait for the container's pid 1 to exist
+                on_start(_Handle(plan.task_id, monitor))
+            _, timed_out = wait(monitor, stdio.sinks, started, spec.timeout, spec.stop_timeout)
+            wall_time = time.monotonic() - started
+            outputs, truncated = stdio.finish()
+            error_record, status_record = init_pipes.read()
+            usage = cgroups.usage(oom_copy)
+            if error_record:
+                raise _init_error(error_record, plan.env)
+            if len(status_record) == 4:
+                status = int.from_bytes(status_record, sys.byteorder, signed=True)
+            elif timed_out or usage.oom_killed:
+                status = signal.SIGKILL  # pid 1 itself was killed: the whole sandbox went with it
+            else:
+                raise SetupError("lxc start", _log_reason(paths.log), path=plan.task_id)
+        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return Result(
+            task_id=plan.task_id,
+            name=spec.name,
+            stack=plan.stack.ref,
+            backend=self.name,
+            exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
+            signal=signal_number,
+            wall_time=wall_time,
+            stdout=outputs.get("stdout"),
+            stderr=outputs.get("stderr"),
+            upper_dir=upper if kept else None,
+            oom_killed=usage.oom_killed,
+            timed_out=timed_out,
+            cpu_user=usage.cpu_user,
+            cpu_system=usage.cpu_system,
+            peak_memory=usage.peak_memory,
+            pids_peak=usage.pids_peak,
+            output_truncated=truncated,
+        )

@@ -1,0 +1,100 @@
+"""The conformance suite: every test runs on every backend (`backend` fixture) against the same stack.
+
+A backend that can't run here is skipped with its reason (a failure under LXRUN_MUST_WORK=1). What a
+backend can't honour is skipped with the reason by `differs(...)`; docs/backends.md lists the same.
+After every test nothing may be left: mounts, task records, LXC's dirs, cgroups, containers, processes.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from lxrun import Result, TaskSpec, run
+from lxrun.runtime import BACKENDS, Runtime
+from tests.conftest import require
+
+# cgroup directories the lxc and docker backends create per task (cgtree), in any hierarchy.
+CGROUP_LEFTOVERS = ("/sys/fs/cgroup/*/lxrun-lxc", "/sys/fs/cgroup/*/*/*/lxrun-lxc", "/sys/fs/cgroup/*/lxrun-docker")
+
+
+@pytest.fixture(params=list(BACKENDS))
+def backend(request: pytest.FixtureRequest, state_root: Path) -> str:
+    name: str = request.param
+    probe = Runtime(state_root).backend(name).probe()
+    require(probe.available, f"backend {name} can't run here: {probe.reason}")
+    return name
+
+
+def differs(backend: str, reasons: dict[str, str]) -> None:
+    """Skip on a backend that can't honour what this test checks, saying why (see docs/backends.md)."""
+    if backend in reasons:
+        pytest.skip(f"{backend}: {reasons[backend]}")
+
+
+def host_mounts() -> list[str]:
+    """The host's mount table, less dockerd's own (it mounts exec-root/netns/default on the first
+    --network host and keeps it: scripts/dockerd removes it with the daemon)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    daemon_dir = os.path.dirname(host.removeprefix("unix://")) + "/" if host.startswith("unix://") else None
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    mounts = (line.split()[3:] for line in lines)
+    return sorted(" ".join(fields) for fields in mounts if not (daemon_dir and fields[1].startswith(daemon_dir)))
+
+
+def cgroup_leftovers() -> list[str]:
+    return sorted(path for pattern in CGROUP_LEFTOVERS for path in glob.glob(pattern))
+
+
+def lxrun_containers() -> list[str]:
+    """Containers of lxrun tasks that dockerd still has (none when no dockerd is configured)."""
+    if "DOCKER_HOST" not in os.environ:
+        return []
+    import docker
+
+    client = docker.from_env(version="1.41")
+    try:
+        return [c["Id"] for c in client.api.containers(all=True, filters={"label": "lxrun.task"})]
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(state_root: Path) -> Iterator[None]:
+    mounts_before = host_mounts()
+    yield
+    assert host_mounts() == mounts_before, "the host's mount table changed"
+    assert list((state_root / "run").iterdir()) == [], "a task record was left in run/"
+    assert list((state_root / "scratch").iterdir()) == [], "something was left in scratch/"
+    assert not (state_root / "lxc").exists(), "LXC's task dirs were left"
+    assert not glob.glob(f"/run/lxc/lock{state_root}/lxc*"), "LXC's lock dir was left"
+    assert cgroup_leftovers() == [], "a cgroup was left"
+    assert lxrun_containers() == [], "a container was left"
+    assert psutil.Process().children(recursive=True) == [], "a process was left running"
+
+
+@pytest.fixture
+def volume_dir() -> Iterator[Path]:
+    """A host directory every backend's task can write to: pytest's tmp_path is private to root (0700),
+    and native's task root is an unprivileged host uid in its user namespace."""
+    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+def run_on(backend: str, root: Path, *argv: str, **kwargs: Any) -> Result:
+    kwargs.setdefault("stack", "busybox")
+    return run(TaskSpec(argv=argv, **kwargs), backend=backend, root=root)
+
+
+def sh(backend: str, root: Path, script: str, **kwargs: Any) -> Result:
+    return run_on(backend, root, "sh", "-c", script, **kwargs)
