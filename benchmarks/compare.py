@@ -18,7 +18,6 @@ chart into docs/backends.md (between its compare markers) and docs/backends-comp
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import shutil
 import sys
@@ -40,10 +39,9 @@ from common import (
     table,
 )
 from common import write_json as write_results
-from startup import crun_runner
+from references import bwrap_runner, crun_runner, lxc_runner, remove_lxc_execute_leftovers
 
 from lxrun import TaskSpec, run
-from lxrun.backends import cgtree
 from lxrun.backends.docker_image import ensure_image
 from lxrun.layout import Layout
 from lxrun.runtime import BACKENDS, Runtime
@@ -51,7 +49,6 @@ from lxrun.store.stacks import StackStore
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 DOCKER_RUN = "docker run --rm --network none"
-LXC_BENCH_TOP = "lxrun-bench"
 START, END = "<!-- compare:start -->", "<!-- compare:end -->"
 
 
@@ -80,15 +77,12 @@ def reference_cases(root: Path, scratch: Path) -> list[Case]:
     cases = []
     bwrap = shutil.which("bwrap")
     if bwrap:
-        argv = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", rootfs, "/", "--proc", "/proc"]
-        argv += ["--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"]
-        cases.append(Case("bwrap", spawn_runner(argv), "read-only bind of the layer, no overlay"))
+        cases.append(Case("bwrap", bwrap_runner(bwrap, rootfs), "read-only bind of the layer, no overlay"))
     crun = shutil.which("crun")
     if crun:
         cases.append(Case("crun run", crun_runner(crun, rootfs, scratch), "--cgroup-manager=disabled"))
     lxc_execute = shutil.which("lxc-execute")
     if lxc_execute:
-        # As in startup.py, but a name per run: lxc-execute refuses a name that is running, and 4 run at once.
         cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
     docker = shutil.which("docker")
     if docker and Runtime(root).backend("docker").probe().available:
@@ -104,37 +98,6 @@ def reference_cases(root: Path, scratch: Path) -> list[Case]:
     else:
         print("skipping docker run: no docker CLI or no dockerd ($DOCKER_HOST)", file=sys.stderr)
     return cases
-
-
-def lxc_runner(lxc_execute: str, rootfs: str, scratch: Path) -> Callable[[], None]:
-    config = scratch / "lxc.conf"
-    config.write_text(
-        f"lxc.uts.name = bench\nlxc.rootfs.path = dir:{rootfs}\nlxc.net.0.type = empty\n"
-        "lxc.mount.auto = proc:rw sys:ro\nlxc.autodev = 1\nlxc.cgroup.relative = 1\n"
-    )
-    counter = itertools.count()
-
-    def argv() -> list[str]:
-        name = f"bench-{next(counter)}"
-        # LXC's cgroups go under one directory of ours (removed by remove_lxc_execute_leftovers), one per run.
-        dirs = {"container": f"{name}/lxc", "monitor": f"{name}/monitor", "monitor.pivot": f"{name}/pivot"}
-        options = [f"lxc.cgroup.dir.{key}={LXC_BENCH_TOP}/{value}" for key, value in dirs.items()]
-        return (
-            [lxc_execute, "-n", name, "-P", str(scratch), "-f", str(config)]
-            + [arg for option in options for arg in ("-s", option)]
-            + ["--", "/bin/true"]
-        )
-
-    return spawn_runner(argv)
-
-
-def remove_lxc_execute_leftovers(scratch: Path) -> None:
-    """lxc-execute's cgroups (every hierarchy we see, the kept cgroup2 one included) and its lock dir."""
-    for hierarchy in cgtree.own_hierarchies():
-        top = hierarchy.path(LXC_BENCH_TOP)
-        for directory, _, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
-            os.rmdir(directory)
-    shutil.rmtree(f"/run/lxc/lock{scratch}", ignore_errors=True)
 
 
 def throughput(task: Callable[[], None], tasks: int, parallel: int) -> float:

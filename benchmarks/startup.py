@@ -11,16 +11,15 @@ table and writes benchmarks/results/startup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
+from references import bwrap_runner, crun_runner, lxc_runner, remove_lxc_execute_leftovers
 
 from lxrun import TaskSpec, run
 from lxrun.layout import Layout
@@ -60,22 +59,7 @@ def reference_cases(rootfs: str, scratch: Path) -> list[Case]:
         cases.append(Case("unshare -mupinf true", spawn_runner([unshare, "-mupinf", "/bin/true"])))
     bwrap = shutil.which("bwrap")
     if bwrap:
-        argv = [
-            bwrap,
-            "--unshare-all",
-            "--die-with-parent",
-            "--ro-bind",
-            rootfs,
-            "/",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "/bin/true",
-        ]
-        cases.append(Case("bwrap", spawn_runner(argv), "read-only bind of the layer, no overlay"))
+        cases.append(Case("bwrap", bwrap_runner(bwrap, rootfs), "read-only bind of the layer, no overlay"))
     crun = shutil.which("crun")
     if crun:
         cases.append(Case("crun run", crun_runner(crun, rootfs, scratch), "--cgroup-manager=disabled"))
@@ -83,45 +67,6 @@ def reference_cases(rootfs: str, scratch: Path) -> list[Case]:
     if lxc_execute:
         cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
     return cases
-
-
-def crun_runner(crun: str, rootfs: str, scratch: Path) -> Callable[[], None]:
-    bundle = scratch / "crun"
-    bundle.mkdir()
-    subprocess.run([crun, "spec"], cwd=bundle, check=True)
-    config = json.loads((bundle / "config.json").read_text())
-    config["root"] = {"path": rootfs, "readonly": True}
-    config["process"].update(args=["/bin/true"], terminal=False)
-    (bundle / "config.json").write_text(json.dumps(config))
-    counter = iter(range(10**9))
-    state = str(scratch / "crun-state")
-
-    def argv() -> list[str]:
-        container = f"bench-{os.getpid()}-{next(counter)}"
-        return [crun, "--root", state, "--cgroup-manager=disabled", "run", "--bundle", str(bundle), container]
-
-    return spawn_runner(argv)
-
-
-def lxc_runner(lxc_execute: str, rootfs: str, scratch: Path) -> Callable[[], None]:
-    config = scratch / "lxc.conf"
-    config.write_text(
-        f"lxc.uts.name = bench\nlxc.rootfs.path = dir:{rootfs}\nlxc.net.0.type = empty\n"
-        "lxc.mount.auto = proc:rw sys:ro\nlxc.autodev = 1\n"
-        # Keep LXC's cgroups under one directory of ours, removed after the run.
-        "lxc.cgroup.dir.container = lxrun-bench/lxc\nlxc.cgroup.dir.monitor = lxrun-bench/lxc-monitor\n"
-        "lxc.cgroup.dir.monitor.pivot = lxrun-bench/lxc-pivot\n"
-    )
-    return spawn_runner([lxc_execute, "-n", "bench", "-P", str(scratch), "-f", str(config), "--", "/bin/true"])
-
-
-def remove_lxc_cgroups() -> None:
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        top = hierarchy / "lxrun-bench"
-        if top.is_dir():
-            for directory in [*sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True), top]:
-                if directory.is_dir():
-                    directory.rmdir()
 
 
 def main() -> None:
@@ -135,7 +80,7 @@ def main() -> None:
         try:
             measure(cases, args.rounds)
         finally:
-            remove_lxc_cgroups()
+            remove_lxc_execute_leftovers(Path(scratch))
     summaries = {case.name: case.summary() for case in cases}
     rows = [(name, f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}", str(s["note"])) for name, s in summaries.items()]
     print(table(rows, ("start-to-exit of `true`", "p50 ms", "p99 ms", "note")))

@@ -8,6 +8,7 @@ only when it has such a limit, as each hierarchy costs a mkdir, a join and an rm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -116,7 +117,10 @@ class V1Manager(CgroupManager):
             if controller == "cpuset":
                 inherit_cpuset(path)
             elif controller == "devices":
-                allow_minimal_devices(path)
+                # Best effort: another runner may already have a task below it (then the kernel refuses a
+                # new deny-all, EINVAL); each task checks its own list anyway (see _apply).
+                with contextlib.suppress(SetupError):
+                    allow_minimal_devices(path)
         return path
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V1TaskCgroup:
