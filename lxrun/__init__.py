@@ -1,8 +1,8 @@
 """lxrun: one-shot tasks in fresh sandboxes on layered stacks, started in milliseconds without a daemon.
 
-    import lxrun
-    result = lxrun.run(lxrun.TaskSpec(stack="python3.11", argv=["python3", "-c", "print(1)"],
-                                      limits=lxrun.Limits(memory=256 << 20), timeout=60))
+import lxrun
+result = lxrun.run(lxrun.TaskSpec(stack="python3.11", argv=["python3", "-c", "print(1)"],
+                                  limits=lxrun.Limits(memory=256 << 20), timeout=60))
 """
 
 from lxrun.errors import LxrunError
