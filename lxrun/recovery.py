@@ -40,6 +40,15 @@ def release_task(
     """Release one dead runner's task; returns what was (or, dry, would be) released."""
     released = []
     parent = data.get("cgroup_parent") if data else None
+    backend = data.get("backend") if data else None
+    if backend == "lxc":
+        from lxrun.backends.lxc import release_leftovers
+
+        released += release_leftovers(layout, task_id, dry_run)
+    elif backend == "docker":
+        from lxrun.backends.docker import release_leftovers as release_docker
+
+        released += release_docker(task_id, parent, dry_run)
     cgroup = cgroups.find(task_cgroup_name(task_id), parent)
     if cgroup is not None:
         released.append(f"cgroup {', '.join(cgroup.dirs.values())} (killing {len(cgroup.pids())} processes)")

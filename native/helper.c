@@ -42,6 +42,7 @@ struct stage_ctx {
 	int init_fd;
 	int root_fd;
 	int userns_fd;     /* stage 2's user namespace, for idmapped mounts */
+	pid_t caller;      /* our caller's pid: stage 1 ends itself if it finds another parent */
 	char *stage2_stack;
 	pid_t stage2_pid;  /* set by stage 1, read by the caller after stage 1 exited */
 };
@@ -444,6 +445,11 @@ static int stage1_main(void *arg)
 	char buf[PATH_MAX];
 	char eof;
 
+	/* If the caller dies, so do we, and then stage 2 (its go pipe ends): nothing outlives a killed runner. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != ctx->caller)
+		_exit(125);  /* it died before the line above */
+
 	ctx->init_fd = open(req->init_path, O_PATH | O_CLOEXEC);
 	if (ctx->init_fd < 0)
 		stage_fail(ctx, LXRUN_STEP_OPEN_INIT, -1, req->init_path);
@@ -548,7 +554,7 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 	int status_pipe[2] = { -1, -1 };
 	struct stage_ctx ctx = {
 		.req = req, .go_fd = { -1, -1 }, .exec_fd = { -1, -1 }, .init_fd = -1, .root_fd = AT_FDCWD,
-		.userns_fd = -1, .stage2_pid = -1,
+		.userns_fd = -1, .stage2_pid = -1, .caller = getpid(),
 	};
 	if (pipe2(error_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
 		fill_error(err, LXRUN_STEP_SPAWN, errno);

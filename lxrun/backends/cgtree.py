@@ -177,6 +177,25 @@ class TaskCgroups:
         with open(cpu.path(f"{self.relative}/{name}"), "w") as file:
             file.write(str(value))
 
+    def exists(self) -> bool:
+        return any(os.path.isdir(h.path(self.relative)) for h in self.hierarchies)
+
+    def kill_all(self) -> None:
+        """SIGKILL every process left in the task's tree, until none is (after a runner died mid-task)."""
+        deadline = time.monotonic() + REMOVE_PATIENCE
+        while time.monotonic() < deadline:
+            pids: set[int] = set()
+            for hierarchy in self.hierarchies:
+                for directory, _, _ in os.walk(hierarchy.path(self.relative)):
+                    with contextlib.suppress(FileNotFoundError), open(f"{directory}/cgroup.procs") as procs:
+                        pids.update(int(pid) for pid in procs.read().split())
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+            time.sleep(0.01)
+
     def remove(self) -> None:
         """rmdir every directory under each `<task-id>`, deepest first, then the shared top if now empty."""
         for hierarchy in self.hierarchies:

@@ -356,3 +356,22 @@ class LxcBackend:
             pids_peak=usage.pids_peak,
             output_truncated=truncated,
         )
+
+
+def release_leftovers(layout: Layout, task_id: str, dry_run: bool) -> list[str]:
+    """For `lxrun gc`: what an lxc task whose runner died left: its processes and cgroup tree, its dir."""
+    released = []
+    tree = cgtree.TaskCgroups(task_id, cgtree.own_hierarchies())
+    if tree.exists():
+        released.append(f"lxc cgroup tree {tree.relative}")
+        if not dry_run:
+            tree.kill_all()
+            tree.remove()
+    directory = f"{layout.root}/lxc/{task_id}"
+    if os.path.isdir(directory):
+        released.append(f"lxc container dir {directory}")
+        if not dry_run:
+            shutil.rmtree(directory, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(f"{LOCK_ROOT}{layout.root}/lxc/.{task_id}")
+    return released

@@ -20,6 +20,7 @@ from lxrun.layout import Layout
 from lxrun.recovery import collect
 from lxrun.spec import Limits
 
+from ..conftest import require
 from .conftest import LXRUN, host_mounts, lxrun_cli, sh
 
 STEPS = ["record", "name", "uid-range", "kept", "stdio", "cgroup", "spawned", "running", "collected", "released"]
@@ -187,3 +188,32 @@ def test_hostile_tasks_never_change_a_layer(state_root: Path) -> None:
                    "ln -sf /etc/passwd /bin/sh; mv /bin /gone; true"):  # fmt: skip
         sh(state_root, script, timeout=20)
     assert layer_digest(state_root) == before
+
+
+@pytest.mark.parametrize("backend", ["lxc", "docker"])
+def test_gc_releases_what_a_killed_runner_of_another_backend_left(state_root: Path, backend: str) -> None:
+    from lxrun.backends import cgtree
+    from lxrun.runtime import Runtime
+
+    probe = Runtime(state_root).backend(backend).probe()
+    require(probe.available, f"backend {backend}: {probe.reason}")
+    marker = f"sleep 5{len(backend)}.25"
+    proc = subprocess.Popen(
+        [LXRUN, "exec", "--root", str(state_root), "--backend", backend, "--stack", "busybox", "-m", "64m",
+         "--userns", "host", "--", "sh", "-c", f"echo up; exec {marker}"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+    ids = task_ids(state_root)
+    proc.kill()
+    proc.wait()
+    released = gc(state_root)
+    assert set(released) >= ids
+    top = {"lxc": cgtree.TOP, "docker": "lxrun-docker"}[backend]
+    hierarchies = cgtree.own_hierarchies()
+    if backend == "docker":
+        hierarchies = [h.replace(own="/") for h in hierarchies]
+    assert not any(cgtree.TaskCgroups(task_id, hierarchies, top=top).exists() for task_id in ids)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
+    assert list((state_root / "run").iterdir()) == []
+    assert not any((state_root / "lxc").glob("*")) if (state_root / "lxc").exists() else True
