@@ -270,7 +270,11 @@ static void arrange_fds(struct stage_ctx *ctx)
 	const struct lxrun_request *req = ctx->req;
 	int wanted[5] = { req->stdin_fd, req->stdout_fd, req->stderr_fd, ctx->error_fd, ctx->status_fd };
 	int moved[5];
-	/* Copy everything above the target range first, so no dup2 overwrites a source still needed. */
+	/* Copy everything above the target range first, so no dup2 overwrites a source still needed: the
+	 * init binary's descriptor too, which may well be 3 or 4 when the caller's threads churn theirs. */
+	ctx->init_fd = fcntl(ctx->init_fd, F_DUPFD_CLOEXEC, 10);
+	if (ctx->init_fd < 0)
+		stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 	for (int i = 0; i < 5; i++) {
 		moved[i] = fcntl(wanted[i], F_DUPFD_CLOEXEC, 10);
 		if (moved[i] < 0)

@@ -9,6 +9,7 @@ only when it has such a limit, as each hierarchy costs a mkdir, a join and an rm
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -113,15 +114,29 @@ class V1Manager(CgroupManager):
                 )
             return path
         path = f"{mount}{self.own[controller].rstrip('/')}/lxrun"
-        if make_dir(path):
-            if controller == "cpuset":
-                inherit_cpuset(path)
-            elif controller == "devices":
-                # Best effort: another runner may already have a task below it (then the kernel refuses a
-                # new deny-all, EINVAL); each task checks its own list anyway (see _apply).
-                with contextlib.suppress(SetupError):
-                    allow_minimal_devices(path)
+        if not os.path.isdir(path):
+            self._make_parent(controller, path)
         return path
+
+    @staticmethod
+    def _make_parent(controller: str, path: str) -> None:
+        """Make `lxrun/` whole before it has its name: configured under a private name, then renamed, so
+        no runner ever puts a task below a half-configured parent (cpusets empty, devices half-listed)."""
+        staged = f"{os.path.dirname(path)}/.lxrun-{os.getpid()}-{os.urandom(4).hex()}"
+        make_dir(staged)
+        try:
+            if controller == "cpuset":
+                inherit_cpuset(staged)
+            elif controller == "devices":
+                allow_minimal_devices(staged)
+            os.rename(staged, path)
+        except FileExistsError:
+            pass  # another runner's is in place: as good as ours
+        except OSError as exc:
+            raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(staged)
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V1TaskCgroup:
         wanted = [c for c in ALWAYS if c in self.mounts]
