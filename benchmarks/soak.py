@@ -125,14 +125,17 @@ def main() -> None:
 
         rss: dict[str, float] = {}
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(one, range(min(WARMUP, args.tasks))))
-            rss["after warm-up MB"] = psutil.Process().memory_info().rss / 2**20
-            list(pool.map(one, range(min(WARMUP, args.tasks), args.tasks)))
-        elapsed = time.monotonic() - started
-        rss["at the end MB"] = psutil.Process().memory_info().rss / 2**20
-        time.sleep(0.5)  # parent-death signals reach the killed runners' sandboxes
-        released = collect(layout, detect())
+        try:
+            with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+                list(pool.map(one, range(min(WARMUP, args.tasks))))
+                rss["after warm-up MB"] = psutil.Process().memory_info().rss / 2**20
+                list(pool.map(one, range(min(WARMUP, args.tasks), args.tasks)))
+            elapsed = time.monotonic() - started
+            rss["at the end MB"] = psutil.Process().memory_info().rss / 2**20
+        finally:
+            time.sleep(0.5)  # parent-death signals reach the killed runners' sandboxes
+            # Even when a task failed: the killed runners' leftovers are only findable through this root.
+            released = collect(layout, detect())
         after = snapshot(layout)
 
     leaks = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
