@@ -141,8 +141,8 @@ class TaskCgroups:
         top = hierarchy.path(self.top)
         # The shared top goes when its last task ends: if that happens between our two mkdirs, make it again.
         for attempt in range(CREATE_ATTEMPTS):
-            self._mkdir(hierarchy, top, exist_ok=True)
             try:
+                self._mkdir(hierarchy, top, exist_ok=True)  # filling in its cpuset may find it gone, too
                 self._mkdir(hierarchy, hierarchy.path(self.relative), exist_ok=False)
                 break
             except FileNotFoundError:
