@@ -67,6 +67,7 @@ def test_network_host_is_the_hosts(backend: str, state_root: Path) -> None:
     assert sorted(result.stdout.split()) == sorted(name.encode() for name in os.listdir("/sys/class/net"))
 
 
+@pytest.mark.bridge
 def test_network_bridge(backend: str, state_root: Path) -> None:
     differs(backend, {
         "lxc": "lxrun's bridge (leases, NAT, --publish) is native's only",
