@@ -19,6 +19,8 @@ $(BIN)/.installed: pyproject.toml setup.py $(wildcard native/*) | host-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]' --config-settings editable_mode=compat
+	# Byte-compiled now: every `lxrun exec` would otherwise compile what it imports if PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q lxrun
 	touch $@
 
 venv: $(BIN)/.installed

@@ -23,7 +23,7 @@ from references import bwrap_runner, crun_runner, lxc_runner, remove_lxc_execute
 
 from lxrun import TaskSpec, run
 from lxrun.layout import Layout
-from lxrun.spec import Limits
+from lxrun.spec import Limits, Security
 from lxrun.store.stacks import StackStore
 
 LXRUN = str(Path(sys.executable).with_name("lxrun"))
@@ -33,6 +33,8 @@ def lxrun_cases(root: Path) -> list[Case]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     spec = TaskSpec(stack="busybox", argv=["true"], stdout=devnull, stderr=devnull)
     limited = spec.replace(limits=Limits(memory=256 << 20, pids=100, cpus=1.0))
+    # The same sandbox without what isolates tenants: no user namespace, no seccomp, no capability dropped.
+    unconfined = spec.replace(security=Security(userns="host", seccomp="unconfined", cap_add=["ALL"]))
 
     def in_process(task: TaskSpec) -> Callable[[], None]:
         def once() -> None:
@@ -45,6 +47,11 @@ def lxrun_cases(root: Path) -> list[Case]:
     return [
         Case("lxrun in-process (lxrun.run)", in_process(spec)),
         Case("lxrun in-process + limits", in_process(limited), "--memory 256m --pids-limit 100 --cpus 1"),
+        Case(
+            "lxrun in-process, unconfined",
+            in_process(unconfined),
+            "--userns host, seccomp=unconfined, --cap-add ALL: the cost of tenant isolation is the difference",
+        ),
         Case(
             "lxrun exec (CLI)", spawn_runner([LXRUN, "exec", "--root", str(root), "--stack", "busybox", "--", "true"])
         ),

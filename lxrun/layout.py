@@ -8,6 +8,7 @@
     <root>/kept/<task-id>/          upper dirs kept with --keep
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
     <root>/dev/                     the read-only /dev template every sandbox binds
+    <root>/cache/seccomp/           compiled seccomp filters, named after their profile and capabilities
     <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
     <root>/net/leases/<address>     addresses of bridge-mode tasks, each held with flock while its task runs
     <root>/net/lock                 taken shared to attach a task, exclusively to make or remove the bridge
@@ -82,6 +83,10 @@ class Layout(Record):
     @property
     def dev_template(self) -> str:
         return f"{self.root}/dev"
+
+    @property
+    def seccomp_cache(self) -> str:
+        return f"{self.root}/cache/seccomp"
 
     @property
     def tmp(self) -> str:

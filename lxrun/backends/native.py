@@ -98,7 +98,7 @@ class NativeBackend:
         self._cgroups = cgroups
         self._id_pool = id_pool
         self._next_range = int.from_bytes(os.urandom(2), "little")  # spreads runners over the pool
-        self.seccomp = Compiler()
+        self.seccomp = Compiler(layout.seccomp_cache)
 
     @property
     def cgroups(self) -> CgroupManager:

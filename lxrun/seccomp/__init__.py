@@ -22,32 +22,77 @@ UNCONFINED = "unconfined"
 DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.json")
 
 
-class Filter:
-    """Compiled BPF: `program` is a cffi buffer of `length` struct sock_filter, freed with this object."""
+SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
 
-    def __init__(self, program: Any, length: int) -> None:
+
+class Filter:
+    """Compiled BPF: `program` points at `length` struct sock_filter, alive as long as this object."""
+
+    def __init__(self, program: Any, length: int, keep: Any = None) -> None:
         self.program = program
         self.length = length
+        self._keep = keep  # the buffer `program` points into, when it is not `program` itself
 
 
 class Compiler:
-    """Compiles and caches filters; one per backend, safe to share between threads (the cache only grows)."""
+    """Compiles and caches filters, in memory and in `cache_dir` (a `lxrun exec` lives for one task, and
+    compiling costs ~10 ms): safe to share between threads and processes (files are renamed into place).
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, float, frozenset[str]], Filter] = {}
+    A cached filter is named by the profile's path, size and mtime, the task's capabilities and the
+    machine; the name is checked against the file's first line, so a hash collision can't mix them up."""
+
+    def __init__(self, cache_dir: str | None = None) -> None:
+        self._cache: dict[str, Filter] = {}
+        self._cache_dir = cache_dir
 
     def filter_for(self, profile: str, caps: frozenset[str]) -> Filter | None:
         if profile == UNCONFINED:
             return None
         path = DEFAULT_PROFILE if profile == DEFAULT else profile
         try:
-            key = (path, os.stat(path).st_mtime, caps)
+            st = os.stat(path)
         except OSError as exc:
             raise SpecError("--security-opt seccomp", exc.strerror or "cannot be read", path=path) from None
+        key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{','.join(sorted(caps))}|{os.uname().machine}"
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = compile_filter(path, resolve(path, load(path), caps))
+            found = self._load(key)
+            if found is None:
+                found = compile_filter(path, resolve(path, load(path), caps))
+                self._store(key, found)
+            self._cache[key] = found
         return found
+
+    def _file(self, key: str) -> str | None:
+        import zlib
+
+        return f"{self._cache_dir}/{zlib.crc32(key.encode()):08x}.bpf" if self._cache_dir else None
+
+    def _load(self, key: str) -> Filter | None:
+        path = self._file(key)
+        try:
+            with open(path or "", "rb") as file:
+                header, _, program = file.read().partition(b"\n")
+        except OSError:
+            return None
+        if header != key.encode() or not program or len(program) % SOCK_FILTER_SIZE:
+            return None
+        from lxrun._native import ffi
+
+        buffer = ffi.new("char[]", program)
+        return Filter(ffi.cast("void *", buffer), len(program) // SOCK_FILTER_SIZE, keep=buffer)
+
+    def _store(self, key: str, compiled: Filter) -> None:
+        path = self._file(key)
+        if path is None:
+            return
+        from lxrun._native import ffi
+
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        staged = f"{path}.{os.getpid()}-{os.urandom(4).hex()}"
+        with open(staged, "wb") as file:
+            file.write(key.encode() + b"\n" + bytes(ffi.buffer(compiled.program, compiled.length * SOCK_FILTER_SIZE)))
+        os.rename(staged, path)
 
 
 def compile_filter(path: str, resolved: Resolved) -> Filter:
