@@ -39,7 +39,7 @@ from common import (
     table,
 )
 from common import write_json as write_results
-from references import bwrap_runner, crun_runner, lxc_runner, remove_lxc_execute_leftovers
+from references import remove_lxc_execute_leftovers, runtime_cases
 
 from lxrun import TaskSpec, run
 from lxrun.backends.docker_image import ensure_image
@@ -74,16 +74,7 @@ def backend_cases(root: Path) -> list[Case]:
 def reference_cases(root: Path, scratch: Path) -> list[Case]:
     stack = StackStore(Layout(root)).resolve("busybox")
     rootfs = stack.layer_paths[0]
-    cases = []
-    bwrap = shutil.which("bwrap")
-    if bwrap:
-        cases.append(Case("bwrap", bwrap_runner(bwrap, rootfs), "read-only bind of the layer, no overlay"))
-    crun = shutil.which("crun")
-    if crun:
-        cases.append(Case("crun run", crun_runner(crun, rootfs, scratch), "--cgroup-manager=disabled"))
-    lxc_execute = shutil.which("lxc-execute")
-    if lxc_execute:
-        cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
+    cases = runtime_cases(rootfs, scratch)
     docker = shutil.which("docker")
     if docker and Runtime(root).backend("docker").probe().available:
         import docker as docker_sdk

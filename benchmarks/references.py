@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from common import spawn_runner
+from common import Case, spawn_runner
 
 from lxrun.backends import cgtree
 
@@ -74,3 +74,18 @@ def remove_lxc_execute_leftovers(scratch: Path) -> None:
         for directory, _, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
             os.rmdir(directory)
     shutil.rmtree(f"/run/lxc/lock{scratch}", ignore_errors=True)
+
+
+def runtime_cases(rootfs: str, scratch: Path) -> list[Case]:
+    """bwrap, crun and lxc-execute running `true` on `rootfs`, each where installed."""
+    cases = []
+    bwrap = shutil.which("bwrap")
+    if bwrap:
+        cases.append(Case("bwrap", bwrap_runner(bwrap, rootfs), "read-only bind of the layer, no overlay"))
+    crun = shutil.which("crun")
+    if crun:
+        cases.append(Case("crun run", crun_runner(crun, rootfs, scratch), "--cgroup-manager=disabled"))
+    lxc_execute = shutil.which("lxc-execute")
+    if lxc_execute:
+        cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
+    return cases

@@ -2,10 +2,10 @@
 
     python benchmarks/startup.py [--rounds 300]
 
-References, each where installed: /bin/true, `unshare -mupinf true`, bwrap, crun (cgroups
-disabled, as lxrun has none yet), lxc-execute, and the interpreter's own `-c pass`. The whole run
-happens in a private mount namespace (see common.in_private_mount_namespace). Prints a markdown
-table and writes benchmarks/results/startup.json.
+References, each where installed: /bin/true, `unshare -mupinf true`, bwrap, crun (its cgroup
+manager disabled: on this hybrid host it writes into the unified hierarchy), lxc-execute, and the
+interpreter's own `-c pass`. The whole run happens in a private mount namespace (see
+common.in_private_mount_namespace). Prints a markdown table and writes benchmarks/results/startup.json.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
-from references import bwrap_runner, crun_runner, lxc_runner, remove_lxc_execute_leftovers
+from references import remove_lxc_execute_leftovers, runtime_cases
 
 from lxrun import TaskSpec, run
 from lxrun.layout import Layout
@@ -64,16 +64,7 @@ def reference_cases(rootfs: str, scratch: Path) -> list[Case]:
     unshare = shutil.which("unshare")
     if unshare:
         cases.append(Case("unshare -mupinf true", spawn_runner([unshare, "-mupinf", "/bin/true"])))
-    bwrap = shutil.which("bwrap")
-    if bwrap:
-        cases.append(Case("bwrap", bwrap_runner(bwrap, rootfs), "read-only bind of the layer, no overlay"))
-    crun = shutil.which("crun")
-    if crun:
-        cases.append(Case("crun run", crun_runner(crun, rootfs, scratch), "--cgroup-manager=disabled"))
-    lxc_execute = shutil.which("lxc-execute")
-    if lxc_execute:
-        cases.append(Case("lxc-execute", lxc_runner(lxc_execute, rootfs, scratch), "no common.conf; cgroups"))
-    return cases
+    return cases + runtime_cases(rootfs, scratch)
 
 
 def main() -> None:

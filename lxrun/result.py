@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from lxrun.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from lxrun.cgroups.base import Usage
 
 
 class Result(Record):
@@ -99,6 +103,21 @@ class Result(Record):
             pids_peak=pids_peak,
             output_truncated=output_truncated,
             notices=notices,
+        )
+
+    @classmethod
+    def from_wait_status(cls, status: int, usage: Usage, **fields: Any) -> Result:
+        """The result of a task whose pid 1 ended with wait status `status`, having used `usage`."""
+        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        return cls(
+            exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
+            signal=signal_number,
+            oom_killed=usage.oom_killed,
+            cpu_user=usage.cpu_user,
+            cpu_system=usage.cpu_system,
+            peak_memory=usage.peak_memory,
+            pids_peak=usage.pids_peak,
+            **fields,
         )
 
     def to_json(self) -> dict[str, Any]:

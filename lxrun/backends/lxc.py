@@ -336,24 +336,18 @@ class LxcBackend:
                 status = signal.SIGKILL  # pid 1 itself was killed: the whole sandbox went with it
             else:
                 raise SetupError("lxc start", _log_reason(paths.log), path=plan.task_id)
-        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        return Result(
+        return Result.from_wait_status(
+            status,
+            usage,
             task_id=plan.task_id,
             name=spec.name,
             stack=plan.stack.ref,
             backend=self.name,
-            exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
-            signal=signal_number,
             wall_time=wall_time,
             stdout=outputs.get("stdout"),
             stderr=outputs.get("stderr"),
             upper_dir=upper if kept else None,
-            oom_killed=usage.oom_killed,
             timed_out=timed_out,
-            cpu_user=usage.cpu_user,
-            cpu_system=usage.cpu_system,
-            peak_memory=usage.peak_memory,
-            pids_peak=usage.pids_peak,
             output_truncated=truncated,
         )
 

@@ -173,24 +173,18 @@ class NativeBackend:
             usage = cgroup.usage()
             output, truncated = stdio.finish()
             faults.point("collected")
-        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        return Result(
+        return Result.from_wait_status(
+            status,
+            usage,
             task_id=plan.task_id,
             name=spec.name,
             stack=plan.stack.ref,
             backend=self.name,
-            exit_code=128 + signal_number if signal_number else os.WEXITSTATUS(status),
-            signal=signal_number,
             wall_time=wall_time,
             stdout=output.get("stdout"),
             stderr=output.get("stderr"),
             upper_dir=f"{kept}/upper" if kept else None,
-            oom_killed=usage.oom_killed,
             timed_out=timed_out,
-            cpu_user=usage.cpu_user,
-            cpu_system=usage.cpu_system,
-            peak_memory=usage.peak_memory,
-            pids_peak=usage.pids_peak,
             output_truncated=truncated,
             notices=tuple(notices),
         )
