@@ -4,7 +4,7 @@
     <root>/stacks/<name>/           versions of a stack and which one is current
     <root>/run/<task-id>.json       the record of a task in flight
     <root>/names/<name>             a task name held by a task in flight (a link to its id)
-    <root>/uids/<n>                 uid ranges of the pool, each held by flock while a task uses it
+    <root>/uids/leases              byte n locked (OFD lock) while a task uses uid range n of the pool
     <root>/kept/<task-id>/          upper dirs kept with --keep
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
     <root>/dev/                     the read-only /dev template every sandbox binds

@@ -2,9 +2,10 @@
 
 The pool is the `lxrun` entry of /etc/subuid and /etc/subgid (`lxrun:START:COUNT`, the same
 format newuidmap uses), cut into ranges of 65536 ids; without an entry, the default is
-1000000000:67108864 (1024 ranges). A task's root is the first id of its range. A range is taken by
-flock-ing `uids/<n>` for the task's life: a runner that dies releases its ranges with its
-descriptors, so nothing stays allocated after a crash.
+1000000000:67108864 (1024 ranges). A task's root is the first id of its range. Range n is taken by
+an open-file-description lock on byte n of `uids/leases`, held for the task's life: a runner that
+dies releases its ranges with its descriptors, so nothing stays allocated after a crash. One file
+rather than a file per range: creating files costs, and a fresh state root would create one per task.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import struct
 
 from lxrun.errors import HostUnsupported, SetupError
 from lxrun.record import Record
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 RANGE = 65536
 DEFAULT_POOL = (1_000_000_000, 1024 * RANGE)
 POOL_USER = "lxrun"
+# struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for an OFD lock), in the platform's layout.
+FLOCK = struct.Struct("@hhqqi4x")
 
 
 class IdPool(Record):
@@ -102,21 +106,27 @@ class RangeLease:
 
 def take_range(layout: Layout, pool: IdPool, start: int = 0) -> RangeLease:
     """The first free range from `start` on (callers spread their starts to avoid contention)."""
-    directory = layout.uid_leases
-    for step in range(pool.ranges):
-        index = (start + step) % pool.ranges
-        fd = os.open(f"{directory}/{index}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise SetupError.from_errno("uid pool", exc.errno or errno.EIO, directory) from None
-            continue
-        return RangeLease(IdRange(index, pool.uid_start + index * RANGE, pool.gid_start + index * RANGE), fd)
+    path = f"{layout.uid_leases}/leases"
+    # An open of its own per lease: OFD locks belong to the open file description, so two leases
+    # sharing one would not exclude each other.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        for step in range(pool.ranges):
+            index = (start + step) % pool.ranges
+            try:
+                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, index, 1, 0))
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise SetupError.from_errno("uid pool", exc.errno or errno.EIO, path) from None
+                continue
+            return RangeLease(IdRange(index, pool.uid_start + index * RANGE, pool.gid_start + index * RANGE), fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
     raise SetupError(
         "uid pool",
         f"all {pool.ranges} ranges are in use",
-        path=directory,
+        path=path,
         hint=f"wait for tasks to end, or give {POOL_USER} more ids in /etc/subuid and /etc/subgid",
     )

@@ -1,18 +1,21 @@
-"""Capabilities, the uid pool and Docker-format seccomp profiles, as data (no task is started)."""
+"""Capabilities, the uid pool and its leases, and Docker-format seccomp profiles (no task is started)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from lxrun import caps
 from lxrun.errors import SpecError
+from lxrun.layout import Layout
 from lxrun.options import parse_security_opts, parse_user
 from lxrun.seccomp import DEFAULT_PROFILE
 from lxrun.seccomp.profile import ACTIONS, load, resolve
-from lxrun.userns import DEFAULT_POOL, RANGE, load_pool
+from lxrun.userns import DEFAULT_POOL, RANGE, IdPool, load_pool, take_range
 
 
 def test_default_caps_are_dockers() -> None:
@@ -134,3 +137,33 @@ def test_malformed_json(tmp_path: Path) -> None:
     path.write_text("{nope")
     with pytest.raises(SpecError, match="is not valid JSON"):
         load(str(path))
+
+
+def test_uid_leases_exclude_each_other_and_die_with_their_holder(tmp_path: Path) -> None:
+    layout = Layout(str(tmp_path))
+    layout.ensure()
+    pool = IdPool(uid_start=200000, gid_start=300000, ranges=3)
+    with take_range(layout, pool) as first, take_range(layout, pool) as second:
+        assert (first.range.index, second.range.index) == (0, 1)  # same process: still one range each
+        assert (second.range.uid, second.range.gid) == (200000 + RANGE, 300000 + RANGE)
+    # A holder that dies without releasing (a crashed runner) frees its range with its descriptors.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", TAKE_AND_WAIT, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"0\n"
+    with take_range(layout, pool) as other:
+        assert other.range.index == 1
+    holder.kill()
+    holder.wait()
+    with take_range(layout, pool) as again:
+        assert again.range.index == 0
+
+
+TAKE_AND_WAIT = """
+import sys
+from lxrun.layout import Layout
+from lxrun.userns import IdPool, take_range
+lease = take_range(Layout(sys.argv[1]), IdPool(200000, 300000, 3))
+print(lease.range.index, flush=True)
+sys.stdin.read()
+"""
