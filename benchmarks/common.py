@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -96,6 +97,8 @@ def in_private_mount_namespace(keep_cgroup2: bool = False) -> None:
     With keep_cgroup2, the hierarchy stays reachable at another place (see kept_cgroup2): backends
     that create cgroups there, or whose daemon does, must still be able to find and remove them."""
     if os.environ.get(PRIVATE_NS_ENV) == "1":
+        # SIGTERM (e.g. `timeout`, or a CI job cancelled) unwinds like Ctrl-C: the cleanup blocks run.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         if os.path.ismount(UNIFIED):
             keep = os.environ.get(CGROUP2_KEEP_ENV)
             if keep:

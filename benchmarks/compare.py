@@ -144,19 +144,19 @@ def chart(results: dict[str, dict[str, float | int | str]], path: Path) -> None:
 
 
 def update_docs(text: str, image: Path, load: float) -> None:
-    docs = DOCS / "backends.md"
+    """The table and chart, between the markers of docs/backends.md and of the README."""
     about = machine()
-    block = (
-        f"{START}\nMeasured {about['date']} on {about['host']}: {about['cpus']} CPUs, Linux {about['kernel']}, "
-        f"Python {about['python']}, load average {load:.1f} when it started (`make bench`; the figure in "
-        "brackets: how many times docker run's).\n\n"
-        f"{text}\n\n![backends compared]({image.name})\n{END}"
-    )
-    current = docs.read_text()
-    before, _, rest = current.partition(START)
-    _, _, after = rest.partition(END)
-    docs.write_text(before + block + after)
     shutil.copy(RESULTS / "compare.png", image)
+    for page in (DOCS / "backends.md", DOCS.parent / "README.md"):
+        block = (
+            f"{START}\nMeasured {about['date']} on {about['host']}: {about['cpus']} CPUs, Linux {about['kernel']}, "
+            f"Python {about['python']}, load average {load:.1f} when it started (`make bench`; the figure in "
+            "brackets: how many times docker run's).\n\n"
+            f"{text}\n\n![backends compared]({os.path.relpath(image, page.parent)})\n{END}"
+        )
+        before, _, rest = page.read_text().partition(START)
+        _, _, after = rest.partition(END)
+        page.write_text(before + block + after)
 
 
 def main() -> None:
@@ -196,7 +196,7 @@ def main() -> None:
     print(f"\nwritten {path} and {RESULTS / 'compare.png'}")
     if args.update_docs:
         update_docs(text, DOCS / "backends-compare.png", load)
-        print(f"updated {DOCS / 'backends.md'}")
+        print(f"updated {DOCS / 'backends.md'} and the README")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ NAMESPACE_FLAGS = {
     "ipc": lib.CLONE_NEWIPC,
     "user": lib.CLONE_NEWUSER,
 }
+CAN_CLONE_INTO_CGROUP = bool(lib.lxrun_can_clone_into_cgroup())
 NETWORK = {"new": lib.LXRUN_NET_NEW, "join": lib.LXRUN_NET_JOIN, "host": lib.LXRUN_NET_HOST}
 MOUNT_FLAGS = {
     "ro": lib.MS_RDONLY,
@@ -116,12 +117,15 @@ class SpawnRequest(Record):
     `namespaces` are the second stage's (mount, pid, uts, ipc, user); `network` is "new" (a network
     namespace of its own with loopback up), "join" (the namespace at `netns_fd`) or "host". With a
     user namespace, `uid_map`/`gid_map` are written for it from outside. `caps` is what the task
-    keeps, every set included; `seccomp` the compiled filter, or None.
+    keeps, every set included; `seccomp` the compiled filter, or None. The task joins its cgroups by
+    writing to `cgroup_procs_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
+    directory open at `cgroup_dir_fd`.
     """
 
     __slots__ = (
         "argv",
         "caps",
+        "cgroup_dir_fd",
         "cgroup_procs_fds",
         "cwd",
         "env",
@@ -161,6 +165,7 @@ class SpawnRequest(Record):
     caps: frozenset[str] | None
     seccomp: Filter | None
     cgroup_procs_fds: Sequence[int]
+    cgroup_dir_fd: int
     new_cgroupns: bool
     init_path: str
 
@@ -185,6 +190,7 @@ class SpawnRequest(Record):
         caps: frozenset[str] | None = None,
         seccomp: Filter | None = None,
         cgroup_procs_fds: Sequence[int] = (),
+        cgroup_dir_fd: int = -1,
         new_cgroupns: bool = False,
         init_path: str = INIT_PATH,
     ) -> None:
@@ -208,6 +214,7 @@ class SpawnRequest(Record):
             caps=caps,
             seccomp=seccomp,
             cgroup_procs_fds=cgroup_procs_fds,
+            cgroup_dir_fd=cgroup_dir_fd,
             new_cgroupns=new_cgroupns,
             init_path=init_path,
         )
@@ -312,6 +319,7 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     cgroup_fds = ffi.new("int[]", list(request.cgroup_procs_fds) or [-1])
     c_request.cgroup_fds = cgroup_fds
     c_request.n_cgroup_fds = len(request.cgroup_procs_fds)
+    c_request.cgroup_dir_fd = request.cgroup_dir_fd
     c_request.host_steps = build.steps(request.host_steps)
     c_request.n_host_steps = len(request.host_steps)
     c_request.steps = build.steps(request.steps)

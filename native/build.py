@@ -122,6 +122,7 @@ struct lxrun_request {
     int new_cgroupns;
     const int *cgroup_fds;
     int n_cgroup_fds;
+    int cgroup_dir_fd;
     const struct lxrun_step *host_steps;
     int n_host_steps;
     const struct lxrun_step *steps;
@@ -152,6 +153,7 @@ struct lxrun_seccomp_profile { uint32_t default_action; const uint32_t *arches; 
                                const struct lxrun_seccomp_rule *rules; int n_rules; ...; };
 
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err);
+int lxrun_can_clone_into_cgroup(void);
 int lxrun_new_netns(void);
 int lxrun_setns(int fd, int nstype);
 int lxrun_seccomp_compile(const struct lxrun_seccomp_profile *profile, void **filter, int *len, int *bad_rule);

@@ -30,6 +30,13 @@
 
 #include "helper.h"
 
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
 #define STAGE_STACK_SIZE (256 * 1024)
 #define FS_OPTIONS_MAX 1024
 
@@ -415,6 +422,80 @@ static void join_cgroups(struct stage_ctx *ctx)
 	}
 }
 
+/* clone3(2) with the child on a stack of its own, sharing our memory: the child must not return
+ * into this function's frame, so it calls fn(arg) and exits from the assembly. */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		set_tid_size, cgroup;
+};
+
+#if defined(__x86_64__)
+static pid_t clone3_on_stack(struct clone3_args *args, int (*fn)(void *), void *arg)
+{
+	long ret;
+	register int (*fn_reg)(void *) __asm__("r12") = fn;  /* callee-saved: the syscall keeps them */
+	register void *arg_reg __asm__("r13") = arg;
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"  /* the child: a fresh stack, nothing to unwind to */
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "mov %%eax, %%edi\n\t"
+			 "mov %[exit_nr], %%eax\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:\n\t"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone3), "D"(args), "S"(sizeof *args), "r"(fn_reg), "r"(arg_reg),
+			   [exit_nr] "i"(SYS_exit)
+			 : "rcx", "r11", "memory");
+	if (ret < 0) {
+		errno = (int)-ret;
+		return -1;
+	}
+	return (pid_t)ret;
+}
+#define HAVE_CLONE3_ON_STACK 1
+#else
+#define HAVE_CLONE3_ON_STACK 0
+#endif
+
+int lxrun_can_clone_into_cgroup(void)
+{
+	return HAVE_CLONE3_ON_STACK;
+}
+
+/* CLONE_PARENT: stage 2 is the caller's child, so the caller can wait for it after we are gone. */
+static pid_t spawn_stage2(struct stage_ctx *ctx)
+{
+	const struct lxrun_request *req = ctx->req;
+	uint64_t flags = CLONE_VM | CLONE_PARENT | (uint64_t)(unsigned int)req->clone_flags;
+	pid_t pid;
+	if (req->cgroup_dir_fd < 0) {
+		pid = clone(stage2_main, ctx->stage2_stack + STAGE_STACK_SIZE, (int)flags, ctx);
+		if (pid < 0)
+			stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "clone");
+		return pid;
+	}
+#if HAVE_CLONE3_ON_STACK
+	/* Born in its cgroup: no migration, so no wait on the cgroup core's threadgroup lock. */
+	struct clone3_args args = {
+		.flags = flags | CLONE_INTO_CGROUP,
+		.stack = (uint64_t)(uintptr_t)ctx->stage2_stack,
+		.stack_size = STAGE_STACK_SIZE,
+		.cgroup = (uint64_t)req->cgroup_dir_fd,
+	};
+	pid = clone3_on_stack(&args, stage2_main, ctx);
+#else
+	errno = ENOSYS;
+	pid = -1;
+#endif
+	if (pid < 0)
+		stage_fail(ctx, LXRUN_STEP_CGROUP, -1, "clone3(CLONE_INTO_CGROUP)");
+	return pid;
+}
+
 static void write_map(struct stage_ctx *ctx, const char *file, const char *map)
 {
 	char path[64];
@@ -461,13 +542,10 @@ static int stage1_main(void *arg)
 	 * until we exit, must not keep the exec pipe open or we would wait for its end forever. */
 	if (pipe2(ctx->go_fd, O_CLOEXEC) < 0 || pipe2(ctx->exec_fd, O_CLOEXEC) < 0)
 		stage_fail(ctx, LXRUN_STEP_SYNC, -1, NULL);
-	join_cgroups(ctx);
+	if (req->cgroup_dir_fd < 0)
+		join_cgroups(ctx);
 	enter_network(ctx);
-	/* CLONE_PARENT: stage 2 is the caller's child, so the caller can wait for it after we are gone. */
-	ctx->stage2_pid = clone(stage2_main, ctx->stage2_stack + STAGE_STACK_SIZE,
-				CLONE_VM | CLONE_PARENT | req->clone_flags, ctx);
-	if (ctx->stage2_pid < 0)
-		stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "clone");
+	ctx->stage2_pid = spawn_stage2(ctx);
 	close(ctx->go_fd[0]);
 	close(ctx->exec_fd[1]);
 	if (req->clone_flags & CLONE_NEWUSER) {

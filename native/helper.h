@@ -3,7 +3,8 @@
  * Python builds the whole request as plain data before the call. Two stages, neither of which runs
  * Python nor copies the Python process:
  *   stage 1, clone(CLONE_VM|CLONE_VFORK) on its own stack, stays in the host's user namespace: it
- *     joins the task's cgroups and network namespace, clones stage 2, writes stage 2's uid/gid maps
+ *     joins the task's cgroups (or, on cgroup v2, clones stage 2 straight into the task's cgroup: no
+ *     migration) and network namespace, clones stage 2, writes stage 2's uid/gid maps
  *     from outside its user namespace, enters stage 2's mount namespace to build the root there
  *     (tmpfs, idmapped layers, overlay, sysfs), lets stage 2 go and exits once stage 2 has exec'd;
  *   stage 2, clone(CLONE_VM|CLONE_PARENT|CLONE_NEW*) on a second stack, is the sandbox's pid 1: it
@@ -65,6 +66,7 @@ struct lxrun_request {
 	int new_cgroupns;             /* stage 2 unshares the cgroup namespace (after stage 1 joined) */
 	const int *cgroup_fds;        /* open cgroup.procs files; stage 1 writes "0" to each */
 	int n_cgroup_fds;
+	int cgroup_dir_fd;            /* -1, or a cgroup2 directory stage 2 is born into (CLONE_INTO_CGROUP) */
 	const struct lxrun_step *host_steps;  /* stage 1, inside stage 2's mount namespace */
 	int n_host_steps;
 	const struct lxrun_step *steps;       /* stage 2 */
@@ -94,6 +96,10 @@ struct lxrun_child {
 
 /* 0 and *out filled, or -1 and *err filled; on -1 no process and no descriptor is left over. */
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err);
+
+/* 1 where stage 2 can be cloned into a cgroup (clone3 with CLONE_INTO_CGROUP on its own stack needs a
+ * few lines of assembly, written for x86_64), else 0: then cgroup_dir_fd must be -1. */
+int lxrun_can_clone_into_cgroup(void);
 
 /* A new network namespace, as a close-on-exec descriptor (made by a CLONE_VM|CLONE_VFORK|CLONE_FILES
  * child, so the caller is never copied); -errno on failure. */

@@ -156,10 +156,21 @@ def _task_dir(layout: Layout, task_id: str) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.rmdir(lxcpath)
-        # liblxc's lock file for this container, and its directories once no other task's lock is in them.
-        with contextlib.suppress(OSError):
-            os.unlink(f"{LOCK_ROOT}{lxcpath}/.{task_id}")
-            os.removedirs(f"{LOCK_ROOT}{lxcpath}")
+        _remove_lock(lxcpath, task_id)
+
+
+def _remove_lock(lxcpath: str, task_id: str) -> None:
+    """liblxc's lock file for the container (if it made one), and the directories it made for it below
+    LOCK_ROOT (a mirror of lxcpath) once no other lock is in them. LOCK_ROOT itself is liblxc's."""
+    with contextlib.suppress(OSError):
+        os.unlink(f"{LOCK_ROOT}{lxcpath}/.{task_id}")
+    path = f"{LOCK_ROOT}{lxcpath}"
+    while path != LOCK_ROOT:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        path = os.path.dirname(path)
 
 
 def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
@@ -366,6 +377,5 @@ def release_leftovers(layout: Layout, task_id: str, dry_run: bool) -> list[str]:
         released.append(f"lxc container dir {directory}")
         if not dry_run:
             shutil.rmtree(directory, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                os.unlink(f"{LOCK_ROOT}{layout.root}/lxc/.{task_id}")
+            _remove_lock(f"{layout.root}/lxc", task_id)
     return released

@@ -78,13 +78,19 @@ def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _opened_for_writing(paths: list[str]) -> Iterator[list[int]]:
-    """The cgroup.procs files the child joins by writing "0": opened here, closed once it started."""
+def _cgroup_entry(cgroup: TaskCgroup) -> Iterator[tuple[list[int], int]]:
+    """How the child enters its cgroup: (cgroup.procs files it writes "0" to, -1), or on v2 ([], the
+    directory it is cloned into). Opened here, closed once it started."""
     fds: list[int] = []
     try:
-        for path in paths:
-            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
-        yield fds
+        directory = cgroup.birth_dir() if helper.CAN_CLONE_INTO_CGROUP else None
+        if directory is not None:
+            fds.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+            yield [], fds[0]
+        else:
+            for path in cgroup.procs_files():
+                fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+            yield fds, -1
     finally:
         for fd in fds:
             os.close(fd)
@@ -156,8 +162,8 @@ class NativeBackend:
                 self.cgroups.create(task_cgroup_name(plan.task_id), spec.limits, spec.cgroup_parent)
             )
             faults.point("cgroup")
-            with _opened_for_writing(cgroup.procs_files()) as procs_fds:
-                request = self._request(plan, dev_template, stdio, ids, kept, procs_fds, netns_fd)
+            with _cgroup_entry(cgroup) as cgroup_entry:
+                request = self._request(plan, dev_template, stdio, ids, kept, cgroup_entry, netns_fd)
                 started = time.monotonic()
                 process = resources.enter_context(helper.spawn(request))
             record.update(pid=process.pid)
@@ -196,10 +202,11 @@ class NativeBackend:
         stdio: TaskStdio,
         ids: IdRange | None,
         kept: str | None,
-        procs_fds: list[int],
+        cgroup_entry: tuple[list[int], int],
         netns_fd: int,
     ) -> helper.SpawnRequest:
         spec = plan.spec
+        procs_fds, cgroup_dir_fd = cgroup_entry
         caps = spec.security.caps
         return helper.SpawnRequest(
             namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
@@ -223,7 +230,8 @@ class NativeBackend:
             caps=caps,
             seccomp=self.seccomp.filter_for(spec.security.seccomp, caps),
             cgroup_procs_fds=procs_fds,
-            new_cgroupns=bool(procs_fds),
+            cgroup_dir_fd=cgroup_dir_fd,
+            new_cgroupns=bool(procs_fds) or cgroup_dir_fd >= 0,
         )
 
     def _sandbox_steps(self, plan: TaskPlan, dev_template: str) -> list[mounts.MountStep]:

@@ -63,6 +63,10 @@ class TaskCgroup:
         """The cgroup.procs files the child writes "0" to before exec, one per hierarchy."""
         return [f"{path}/cgroup.procs" for path in self.dirs.values()]
 
+    def birth_dir(self) -> str | None:
+        """The cgroup2 directory a child can be cloned straight into (CLONE_INTO_CGROUP), if any."""
+        return None
+
     def usage(self) -> Usage:
         return NO_USAGE
 

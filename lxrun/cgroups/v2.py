@@ -47,6 +47,9 @@ class V2TaskCgroup(TaskCgroup):
         super().__init__({"unified": path})
         self.path = path
 
+    def birth_dir(self) -> str | None:
+        return self.path
+
     def usage(self) -> Usage:
         cpu = read_keyed(f"{self.path}/cpu.stat")
         return Usage(

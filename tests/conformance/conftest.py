@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from lxrun import Result, TaskSpec, run
+from lxrun.backends.lxc import LOCK_ROOT
 from lxrun.runtime import BACKENDS, Runtime
 from tests.conftest import require
 
@@ -71,12 +72,14 @@ def lxrun_containers() -> list[str]:
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind(state_root: Path) -> Iterator[None]:
     mounts_before = host_mounts()
+    lxc_lock_root = os.path.isdir(LOCK_ROOT)
     yield
     assert host_mounts() == mounts_before, "the host's mount table changed"
     assert list((state_root / "run").iterdir()) == [], "a task record was left in run/"
     assert list((state_root / "scratch").iterdir()) == [], "something was left in scratch/"
     assert not (state_root / "lxc").exists(), "LXC's task dirs were left"
-    assert not glob.glob(f"/run/lxc/lock{state_root}/lxc*"), "LXC's lock dir was left"
+    assert not os.path.exists(f"{LOCK_ROOT}{state_root}"), "LXC's lock dirs were left"
+    assert os.path.isdir(LOCK_ROOT) or not lxc_lock_root, "liblxc's own lock dir was removed"
     assert cgroup_leftovers() == [], "a cgroup was left"
     assert lxrun_containers() == [], "a container was left"
     assert psutil.Process().children(recursive=True) == [], "a process was left running"

@@ -1,19 +1,28 @@
-"""The v2 manager's core on a real cgroup2 hierarchy: placing processes, cgroup.kill, cgroup.events,
-cgroup.freeze, removal. On this hybrid host cgroup2 is mounted at /sys/fs/cgroup/unified with no
-controllers, but these core files work; the controllers are proven in the pure-v2 guest (make test-v2)."""
+"""The v2 manager's core on a real cgroup2 hierarchy: placing processes, tasks born in their cgroup,
+cgroup.kill, cgroup.events, cgroup.freeze, removal. On this hybrid host cgroup2 is mounted at
+/sys/fs/cgroup/unified with no controllers, but these core files work; the controllers are proven in
+the pure-v2 guest (make test-v2)."""
 
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from lxrun import TaskSpec, helper
+from lxrun.backends.base import TaskHandle
+from lxrun.backends.native import NativeBackend
 from lxrun.cgroups.discover import cgroup_mounts, own_cgroups
 from lxrun.cgroups.v2 import V2Manager
+from lxrun.layout import Layout
+from lxrun.plan import plan_task
 from lxrun.spec import Limits
+from lxrun.state import task_cgroup_name
+from lxrun.store.stacks import StackStore
 
 from ..conftest import require
 
@@ -78,3 +87,24 @@ def test_usage_without_controllers_is_unknown_not_zero(manager: V2Manager) -> No
     controllers = (Path(manager.mount) / "cgroup.controllers").read_text().split()
     if "memory" not in controllers:
         assert usage.peak_memory is None and usage.oom_killed is False
+
+
+def test_a_native_task_is_born_in_its_cgroup(manager: V2Manager, state_root: Path) -> None:
+    # On v2 the helper clones the sandbox straight into the task's cgroup (clone3 CLONE_INTO_CGROUP):
+    # no cgroup.procs is opened, so the task can only be in its cgroup if it was born there.
+    assert helper.CAN_CLONE_INTO_CGROUP or platform.machine() != "x86_64"
+    layout = Layout(state_root)
+    members: list[list[int]] = []
+
+    def on_start(handle: TaskHandle) -> None:
+        task = manager.find(task_cgroup_name(handle.task_id))
+        assert task is not None
+        members.append(task.pids())
+
+    spec = TaskSpec(stack="busybox", argv=["sh", "-c", "sleep 0.2; cat /proc/self/cgroup"])
+    result = NativeBackend(layout, cgroups=manager).run(
+        plan_task(spec, StackStore(layout).resolve("busybox")), on_start=on_start
+    )
+    assert result.exit_code == 0, result
+    assert len(members) == 1 and len(members[0]) >= 1  # init (and its child) in the task's cgroup
+    assert result.stdout is not None and result.stdout.decode().splitlines()[-1] == "0::/"  # its own cgroup ns
