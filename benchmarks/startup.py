@@ -21,7 +21,8 @@ from pathlib import Path
 from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
 from references import remove_lxc_execute_leftovers, runtime_cases
 
-from lxrun import TaskSpec, run
+from lxrun import TaskSpec, helper, run
+from lxrun.cgroups import detect
 from lxrun.layout import Layout
 from lxrun.spec import Limits, Security
 from lxrun.store.stacks import StackStore
@@ -44,8 +45,25 @@ def lxrun_cases(root: Path) -> list[Case]:
 
         return once
 
+    def joined_by_write(task: TaskSpec) -> Callable[[], None]:
+        run_once = in_process(task)
+
+        def once() -> None:
+            helper.CAN_CLONE_INTO_CGROUP = False
+            try:
+                run_once()
+            finally:
+                helper.CAN_CLONE_INTO_CGROUP = True
+
+        return once
+
+    join_by_write_case = []
+    if helper.CAN_CLONE_INTO_CGROUP and detect().version == "v2":
+        note = "v2 without CLONE_INTO_CGROUP: the task moves into its cgroup, as on v1"
+        join_by_write_case = [Case("lxrun in-process, cgroup joined by a write", joined_by_write(spec), note)]
     return [
         Case("lxrun in-process (lxrun.run)", in_process(spec)),
+        *join_by_write_case,
         Case("lxrun in-process + limits", in_process(limited), "--memory 256m --pids-limit 100 --cpus 1"),
         Case(
             "lxrun in-process, unconfined",

@@ -73,6 +73,7 @@ OPS = {
     mounts.HOST_MKDIR: lib.LXRUN_OP_HOST_MKDIR,
     mounts.HOST_MOUNT: lib.LXRUN_OP_HOST_MOUNT,
     mounts.HOST_BIND: lib.LXRUN_OP_HOST_BIND,
+    mounts.HOST_WRITE: lib.LXRUN_OP_HOST_WRITE,
     mounts.REBIND: lib.LXRUN_OP_REBIND,
     mounts.OPEN_ROOT: lib.LXRUN_OP_OPEN_ROOT,
     mounts.FS: lib.LXRUN_OP_FS,
@@ -118,7 +119,7 @@ class SpawnRequest(Record):
     namespace of its own with loopback up), "join" (the namespace at `netns_fd`) or "host". With a
     user namespace, `uid_map`/`gid_map` are written for it from outside. `caps` is what the task
     keeps, every set included; `seccomp` the compiled filter, or None. The task joins its cgroups by
-    writing to `cgroup_procs_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
+    writing to `cgroup_join_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
     directory open at `cgroup_dir_fd`.
     """
 
@@ -126,7 +127,7 @@ class SpawnRequest(Record):
         "argv",
         "caps",
         "cgroup_dir_fd",
-        "cgroup_procs_fds",
+        "cgroup_join_fds",
         "cwd",
         "env",
         "gid",
@@ -164,7 +165,7 @@ class SpawnRequest(Record):
     gid: int
     caps: frozenset[str] | None
     seccomp: Filter | None
-    cgroup_procs_fds: Sequence[int]
+    cgroup_join_fds: Sequence[int]
     cgroup_dir_fd: int
     new_cgroupns: bool
     init_path: str
@@ -189,7 +190,7 @@ class SpawnRequest(Record):
         gid: int = 0,
         caps: frozenset[str] | None = None,
         seccomp: Filter | None = None,
-        cgroup_procs_fds: Sequence[int] = (),
+        cgroup_join_fds: Sequence[int] = (),
         cgroup_dir_fd: int = -1,
         new_cgroupns: bool = False,
         init_path: str = INIT_PATH,
@@ -213,7 +214,7 @@ class SpawnRequest(Record):
             gid=gid,
             caps=caps,
             seccomp=seccomp,
-            cgroup_procs_fds=cgroup_procs_fds,
+            cgroup_join_fds=cgroup_join_fds,
             cgroup_dir_fd=cgroup_dir_fd,
             new_cgroupns=new_cgroupns,
             init_path=init_path,
@@ -316,9 +317,9 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.uid_map = build.cstr(request.uid_map)
     c_request.gid_map = build.cstr(request.gid_map)
     c_request.new_cgroupns = int(request.new_cgroupns)
-    cgroup_fds = ffi.new("int[]", list(request.cgroup_procs_fds) or [-1])
+    cgroup_fds = ffi.new("int[]", list(request.cgroup_join_fds) or [-1])
     c_request.cgroup_fds = cgroup_fds
-    c_request.n_cgroup_fds = len(request.cgroup_procs_fds)
+    c_request.n_cgroup_fds = len(request.cgroup_join_fds)
     c_request.cgroup_dir_fd = request.cgroup_dir_fd
     c_request.host_steps = build.steps(request.host_steps)
     c_request.n_host_steps = len(request.host_steps)

@@ -17,12 +17,13 @@ from lxrun.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from lxrun.layout import Layout
     from lxrun.spec import Volume
 
 # Operations. Host ops take host paths; FS, BIND and MKDIR targets are paths inside the new root.
+# HOST_WRITE writes `data` to a new file.
 HOST_MKDIR = "host-mkdir"
 HOST_MOUNT = "host-mount"
 OPEN_ROOT = "open-root"
@@ -32,6 +33,7 @@ MKDIR = "mkdir"
 PIVOT_ROOT = "pivot"
 
 HOST_BIND = "host-bind"
+HOST_WRITE = "host-write"
 REBIND = "rebind"
 
 # What to do when an in-root target is missing: fail, create it, or skip the step.
@@ -100,6 +102,14 @@ class MountStep(Record):
             mode=mode,
             owner=owner,
         )
+
+
+def overlayfs_available() -> bool:
+    """Registered, or a module the kernel loads on the first overlay mount (as on a fresh Debian boot)."""
+    with open("/proc/filesystems") as filesystems:
+        if "overlay" in filesystems.read():
+            return True
+    return os.path.isdir(f"/lib/modules/{os.uname().release}/kernel/fs/overlayfs")
 
 
 def overlay_options(layers: Sequence[str], upper: str, work: str) -> str:
@@ -235,6 +245,24 @@ def volume_step(volume: Volume, source_is_dir: bool) -> MountStep:
         create=CREATE_DIR if source_is_dir else CREATE_FILE,
         mode=0o755 if source_is_dir else 0o644,
     )
+
+
+def etc_file_steps(
+    scratch: str, files: Mapping[str, str], owner: int | None
+) -> tuple[list[MountStep], list[MountStep]]:
+    """The task's own /etc files (lxrun/net/etc.py): the first stage writes them on the task's tmpfs
+    (owned by the task's root), the second binds them over the stack's. Bound before the volumes, so
+    `-v FILE:/etc/hosts` wins."""
+    directory = f"{scratch}/etc"
+    host = [MountStep(HOST_MKDIR, directory, "task /etc files")]
+    sandbox = []
+    for target, content in files.items():
+        source = f"{directory}/{os.path.basename(target)}"
+        host.append(MountStep(HOST_WRITE, source, f"write {target}", data=content, mode=0o644, owner=owner))
+        sandbox.append(
+            MountStep(BIND, target, f"bind {target}", source=source, attrs=HARDENED, create=CREATE_FILE, mode=0o644)
+        )
+    return host, sandbox
 
 
 def workdir_step(workdir: str) -> MountStep:

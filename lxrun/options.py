@@ -68,12 +68,12 @@ def parse_volume(text: str) -> Volume:
 
 
 # docker's units for sizes: binary multiples, an optional "b", any case (256m, 1G, 512kb, 100).
-SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)([kmgt]?)b?", re.IGNORECASE)
+SIZE_PATTERN = r"(\d+(?:\.\d+)?)([kmgt]?)b?"  # compiled by re on first use: only tasks with a size pay
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def parse_size(option: str, text: str) -> int:
-    match = SIZE_RE.fullmatch(text.strip())
+    match = re.fullmatch(SIZE_PATTERN, text.strip(), re.IGNORECASE)
     if not match:
         raise SpecError(
             option, "is not a size", path=text or "''", hint="use a number with an optional unit b, k, m, g or t"

@@ -62,10 +62,22 @@ class TaskRecord:
         os.pwrite(self._fd, payload, 0)
         os.ftruncate(self._fd, len(payload))
 
+    def running_as(self, pid: int) -> None:
+        """The task's pid 1 on the host, with its start time: `lxrun kill` and `ps` never mistake a recycled pid."""
+        self.update(pid=pid, pid_start=process_start(pid))
+
     def remove(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         os.close(self._fd)
+
+
+def live_pid(data: dict[str, Any]) -> int | None:
+    """The record's pid 1 while that very process runs (same pid, same start time), else None."""
+    pid, start = data.get("pid"), data.get("pid_start")
+    if isinstance(pid, int) and start is not None and process_start(pid) == start:
+        return pid
+    return None
 
 
 @contextlib.contextmanager

@@ -198,6 +198,31 @@ static int attach(int mnt, int dirfd, const char *path, unsigned int flags)
 	return rc < 0 ? close_keeping_errno(mnt) : close(mnt);
 }
 
+/* HOST_WRITE: a file that did not exist (O_EXCL, no symlink followed), all of data in it. */
+static int write_new_file(const struct lxrun_step *s)
+{
+	int fd = open(s->target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, s->mode);
+	if (fd < 0)
+		return -1;
+	size_t left = strlen(s->data);
+	const char *at = s->data;
+	while (left > 0) {
+		ssize_t n = write(fd, at, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return close_keeping_errno(fd);
+		}
+		at += n;
+		left -= (size_t)n;
+	}
+	if (s->owner >= 0 && fchown(fd, (uid_t)s->owner, (gid_t)s->owner) < 0)
+		return close_keeping_errno(fd);
+	return close(fd);
+}
+
 static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int index, char *buf)
 {
 	int mnt = -1;
@@ -207,6 +232,10 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 		if (mkdir(s->target, s->mode) < 0 && errno != EEXIST)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		if (s->owner >= 0 && chown(s->target, (uid_t)s->owner, (gid_t)s->owner) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		return;
+	case LXRUN_OP_HOST_WRITE:
+		if (write_new_file(s) < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_HOST_MOUNT:

@@ -29,6 +29,7 @@ enum lxrun_op {
 	LXRUN_OP_REBIND,      /* the in-root target bound onto itself with attr set (read-only paths) */
 	LXRUN_OP_MKDIR,       /* mkdir -p of an in-root target */
 	LXRUN_OP_PIVOT,       /* make the opened root the process's root; the old root is detached */
+	LXRUN_OP_HOST_WRITE,  /* a new file at host path target holding data, with mode (chown to owner if set) */
 };
 
 enum lxrun_create {
@@ -54,7 +55,7 @@ struct lxrun_step {
 	uint64_t attr;        /* MOUNT_ATTR_*; MOUNT_ATTR_IDMAP maps through the sandbox's user namespace */
 	int create;
 	unsigned int mode;
-	int64_t owner;        /* HOST_MKDIR: chown the directory to this uid and gid; -1 keeps root */
+	int64_t owner;        /* HOST_MKDIR, HOST_WRITE: chown to this uid and gid; -1 keeps root */
 };
 
 struct lxrun_request {

@@ -6,7 +6,7 @@
 enum lxrun_step_code {
 	LXRUN_STEP_SPAWN = 1,   /* pipe2/mmap/clone in the calling process */
 	LXRUN_STEP_OPEN_INIT,   /* opening the init binary before the root changes */
-	LXRUN_STEP_CGROUP,      /* joining a task cgroup (write "0" to cgroup.procs) */
+	LXRUN_STEP_CGROUP,      /* joining a task cgroup (write "0" to tasks or cgroup.procs) */
 	LXRUN_STEP_CGROUPNS,    /* unshare(CLONE_NEWCGROUP) after joining */
 	LXRUN_STEP_HOSTNAME,
 	LXRUN_STEP_LOOPBACK,

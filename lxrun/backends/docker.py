@@ -264,7 +264,7 @@ class DockerBackend:
             client = _client(API_TIMEOUT)
             resources.callback(client.close)
             api = client.api
-            resources.enter_context(task_record(self.layout, plan, self.name))
+            record = resources.enter_context(task_record(self.layout, plan, self.name))
             resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
             try:
                 image = ensure_image(api, plan.stack, self.layout.tmp)
@@ -301,6 +301,9 @@ class DockerBackend:
             handle = _Handle(plan.task_id, api, container)
             if on_start is not None:
                 on_start(handle)
+            init_pid = api.inspect_container(container)["State"].get("Pid") or 0
+            if init_pid > 0:  # 0 once the task already ended
+                record.running_as(init_pid)
             timed_out = _relay(attached, sinks, spec.stdin, spec.timeout, spec.stop_timeout, handle)
             exit_code = api.wait(container)["StatusCode"]
             wall_time = time.monotonic() - started

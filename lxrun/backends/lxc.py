@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 
-from lxrun import helper
+from lxrun import helper, mounts
 from lxrun._native import ffi, lib
 from lxrun.backends import cgtree, lxc_config
 from lxrun.backends.base import Probe
@@ -32,6 +32,7 @@ from lxrun.errors import (
     SetupError,
     SpecError,
 )
+from lxrun.net.etc import etc_files
 from lxrun.result import Result
 from lxrun.state import claimed_name, task_record
 from lxrun.stdio import TaskStdio
@@ -159,6 +160,17 @@ def _task_dir(layout: Layout, task_id: str) -> Iterator[str]:
         _remove_lock(lxcpath, task_id)
 
 
+def _write_etc_files(directory: str, plan: TaskPlan) -> tuple[tuple[str, str], ...]:
+    """The task's /etc files, in its container dir (gone with it): (host file, /etc path) pairs."""
+    written = []
+    for target, content in etc_files(plan.hostname, plan.spec.network.mode).items():
+        path = f"{directory}/{os.path.basename(target)}"
+        with open(path, "w") as file:
+            file.write(content)
+        written.append((path, target))
+    return tuple(written)
+
+
 def _remove_lock(lxcpath: str, task_id: str) -> None:
     """liblxc's lock file for the container (if it made one), and the directories it made for it below
     LOCK_ROOT (a mirror of lxcpath) once no other lock is in them. LOCK_ROOT itself is liblxc's."""
@@ -267,9 +279,8 @@ class LxcBackend:
             return Probe(False, "python-lxc is not installed (apt-get install lxc-dev; pip install 'lxrun[backends]')")
         if not os.path.isfile(helper.INIT_PATH):
             return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
-        with open("/proc/filesystems") as filesystems:
-            if "overlay" not in filesystems.read():
-                return Probe(False, "overlayfs is not available (modprobe overlay)")
+        if not mounts.overlayfs_available():
+            return Probe(False, "overlayfs is not available (build or install the overlay module)")
         missing = cgtree.undelegated(cgtree.own_hierarchies())
         if missing:
             return Probe(False, f"cgroup v2: lxrun's own cgroup does not delegate {', '.join(missing)} to its children")
@@ -286,7 +297,7 @@ class LxcBackend:
         hierarchies = cgtree.own_hierarchies()
         memory = cgtree.legacy_memory(hierarchies)
         with contextlib.ExitStack() as resources:
-            resources.enter_context(task_record(self.layout, plan, self.name))
+            record = resources.enter_context(task_record(self.layout, plan, self.name))
             resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
             directory = resources.enter_context(_task_dir(self.layout, plan.task_id))
             kept = self.layout.kept_task(plan.task_id) if spec.keep else None
@@ -307,6 +318,7 @@ class LxcBackend:
                 init=helper.INIT_PATH,
                 oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory and watch_oom else None,
                 oom_copy=oom_copy,
+                etc_files=_write_etc_files(directory, plan),
             )
             memsw = memory is not None and os.path.exists(
                 memory.path(f"{cgroups.relative}/memory.memsw.limit_in_bytes")
@@ -334,6 +346,9 @@ class LxcBackend:
             init_pipes.close_write_ends()
             if on_start is not None:  # the handle's signals wait for the container's pid 1 to exist
                 on_start(_Handle(plan.task_id, monitor))
+            init_pid = monitor.init_pid()  # as the task can't end before it exists, this costs no time
+            if init_pid is not None:
+                record.running_as(init_pid)
             _, timed_out = wait(monitor, stdio.sinks, started, spec.timeout, spec.stop_timeout)
             wall_time = time.monotonic() - started
             outputs, truncated = stdio.finish()

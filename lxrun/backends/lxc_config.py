@@ -29,18 +29,30 @@ CPU_PERIOD_US = 100_000
 
 
 class LxcPaths(Record):
-    """Host paths a container config names: the task's upper dir, its log, the init binary, and on v1
-    the container's memory.oom_control with where the stop hook copies it before LXC removes that cgroup."""
+    """Host paths a container config names: the task's upper dir, its log, the init binary, on v1 the
+    container's memory.oom_control with where the stop hook copies it before LXC removes that cgroup,
+    and the task's own /etc files as (host file, /etc path) pairs (lxrun/net/etc.py)."""
 
-    __slots__ = ("init", "log", "oom_control", "oom_copy", "upper")
+    __slots__ = ("etc_files", "init", "log", "oom_control", "oom_copy", "upper")
     upper: str
     log: str
     init: str
     oom_control: str | None
     oom_copy: str | None
+    etc_files: tuple[tuple[str, str], ...]
 
-    def __init__(self, upper: str, log: str, init: str, oom_control: str | None, oom_copy: str | None) -> None:
-        super().__init__(upper=upper, log=log, init=init, oom_control=oom_control, oom_copy=oom_copy)
+    def __init__(
+        self,
+        upper: str,
+        log: str,
+        init: str,
+        oom_control: str | None,
+        oom_copy: str | None,
+        etc_files: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(
+            upper=upper, log=log, init=init, oom_control=oom_control, oom_copy=oom_copy, etc_files=etc_files
+        )
 
 
 def _escape(path: str) -> str:
@@ -143,6 +155,9 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
         f"lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size={tmp_size(plan)},create=dir 0 0",
         f"lxc.mount.entry = {_escape(paths.init)} {INIT_TARGET.lstrip('/')} none bind,ro,create=file 0 0",
     ]
+    # Before the volumes, as native's: `-v FILE:/etc/hosts` wins.
+    for source, target in paths.etc_files:
+        lines.append(f"lxc.mount.entry = {_escape(source)} {_escape(target.lstrip('/'))} none bind,create=file 0 0")
     for planned in plan.volumes:
         volume = planned.volume
         options = ["rbind", "create=dir" if planned.is_dir else "create=file"]

@@ -15,6 +15,7 @@ import time
 
 from lxrun import faults, helper, mounts
 from lxrun.cgroups import detect
+from lxrun.net.etc import etc_files
 from lxrun.net.spec import BRIDGE, HOST, NONE
 from lxrun.result import Result
 from lxrun.seccomp import Compiler
@@ -54,14 +55,6 @@ def _kernel_version() -> tuple[int, int]:
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
 
 
-def _overlayfs_available() -> bool:
-    """Registered, or a module the kernel will load on the first overlay mount."""
-    with open("/proc/filesystems") as filesystems:
-        if "overlay" in filesystems.read():
-            return True
-    return os.path.isdir(f"/lib/modules/{os.uname().release}/kernel/fs/overlayfs")
-
-
 @contextlib.contextmanager
 def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
     """Upper and work dirs on disk for --keep; the work dir is overlayfs's own and goes afterwards.
@@ -79,7 +72,7 @@ def _kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _cgroup_entry(cgroup: TaskCgroup) -> Iterator[tuple[list[int], int]]:
-    """How the child enters its cgroup: (cgroup.procs files it writes "0" to, -1), or on v2 ([], the
+    """How the child enters its cgroup: (the files it writes "0" to, -1), or on v2 ([], the
     directory it is cloned into). Opened here, closed once it started."""
     fds: list[int] = []
     try:
@@ -88,7 +81,7 @@ def _cgroup_entry(cgroup: TaskCgroup) -> Iterator[tuple[list[int], int]]:
             fds.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
             yield [], fds[0]
         else:
-            for path in cgroup.procs_files():
+            for path in cgroup.join_files():
                 fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
             yield fds, -1
     finally:
@@ -125,7 +118,7 @@ class NativeBackend:
             return Probe(False, "needs root (run as root)")
         if _kernel_version() < MIN_KERNEL:
             return Probe(False, f"needs Linux >= {MIN_KERNEL[0]}.{MIN_KERNEL[1]}, this is {os.uname().release}")
-        if not _overlayfs_available():
+        if not mounts.overlayfs_available():
             return Probe(False, "overlayfs is not available (build or install the overlay module)")
         if not os.path.isfile(helper.INIT_PATH):
             return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
@@ -148,11 +141,12 @@ class NativeBackend:
             faults.point("uid-range")
             netns_fd: int = -1
             notices: tuple[str, ...] = ()
+            address: str | None = None
             if spec.network.mode == BRIDGE:
                 from lxrun.net.attach import task_network  # pyroute2 & co. load only for bridge tasks
 
                 attachment = resources.enter_context(task_network(self.layout, plan.task_id, spec.network))
-                netns_fd, notices = attachment.netns_fd or -1, attachment.notices
+                netns_fd, notices, address = attachment.netns_fd or -1, attachment.notices, attachment.address
             faults.point("network")
             kept = resources.enter_context(_kept_upper(self.layout, plan.task_id)) if spec.keep else None
             faults.point("kept")
@@ -163,10 +157,11 @@ class NativeBackend:
             )
             faults.point("cgroup")
             with _cgroup_entry(cgroup) as cgroup_entry:
-                request = self._request(plan, dev_template, stdio, ids, kept, cgroup_entry, netns_fd)
+                etc = etc_files(plan.hostname, spec.network.mode, address)
+                request = self._request(plan, dev_template, stdio, ids, kept, cgroup_entry, netns_fd, etc)
                 started = time.monotonic()
                 process = resources.enter_context(helper.spawn(request))
-            record.update(pid=process.pid)
+            record.running_as(process.pid)
             faults.point("spawned")
             stdio.close_child_ends()
             if on_start is not None:
@@ -204,16 +199,20 @@ class NativeBackend:
         kept: str | None,
         cgroup_entry: tuple[list[int], int],
         netns_fd: int,
+        etc: dict[str, str],
     ) -> helper.SpawnRequest:
         spec = plan.spec
-        procs_fds, cgroup_dir_fd = cgroup_entry
+        join_fds, cgroup_dir_fd = cgroup_entry
         caps = spec.security.caps
+        root_owner = ids.uid if ids else None
+        etc_host_steps, etc_binds = mounts.etc_file_steps(self.layout.scratch, etc, root_owner)
         return helper.SpawnRequest(
             namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
-            host_steps=mounts.host_steps(
-                plan.stack.layer_paths, self.layout.scratch, kept, ids.uid if ids else None, spec.disk
-            ),
-            steps=self._sandbox_steps(plan, dev_template),
+            host_steps=[
+                *mounts.host_steps(plan.stack.layer_paths, self.layout.scratch, kept, root_owner, spec.disk),
+                *etc_host_steps,
+            ],
+            steps=self._sandbox_steps(plan, dev_template, etc_binds),
             argv=spec.argv,
             env=plan.env,
             cwd=plan.workdir,
@@ -229,13 +228,15 @@ class NativeBackend:
             gid=plan.user[1],
             caps=caps,
             seccomp=self.seccomp.filter_for(spec.security.seccomp, caps),
-            cgroup_procs_fds=procs_fds,
+            cgroup_join_fds=join_fds,
             cgroup_dir_fd=cgroup_dir_fd,
-            new_cgroupns=bool(procs_fds) or cgroup_dir_fd >= 0,
+            new_cgroupns=bool(join_fds) or cgroup_dir_fd >= 0,
         )
 
-    def _sandbox_steps(self, plan: TaskPlan, dev_template: str) -> list[mounts.MountStep]:
-        steps = mounts.sandbox_steps(self.layout.scratch, dev_template, plan.spec.disk)
+    def _sandbox_steps(
+        self, plan: TaskPlan, dev_template: str, etc_binds: list[mounts.MountStep]
+    ) -> list[mounts.MountStep]:
+        steps = mounts.sandbox_steps(self.layout.scratch, dev_template, plan.spec.disk) + etc_binds
         steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
         steps += [mounts.workdir_step(plan.workdir), mounts.PIVOT]
         return steps

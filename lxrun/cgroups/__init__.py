@@ -1,7 +1,7 @@
 """Task cgroups: one small manager interface with v1, v2 and null implementations, chosen by detect().
 
 A manager creates a task's cgroup (under the cgroup lxrun runs in, or a given parent), sets its
-limits, says which cgroup.procs files the child joins before exec, reads usage, kills every
+limits, says which files the child writes to join it before exec, reads usage, kills every
 process in it and removes it. Mount points and our own cgroup paths are passed in, so the
 controller logic runs unchanged on a fake tree in tests.
 """

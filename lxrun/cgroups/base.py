@@ -59,8 +59,8 @@ class TaskCgroup:
     def __init__(self, dirs: dict[str, str]) -> None:
         self.dirs = dirs  # hierarchy name -> the task's directory in it
 
-    def procs_files(self) -> list[str]:
-        """The cgroup.procs files the child writes "0" to before exec, one per hierarchy."""
+    def join_files(self) -> list[str]:
+        """The files the child writes "0" to before exec, one per hierarchy."""
         return [f"{path}/cgroup.procs" for path in self.dirs.values()]
 
     def birth_dir(self) -> str | None:
@@ -126,6 +126,10 @@ class CgroupManager:
 
     def find(self, name: str, parent: str | None = None) -> TaskCgroup | None:
         """The task cgroup `name` if it (still) exists, e.g. for `lxrun gc` after a runner died."""
+        return None
+
+    def own_cgroup(self) -> TaskCgroup | None:
+        """The cgroup of the process this manager was detected for, to read its usage (see `detect`)."""
         return None
 
     def parent_dirs(self) -> list[str]:

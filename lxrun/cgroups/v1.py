@@ -48,6 +48,12 @@ FREEZE_TIMEOUT = 2.0
 
 
 class V1TaskCgroup(TaskCgroup):
+    def join_files(self) -> list[str]:
+        # `tasks` moves the writing thread alone, which the kernel does without taking its global
+        # threadgroup lock for writing (that waits for an RCU grace period: 5-30 ms for the first
+        # task after a pause). The child that writes is single-threaded: that is the whole process.
+        return [f"{path}/tasks" for path in self.dirs.values()]
+
     def usage(self) -> Usage:
         memory, cpuacct, pids = self.dirs.get("memory"), self.dirs.get("cpuacct"), self.dirs.get("pids")
         user = read_int(f"{cpuacct}/cpuacct.usage_user") if cpuacct else None
@@ -92,6 +98,9 @@ class V1Manager(CgroupManager):
 
     def parent_dirs(self) -> list[str]:
         return [f"{mount}{self.own[name].rstrip('/')}/lxrun" for name, mount in self.mounts.items()]
+
+    def own_cgroup(self) -> V1TaskCgroup:
+        return V1TaskCgroup({name: f"{mount}{self.own[name].rstrip('/')}" for name, mount in self.mounts.items()})
 
     def find(self, name: str, parent: str | None = None) -> V1TaskCgroup | None:
         dirs = {}

@@ -147,6 +147,9 @@ class V2Manager(CgroupManager):
     def parent_dirs(self) -> list[str]:
         return [self._lxrun_dir()]
 
+    def own_cgroup(self) -> V2TaskCgroup:
+        return V2TaskCgroup(f"{self.mount}{self.own.rstrip('/')}")
+
     def find(self, name: str, parent: str | None = None) -> V2TaskCgroup | None:
         path = f"{self.mount}{parent}/{name}" if parent else f"{self._lxrun_dir()}/{name}"
         return V2TaskCgroup(path) if os.path.isdir(path) else None

@@ -5,15 +5,15 @@ Exit codes follow docker run: the task's own, 128+N when signal N killed it, 125
 
 Verbs are imported only when used, and the CLI is argparse rather than click: `lxrun exec` pays
 for every import on every start (click alone costs ~22 ms here, more than the CLI's whole budget).
+`lxrun exec` itself reads its options without argparse (exec_options.py): argparse costs ~3 ms.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
-from lxrun.cli.common import EXIT_LXRUN_FAILED, UsageError
+from lxrun.cli.usage import EXIT_LXRUN_FAILED, UsageError
 from lxrun.errors import LxrunError
 
 # verb -> (module, summary)
@@ -50,7 +50,7 @@ def run_cli(argv: list[str]) -> int:
     verb, *rest = argv
     if verb not in COMMANDS:
         raise UsageError(f"lxrun: unknown command {verb!r}", "lxrun")
-    module = importlib.import_module(COMMANDS[verb][0])
+    module = __import__(COMMANDS[verb][0], fromlist=["main"])  # importlib's import_module costs ~0.4 ms
     code: int = module.main(rest)
     return code
 

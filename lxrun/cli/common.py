@@ -1,5 +1,5 @@
 """What every verb shares: a parser whose errors are one line and exit 125, the --root option, and
-signals that stop a long job (a build) by unwinding it."""
+signals that stop a long job (a build) by unwinding it. (`lxrun exec` parses its options itself.)"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import signal
 
+from lxrun.cli.usage import UsageError
 from lxrun.layout import ROOT_ENV, default_root
 
 TYPE_CHECKING = False
@@ -14,15 +15,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import FrameType
     from typing import Any
-
-EXIT_LXRUN_FAILED = 125
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed as one line with where to look, exit 125."""
-
-    def __init__(self, message: str, help_command: str) -> None:
-        super().__init__(f"{message} (see `{help_command} --help`)")
 
 
 class Parser(argparse.ArgumentParser):

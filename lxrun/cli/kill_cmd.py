@@ -8,7 +8,7 @@ import signal
 from lxrun.cli.common import Parser, add_root_option
 from lxrun.errors import LxrunError, SpecError
 from lxrun.layout import Layout
-from lxrun.state import find_task, task_cgroup_name
+from lxrun.state import find_task, live_pid
 
 
 def parser() -> Parser:
@@ -33,16 +33,8 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     sig = parse_signal(args.signal)
     task_id, data = find_task(Layout(args.root), args.task)
-    pid = data.get("pid")
-    # The pid is the task's only while it sits in the task's cgroup: never signal a recycled pid.
-    ours = False
-    if isinstance(pid, int):
-        try:
-            with open(f"/proc/{pid}/cgroup") as file:
-                ours = task_cgroup_name(task_id) in file.read()
-        except FileNotFoundError:
-            pass
-    if not isinstance(pid, int) or not ours:
+    pid = live_pid(data)  # the task's pid 1 on every backend: it passes the signal on to the task
+    if pid is None:
         raise LxrunError("kill", "the task has no process to signal (starting or ending)", path=task_id)
     os.kill(pid, sig)
     print(task_id)

@@ -8,11 +8,13 @@ import time
 from lxrun.cgroups import detect
 from lxrun.cli.common import Parser, add_root_option
 from lxrun.layout import Layout
-from lxrun.state import records, runner_alive, task_cgroup_name
+from lxrun.state import live_pid, records, runner_alive, task_cgroup_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from lxrun.cgroups.base import Usage
 
 
 def parser() -> Parser:
@@ -26,19 +28,33 @@ def row(task_id: str, data: dict[str, Any] | None) -> dict[str, Any]:
     """One task as shown by ps: its record plus live usage from its cgroup (None once gone)."""
     if data is None:
         return {"id": task_id, "state": "unreadable"}
-    cgroup = detect().find(task_cgroup_name(task_id), data.get("cgroup_parent"))
-    usage = cgroup.usage() if cgroup is not None else None
+    pid = live_pid(data)
+    usage, memory = task_usage(task_id, data, pid)
     return {
         "id": task_id,
         "name": data.get("name"),
         "stack": data.get("stack"),
-        "pid": data.get("pid"),
+        "pid": pid,
         "age": round(time.time() - data.get("created", time.time()), 1),
-        "memory": cgroup.current_memory() if cgroup is not None else None,
+        "memory": memory,
         "cpu": round((usage.cpu_user or 0) + (usage.cpu_system or 0), 3) if usage else None,
         "state": "running" if runner_alive(data) else "orphaned (lxrun gc releases it)",
         "command": data.get("command"),
     }
+
+
+def task_usage(task_id: str, data: dict[str, Any], pid: int | None) -> tuple[Usage | None, int | None]:
+    """What the task's cgroup counted so far: the cgroup its live pid 1 is in (any backend), or while
+    it starts, the native task cgroup of its name."""
+    cgroup = None
+    try:
+        if pid is not None:
+            cgroup = detect(cgroup_path=f"/proc/{pid}/cgroup").own_cgroup()
+        else:
+            cgroup = detect().find(task_cgroup_name(task_id), data.get("cgroup_parent"))
+        return (cgroup.usage(), cgroup.current_memory()) if cgroup is not None else (None, None)
+    except OSError:  # it ended while we looked
+        return None, None
 
 
 def main(argv: list[str]) -> int:

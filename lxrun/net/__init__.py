@@ -16,6 +16,7 @@ mode lives in submodules that the native backend imports only when a task asks f
     nft         libnftables, in process
     links       pyroute2 calls: the bridge, veth pairs, addresses and routes inside a task's netns
     netns       a new netns as a descriptor; a function run in a thread that entered one
+    etc         the task's own /etc/hosts, /etc/hostname and, with a network, /etc/resolv.conf (Docker's rules)
 """
 
 from __future__ import annotations

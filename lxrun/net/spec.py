@@ -23,8 +23,9 @@ PROTOCOLS = ("tcp", "udp")
 
 PUBLISH_FORMS = "[IP:]HOSTPORT:PORT[/tcp|/udp]"
 PUBLISH_EXAMPLE = "e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp"
-IPV4_RE = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
-PORT_RE = re.compile(r"[1-9]\d{0,4}")
+# Patterns, not compiled ones: re compiles them on first use, so a task without -p never pays for it.
+IPV4_PATTERN = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+PORT_PATTERN = r"[1-9]\d{0,4}"
 
 
 class PortMapping(Record):
@@ -43,7 +44,7 @@ class PortMapping(Record):
                 raise SpecError("--publish", f"port {value} is out of range", path=text, hint="use 1..65535")
         if protocol not in PROTOCOLS:
             raise SpecError("--publish", f"unknown protocol {protocol!r}", path=text, hint="use /tcp or /udp")
-        if host_ip is not None and not IPV4_RE.fullmatch(host_ip):
+        if host_ip is not None and not re.fullmatch(IPV4_PATTERN, host_ip):
             raise SpecError("--publish", "the host IP is not an IPv4 address", path=text, hint=PUBLISH_EXAMPLE)
         super().__init__(host_ip=host_ip, host_port=host_port, port=port, protocol=protocol)
 
@@ -71,10 +72,10 @@ def parse_publish(text: str) -> PortMapping:
         hint = "IPv6 is not supported, give an IPv4 address" if len(parts) > 3 else PUBLISH_EXAMPLE
         raise SpecError("--publish", f"expected {PUBLISH_FORMS}", path=text or "''", hint=hint)
     for value in (host_port, port):
-        if not PORT_RE.fullmatch(value):
+        if not re.fullmatch(PORT_PATTERN, value):
             reason = f"{value!r} is not a port number" if value else "a port is missing"
             raise SpecError("--publish", reason, path=text, hint="use 1..65535")
-    if host_ip is not None and not IPV4_RE.fullmatch(host_ip):
+    if host_ip is not None and not re.fullmatch(IPV4_PATTERN, host_ip):
         reason = f"{host_ip!r} is not an IPv4 address" if host_ip else "the IP is empty"
         raise SpecError("--publish", reason, path=text, hint=PUBLISH_EXAMPLE)
     return PortMapping(int(host_port), int(port), protocol or "tcp", host_ip)

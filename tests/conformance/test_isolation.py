@@ -67,6 +67,13 @@ def test_network_host_is_the_hosts(backend: str, state_root: Path) -> None:
     assert sorted(result.stdout.split()) == sorted(name.encode() for name in os.listdir("/sys/class/net"))
 
 
+def test_network_host_resolves_names_as_the_host(backend: str, state_root: Path) -> None:
+    result = sh(backend, state_root, "grep ^nameserver /etc/resolv.conf", network=NetworkSpec(HOST))
+    resolv_conf = Path("/etc/resolv.conf")
+    host = [line for line in resolv_conf.read_text().splitlines() if line.startswith("nameserver")]
+    assert result.stdout.decode().splitlines() == host
+
+
 @pytest.mark.bridge
 def test_network_bridge(backend: str, state_root: Path) -> None:
     differs(backend, {

@@ -170,10 +170,11 @@ def test_keep_keeps_the_upper_dir(backend: str, state_root: Path) -> None:
     assert result.upper_dir is not None
     upper = Path(result.upper_dir)
     try:
+        assert upper == state_root / "kept" / result.task_id / "upper"
         assert (upper / "root/file").read_text() == "kept\n"
         assert not (upper.parent / "work").exists()
     finally:
-        shutil.rmtree(upper.parent)
+        shutil.rmtree(state_root / "kept" / result.task_id)
 
 
 def test_tmp_is_capped(backend: str, state_root: Path) -> None:
@@ -195,3 +196,11 @@ def test_a_name_is_held_by_one_task_at_a_time(backend: str, state_root: Path) ->
     assert run(spec, backend=backend, root=state_root, on_start=start_a_twin).exit_code == 0
     assert len(refused) == 1
     assert run(spec, backend=backend, root=state_root).exit_code == 0  # free again once it ended
+
+
+def test_localhost_and_the_hostname_resolve(backend: str, state_root: Path) -> None:
+    """Every task has its own /etc/hosts and /etc/hostname, whatever its stack ships (often nothing)."""
+    result = sh(backend, state_root, "grep -E '^127.0.0.1\\s+localhost$' /etc/hosts; cat /etc/hostname", name="named")
+    assert result.stdout == b"127.0.0.1\tlocalhost\nnamed\n"
+    differs(backend, {"docker": "Docker maps the hostname in /etc/hosts on its own networks only"})
+    assert sh(backend, state_root, "tail -1 /etc/hosts", name="named").stdout == b"127.0.1.1\tnamed\n"

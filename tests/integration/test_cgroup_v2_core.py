@@ -55,7 +55,7 @@ def test_kill_reaches_every_process_and_events_say_empty(manager: V2Manager) -> 
     marker = "4242.5"
     with manager.create(f"lxrun-test-{os.getpid()}", Limits()) as task:
         events = Path(task.path) / "cgroup.events"
-        shell = start_tree_in(task.procs_files()[0], marker)
+        shell = start_tree_in(task.join_files()[0], marker)
         wait_for(lambda: len(task.pids()) == 2)
         assert len(task.pids()) == 2
         assert "populated 1" in events.read_text()
@@ -70,7 +70,7 @@ def test_kill_reaches_every_process_and_events_say_empty(manager: V2Manager) -> 
 
 def test_freeze_stops_the_tree(manager: V2Manager) -> None:
     with manager.create(f"lxrun-test-{os.getpid()}", Limits()) as task:
-        shell = start_tree_in(task.procs_files()[0], "4243.5")
+        shell = start_tree_in(task.join_files()[0], "4243.5")
         wait_for(lambda: len(task.pids()) == 2)
         (Path(task.path) / "cgroup.freeze").write_text("1")
         wait_for(lambda: "frozen 1" in (Path(task.path) / "cgroup.events").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -112,13 +113,16 @@ def test_result_json(state_root: Path, tmp_path: Path) -> None:
 
 def test_keep_prints_the_upper_dir(state_root: Path) -> None:
     done = exec_(state_root, "--keep", "--", "sh", "-c", "echo k > /kept")
-    path = Path(done.stderr.strip().rsplit(" ", 1)[1])
+    kept = state_root / "kept"
     try:
+        path = Path(done.stderr.strip().rsplit(" ", 1)[-1])
+        assert path.parent.parent == kept, done.stderr
         assert (path / "kept").read_text() == "k\n"
     finally:
-        import shutil
-
-        shutil.rmtree(path.parent)
+        # What to remove comes from the state root, never from the output: a garbled line must not
+        # name a directory outside it (a relative path once made this rmtree the working directory).
+        for task_dir in kept.iterdir():
+            shutil.rmtree(task_dir)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])

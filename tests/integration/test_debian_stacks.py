@@ -79,6 +79,10 @@ def test_python311_on_bookworm(state_root: Path) -> None:
         state_root, "exec", "--stack", "python3.11", "--", "python3", "-c", "import sys; print(sys.version_info[:2])"
     )
     assert done == "(3, 11)\n"
+    # Names a program asks for resolve through the task's own /etc/hosts (Debian's minbase has none).
+    names = "import socket as s; print(s.gethostbyname('localhost'), s.gethostbyname(s.gethostname()))"
+    resolved = cli_ok(state_root, "exec", "--stack", "python3.11", "--name", "py", "--", "python3", "-c", names)
+    assert resolved == "127.0.0.1 127.0.1.1\n"
     layer = state_root / "layers" / StackStore(Layout(state_root)).version("python3.11", "1").layers[-1]
     kept = [
         *(layer / "rootfs/var/lib/apt/lists").glob("*_*"),

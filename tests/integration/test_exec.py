@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -223,9 +224,8 @@ def test_keep_keeps_the_upper_dir(state_root: Path) -> None:
     assert result.upper_dir is not None
     upper = Path(result.upper_dir)
     try:
+        assert upper == state_root / "kept" / result.task_id / "upper"
         assert (upper / "root/file").read_text() == "kept\n"
         assert not (upper.parent / "work").exists()
     finally:
-        import shutil
-
-        shutil.rmtree(upper.parent)
+        shutil.rmtree(state_root / "kept" / result.task_id)

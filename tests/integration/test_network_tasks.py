@@ -13,6 +13,7 @@ import pytest
 from lxrun import TaskSpec, Volume, run
 from lxrun.cgroups import detect
 from lxrun.layout import Layout
+from lxrun.net.etc import RESOLVED_UPSTREAM, for_bridge
 from lxrun.net.spec import NetworkSpec, parse_publish
 from lxrun.recovery import collect
 
@@ -76,6 +77,24 @@ def test_none_has_only_loopback_and_host_sees_the_hosts(state_root: Path) -> Non
     assert sh(state_root, "ls /sys/class/net").stdout == b"lo\n"
     host = sh(state_root, "ls /sys/class/net", network=NetworkSpec("host")).stdout or b""
     assert set(host.split()) == {p.name.encode() for p in Path("/sys/class/net").iterdir()}
+
+
+def test_the_etc_files_follow_the_network(state_root: Path) -> None:
+    """On the bridge: the host's resolvers less its loopback ones, the hostname at the task's address.
+    Without a network: the stack's resolv.conf, the hostname at 127.0.1.1. The task may edit its own."""
+    upstream = Path(RESOLVED_UPSTREAM).read_text() if Path(RESOLVED_UPSTREAM).exists() else None
+    expected = for_bridge(Path("/etc/resolv.conf").read_text(), upstream)
+    script = "cat /etc/resolv.conf; ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1; tail -1 /etc/hosts"
+    bridged = sh(state_root, script, network=NetworkSpec("bridge"), name="on-bridge").stdout.decode()
+    *resolv_conf, address, hosts_line = bridged.splitlines()
+    assert resolv_conf == expected.splitlines() and "nameserver 127." not in expected
+    assert hosts_line == f"{address}\ton-bridge"
+    alone = sh(
+        state_root,
+        "cat /etc/resolv.conf /etc/hostname; echo 10.1.1.1 x >> /etc/hosts; tail -2 /etc/hosts",
+        name="alone",
+    )
+    assert alone.stdout == b"alone\n127.0.1.1\talone\n10.1.1.1 x\n"  # the busybox base's resolv.conf is empty
 
 
 def test_low_ports_and_ping_work_without_privileges(state_root: Path) -> None:

@@ -82,9 +82,17 @@ def test_a_name_is_held_while_its_task_runs(state_root: Path) -> None:
     assert started and run(TaskSpec(stack="busybox", argv=["true"], name="twin"), root=state_root).exit_code == 0
 
 
-def test_ps_inspect_and_kill(state_root: Path) -> None:
+@pytest.mark.parametrize("backend", ["native", "lxc", "docker"])
+def test_ps_inspect_and_kill(state_root: Path, backend: str) -> None:
+    from lxrun.runtime import Runtime
+
+    probe = Runtime(state_root).backend(backend).probe()
+    require(probe.available, f"backend {backend}: {probe.reason}")
+    # lxc and docker can't give a task a user namespace of its own here (see docs/backends.md).
+    userns = [] if backend == "native" else ["--userns", "host"]
     proc = subprocess.Popen(
-        [LXRUN, "exec", "--root", str(state_root), "--stack", "busybox", "--name", "victim", "-m", "32m", "--",
+        [LXRUN, "exec", "--root", str(state_root), "--backend", backend, "--stack", "busybox", "--name", "victim",
+         "-m", "32m", *userns, "--",
          "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo up; while :; do sleep 0.05; done"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -93,7 +101,7 @@ def test_ps_inspect_and_kill(state_root: Path) -> None:
     assert len(listing) == 1
     task = json.loads(listing[0])
     assert (task["name"], task["stack"], task["state"]) == ("victim", "busybox@1", "running")
-    assert task["memory"] > 0 and task["pid"] > 0
+    assert 0 < task["memory"] <= 32 << 20 and task["pid"] > 0  # the task's own cgroup: within its limit
     inspected = json.loads(lxrun_cli(state_root, "inspect", task["id"][:6]).stdout)
     assert inspected["id"] == task["id"] and inspected["command"][0] == "sh"
     assert lxrun_cli(state_root, "kill", "--signal", "TERM", "victim").stdout.strip() == task["id"]

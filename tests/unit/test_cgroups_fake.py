@@ -52,7 +52,7 @@ def v1_tree(tmp_path: Path) -> V1Manager:
 def test_v1_task_without_limits_joins_only_the_always_hierarchies(tmp_path: Path) -> None:
     task = v1_tree(tmp_path).create("t1", Limits())
     assert sorted(task.dirs) == ["cpuacct", "freezer", "memory", "pids"]
-    assert task.procs_files() == [f"{tmp_path}/{c}/own/lxrun/t1/cgroup.procs" for c in task.dirs]
+    assert task.join_files() == [f"{tmp_path}/{c}/own/lxrun/t1/tasks" for c in task.dirs]
     assert list((tmp_path / "memory/own/lxrun/t1").iterdir()) == []  # nothing written without limits
 
 
@@ -164,6 +164,14 @@ def test_shares_to_weight_matches_runc() -> None:
 
 def test_null_manager_refuses_limits_but_runs_without() -> None:
     manager = NullManager()
-    assert manager.create("t1", Limits()).procs_files() == []
+    assert manager.create("t1", Limits()).join_files() == []
     with pytest.raises(HostUnsupported, match="limits can't be set"):
         manager.create("t1", Limits(pids=5))
+
+
+def test_own_cgroup_is_where_the_detected_process_is(tmp_path: Path) -> None:
+    """`lxrun ps` reads a task's usage from the cgroup its pid 1 is in, on any backend."""
+    v1 = v1_tree(tmp_path).own_cgroup()
+    assert v1.dirs == {c: f"{tmp_path}/{c}/own" for c in v1.dirs} and "memory" in v1.dirs
+    assert v2_tree(tmp_path).own_cgroup().path == f"{tmp_path}/svc"
+    assert NullManager().own_cgroup() is None

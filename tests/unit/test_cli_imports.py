@@ -9,12 +9,27 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("click", "dataclasses", "typing", "pathlib", "inspect", "hashlib", "secrets", "shutil", "psutil", "tomllib")
+HEAVY = (
+    "click",
+    "dataclasses",
+    "typing",
+    "pathlib",
+    "inspect",
+    "hashlib",
+    "secrets",
+    "shutil",
+    "psutil",
+    "tomllib",
+    "argparse",
+    "gettext",
+    "locale",
+)
 
 
 def test_the_exec_path_stays_lean() -> None:
     probe = (
         "import sys, lxrun.cli, lxrun.cli.exec_cmd, lxrun.runtime; "
+        "lxrun.cli.exec_cmd.parse(['--stack', 'busybox', '-e', 'A=1', '-m', '64m', '--', 'true']); "
         f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
