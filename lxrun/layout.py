@@ -105,17 +105,11 @@ class Layout(Record):
         return f"{self.root}/net/lock"
 
     def ensure(self) -> None:
-        """Create the state root's directories (idempotent, safe to race; a stat each once they exist)."""
-        for path in (
-            self.layers,
-            self.stacks,
-            self.run,
-            self.names,
-            self.uid_leases,
-            self.kept,
-            self.scratch,
-            self.tmp,
-        ):
-            if not os.path.isdir(path):
-                os.makedirs(self.root, mode=0o711, exist_ok=True)
-                os.makedirs(path, mode=0o700, exist_ok=True)
+        """Create the state root's directories (idempotent, safe to race). It runs before every task, so
+        once they exist it costs one stat: the last one made, the newest kind (older roots lack it)."""
+        if os.path.isdir(self.uid_leases):
+            return
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        for path in (self.layers, self.stacks, self.run, self.names, self.kept, self.scratch, self.tmp):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        os.makedirs(self.uid_leases, mode=0o700, exist_ok=True)

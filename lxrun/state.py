@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from lxrun.errors import SetupError, SpecError
+from lxrun.errors import LxrunError, SetupError, SpecError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -183,14 +183,12 @@ def claimed_name(layout: Layout, name: str | None, task_id: str) -> Iterator[Non
 def _link_target(link: str) -> str | None:
     try:
         return os.readlink(link)
-    except (FileNotFoundError, OSError):
+    except OSError:
         return None
 
 
 def find_task(layout: Layout, id_or_name: str) -> tuple[str, dict[str, Any]]:
-    """A task in flight by id, id prefix (as docker allows) or name; StackNotFound-style error if none."""
-    from lxrun.errors import LxrunError
-
+    """A task in flight by id, id prefix (as docker allows) or name; LxrunError if none."""
     link = f"{layout.names}/{id_or_name}"
     task_id = _link_target(link) if "/" not in id_or_name else None
     candidates = [task_id] if task_id else [t for t, _ in records(layout) if t.startswith(id_or_name)]

@@ -16,7 +16,9 @@ import errno
 import os
 import time
 
-from lxrun.cgroups.base import Usage
+from lxrun.cgroups.base import Usage, rmdir_patiently
+from lxrun.cgroups.v1 import inherit_cpuset
+from lxrun.cgroups.v2 import shares_to_weight
 from lxrun.errors import SetupError
 from lxrun.record import Record
 
@@ -124,7 +126,7 @@ class TaskCgroups:
     @contextlib.contextmanager
     def created(self, cpu_shares: int | None = None) -> Iterator[TaskCgroups]:
         """Create `<task-id>/task` in every hierarchy (while it exists, the shared top can't go from under
-        the runtime's own mkdir -p); on the way out remove the task's whole tree.
+        the runtime's own mkdir -p); on the way out kill what is still in it and remove the whole tree.
 
         CPU shares weigh a cgroup against its siblings only, and the siblings of one task's cgroups
         are other tasks' `<task-id>` directories: so the task's weight is set there as well."""
@@ -135,6 +137,7 @@ class TaskCgroups:
                 self._weigh(cpu_shares)
             yield self
         finally:
+            self.kill_all()  # the backend's own teardown may have failed to end the container
             self.remove()
 
     def _create(self, hierarchy: Hierarchy) -> None:
@@ -168,8 +171,6 @@ class TaskCgroups:
             _delegate(path, hierarchy.controllers)
 
     def _weigh(self, cpu_shares: int) -> None:
-        from lxrun.backends.lxc_config import shares_to_weight
-
         cpu = self.find("cpu")
         if cpu is None:
             return
@@ -198,13 +199,14 @@ class TaskCgroups:
 
     def remove(self) -> None:
         """rmdir every directory under each `<task-id>`, deepest first, then the shared top if now empty."""
+        deadline = time.monotonic() + REMOVE_PATIENCE
         for hierarchy in self.hierarchies:
             base = hierarchy.path(self.relative)
             if not os.path.isdir(base):
                 continue
             directories = [directory for directory, _, _ in os.walk(base)]
             for directory in sorted(directories, key=len, reverse=True):
-                _rmdir_patiently(directory)
+                rmdir_patiently(directory, deadline)
             with contextlib.suppress(OSError):
                 os.rmdir(hierarchy.path(self.top))  # other tasks may still use it: then it stays
 
@@ -242,14 +244,9 @@ class TaskCgroups:
 
 
 def _inherit_cpuset(path: str) -> None:
-    """A new v1 cpuset has no CPUs and no memory nodes: no task could run in it. Copy the parent's, and
-    let the cgroups LXC creates below copy ours (clone_children)."""
-    parent = os.path.dirname(path)
-    for name in ("cpuset.cpus", "cpuset.mems"):
-        with open(f"{parent}/{name}") as source:
-            value = source.read().strip()
-        with open(f"{path}/{name}", "w") as target:
-            target.write(value)
+    """The parent's cpus and mems (a new v1 cpuset has none), and the cgroups LXC creates below copy
+    ours (clone_children)."""
+    inherit_cpuset(path)
     with open(f"{path}/cgroup.clone_children", "w") as clone:
         clone.write("1")
 
@@ -266,20 +263,6 @@ def _delegate(path: str, controllers: frozenset[str]) -> None:
         raise SetupError.from_errno(
             "cgroup", exc.errno or errno.EIO, path, hint="lxrun's own cgroup must delegate cpu, memory and pids"
         ) from None
-
-
-def _rmdir_patiently(path: str) -> None:
-    deadline = time.monotonic() + REMOVE_PATIENCE
-    while True:
-        try:
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
-            time.sleep(0.01)
 
 
 def _keyed(path: str) -> dict[str, int]:

@@ -338,17 +338,15 @@ def release_leftovers(task_id: str, cgroup_parent: str | None, dry_run: bool) ->
     """For `lxrun gc`: what a docker task whose runner died left: its container (labelled with the task
     id, if dockerd is reachable) and its cgroup tree."""
     released = []
-    try:
-        client = _client(API_TIMEOUT)
-        containers = client.api.containers(all=True, filters={"label": f"lxrun.task={task_id}"})
-    except Exception:  # no dockerd: nothing of the task can be running there either
-        containers = []
-    else:
+    with contextlib.closing(_client(API_TIMEOUT)) as client:
+        try:
+            containers = client.api.containers(all=True, filters={"label": f"lxrun.task={task_id}"})
+        except Exception:  # no dockerd: nothing of the task can be running there either
+            containers = []
         for container in containers:
             released.append(f"docker container {container['Id'][:12]}")
             if not dry_run:
                 _remove(client.api, container["Id"])
-        client.close()
     parent = cgroup_parent or "/"
     tree = cgtree.TaskCgroups(task_id, [h.replace(own=parent) for h in cgtree.own_hierarchies()], top=TOP)
     if tree.exists():

@@ -76,7 +76,12 @@ class _Monitor:
         # Its own process group: a terminal's Ctrl-C reaches lxrun, which forwards it once.
         with contextlib.suppress(OSError):
             os.setpgid(self.pid, self.pid)
-        self.pidfd = os.pidfd_open(self.pid)
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except BaseException:  # nothing owns the fork yet: end it here
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            raise
 
     def init_pid(self) -> int | None:
         """The container's pid 1 on the host: the monitor's child that is pid 1 of a new pid namespace."""
@@ -246,7 +251,12 @@ class _InitPipes:
 
     def __init__(self) -> None:
         self.error_read, self.error_write = os.pipe2(os.O_CLOEXEC)
-        self.status_read, self.status_write = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.status_read, self.status_write = os.pipe2(os.O_CLOEXEC)
+        except BaseException:
+            os.close(self.error_read)
+            os.close(self.error_write)
+            raise
         self._open = [self.error_read, self.error_write, self.status_read, self.status_write]
 
     def close_write_ends(self) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import shlex
 
+from lxrun.cgroups.base import CPU_PERIOD_US, cpu_quota_us
+from lxrun.cgroups.v2 import shares_to_weight
 from lxrun.errors import SpecError
 from lxrun.mounts import TMP_SIZE
 from lxrun.net.spec import HOST, NONE
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from lxrun.spec import Limits
 
 INIT_TARGET = "/dev/.lxrun-init"
-CPU_PERIOD_US = 100_000
 
 
 class LxcPaths(Record):
@@ -60,11 +61,6 @@ def _escape(path: str) -> str:
     return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
 
 
-def shares_to_weight(shares: int) -> int:
-    """docker's conversion of v1 cpu shares (2..262144) to a v2 weight (1..10000)."""
-    return 1 + ((shares - 2) * 9999) // 262142
-
-
 def limit_lines(limits: Limits, legacy: bool, memsw: bool) -> list[str]:
     """Limits as lxc.cgroup.* keys (v1) or lxc.cgroup2.* keys (v2); swap is never granted."""
     lines = []
@@ -75,7 +71,7 @@ def limit_lines(limits: Limits, legacy: bool, memsw: bool) -> list[str]:
                 lines.append(f"lxc.cgroup.memory.memsw.limit_in_bytes = {limits.memory}")
         if limits.cpus is not None:
             lines.append(f"lxc.cgroup.cpu.cfs_period_us = {CPU_PERIOD_US}")
-            lines.append(f"lxc.cgroup.cpu.cfs_quota_us = {round(limits.cpus * CPU_PERIOD_US)}")
+            lines.append(f"lxc.cgroup.cpu.cfs_quota_us = {cpu_quota_us(limits.cpus)}")
         if limits.cpu_shares is not None:
             lines.append(f"lxc.cgroup.cpu.shares = {limits.cpu_shares}")
         if limits.pids is not None:
@@ -86,7 +82,7 @@ def limit_lines(limits: Limits, legacy: bool, memsw: bool) -> list[str]:
     if limits.memory is not None:
         lines += [f"lxc.cgroup2.memory.max = {limits.memory}", "lxc.cgroup2.memory.swap.max = 0"]
     if limits.cpus is not None:
-        lines.append(f"lxc.cgroup2.cpu.max = {round(limits.cpus * CPU_PERIOD_US)} {CPU_PERIOD_US}")
+        lines.append(f"lxc.cgroup2.cpu.max = {cpu_quota_us(limits.cpus)} {CPU_PERIOD_US}")
     if limits.cpu_shares is not None:
         lines.append(f"lxc.cgroup2.cpu.weight = {shares_to_weight(limits.cpu_shares)}")
     if limits.pids is not None:

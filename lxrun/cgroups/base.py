@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 
 
 REMOVE_TIMEOUT = 2.0  # seconds to wait for a cgroup to become removable (processes still exiting)
+CPU_PERIOD_US = 100_000  # the period --cpus is a share of (v1 cfs_period_us, v2 cpu.max), as docker's
+
+
+def cpu_quota_us(cpus: float) -> int:
+    """--cpus as a quota per CPU_PERIOD_US; the kernel refuses less than 1 ms."""
+    return max(1000, round(cpus * CPU_PERIOD_US))
+
+
 KILL_TIMEOUT = 5.0
 
 
@@ -92,16 +100,7 @@ class TaskCgroup:
         """rmdir every directory, retrying while the kernel still counts exiting processes (EBUSY)."""
         deadline = time.monotonic() + REMOVE_TIMEOUT
         for path in self.dirs.values():
-            while True:
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
-                    time.sleep(0.001)
+            rmdir_patiently(path, deadline)
 
     def __enter__(self) -> TaskCgroup:
         return self
@@ -150,6 +149,21 @@ class CgroupManager:
                 raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
             removed.append(path)
         return removed
+
+
+def rmdir_patiently(path: str, deadline: float) -> None:
+    """rmdir a cgroup (gone already is fine), retrying until `deadline` while the kernel still counts
+    processes that are exiting (EBUSY)."""
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
+            time.sleep(0.001)
 
 
 def read_text(path: str) -> str:

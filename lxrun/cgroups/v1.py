@@ -15,9 +15,11 @@ import signal
 import time
 
 from lxrun.cgroups.base import (
+    CPU_PERIOD_US,
     CgroupManager,
     TaskCgroup,
     Usage,
+    cpu_quota_us,
     make_dir,
     read_int,
     read_keyed,
@@ -43,7 +45,6 @@ ALLOWED_DEVICES = (
     "c 5:2 rwm",
     "c 136:* rwm",
 )
-CFS_PERIOD_US = 100_000
 FREEZE_TIMEOUT = 2.0
 
 
@@ -188,8 +189,8 @@ class V1Manager(CgroupManager):
                 write(f"{path}/memory.swappiness", "0")
         elif controller == "cpu":
             if limits.cpus is not None:
-                write(f"{path}/cpu.cfs_period_us", str(CFS_PERIOD_US))
-                write(f"{path}/cpu.cfs_quota_us", str(max(1000, round(limits.cpus * CFS_PERIOD_US))))
+                write(f"{path}/cpu.cfs_period_us", str(CPU_PERIOD_US))
+                write(f"{path}/cpu.cfs_quota_us", str(cpu_quota_us(limits.cpus)))
             if limits.cpu_shares is not None:
                 write(f"{path}/cpu.shares", str(limits.cpu_shares))
         elif controller == "pids" and limits.pids is not None:

@@ -15,9 +15,11 @@ import os
 import signal
 
 from lxrun.cgroups.base import (
+    CPU_PERIOD_US,
     CgroupManager,
     TaskCgroup,
     Usage,
+    cpu_quota_us,
     make_dir,
     read_int,
     read_keyed,
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 WANTED = ("memory", "pids", "cpu", "cpuset")
 RUNNER_LEAF = "lxrun-runner"
 MOVE_ATTEMPTS = 10
-CPU_PERIOD_US = 100_000
 
 
 def shares_to_weight(shares: int) -> int:
@@ -117,7 +118,7 @@ class V2Manager(CgroupManager):
             if os.path.exists(f"{path}/memory.swap.max"):
                 write(f"{path}/memory.swap.max", "0")
         if limits.cpus is not None:
-            write(f"{path}/cpu.max", f"{max(1000, round(limits.cpus * CPU_PERIOD_US))} {CPU_PERIOD_US}")
+            write(f"{path}/cpu.max", f"{cpu_quota_us(limits.cpus)} {CPU_PERIOD_US}")
         if limits.cpu_shares is not None:
             write(f"{path}/cpu.weight", str(shares_to_weight(limits.cpu_shares)))
         if limits.pids is not None:

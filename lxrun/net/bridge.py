@@ -80,7 +80,11 @@ def table_exists(config: NetworkConfig) -> bool:
 def _create_table(config: NetworkConfig) -> list[str]:
     path = f"ip {config.table}"
     nft().run(table_ruleset(config), step="create nftables table", path=path)
-    return forwarding.ensure(config.bridge)
+    try:
+        return forwarding.ensure(config.bridge)
+    except BaseException:  # no table without forwarding: the next task's join tries both again
+        nft().run(f"delete table ip {config.table}", step="delete nftables table", path=path)
+        raise
 
 
 def remove(config: NetworkConfig, ipr: IPRoute) -> list[str]:

@@ -8,6 +8,7 @@ the sandbox only loads it, which costs microseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from lxrun.errors import SpecError
@@ -83,16 +84,22 @@ class Compiler:
         return Filter(ffi.cast("void *", buffer), len(program) // SOCK_FILTER_SIZE, keep=buffer)
 
     def _store(self, key: str, compiled: Filter) -> None:
+        """Best effort: it is only a cache, so a full or read-only disk costs the next start a compile."""
         path = self._file(key)
         if path is None:
             return
         from lxrun._native import ffi
 
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         staged = f"{path}.{os.getpid()}-{os.urandom(4).hex()}"
-        with open(staged, "wb") as file:
-            file.write(key.encode() + b"\n" + bytes(ffi.buffer(compiled.program, compiled.length * SOCK_FILTER_SIZE)))
-        os.rename(staged, path)
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            with open(staged, "wb") as file:
+                program = bytes(ffi.buffer(compiled.program, compiled.length * SOCK_FILTER_SIZE))
+                file.write(key.encode() + b"\n" + program)
+            os.rename(staged, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(staged)
 
 
 def compile_filter(path: str, resolved: Resolved) -> Filter:

@@ -66,7 +66,7 @@ class BuildSandbox:
                 )
             )
         self.steps = [*steps, mounts.PIVOT]
-        self.seccomp = Compiler().filter_for(DEFAULT, DOCKER_DEFAULT)
+        self.seccomp = Compiler(layout.seccomp_cache).filter_for(DEFAULT, DOCKER_DEFAULT)
         self.env = dict(env)
         self.log_fd = log_fd
 

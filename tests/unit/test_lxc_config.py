@@ -6,7 +6,8 @@ import pytest
 
 from lxrun.backends.cgtree import TaskCgroups
 from lxrun.backends.lxc import prepare_workdir
-from lxrun.backends.lxc_config import LxcPaths, limit_lines, render, shares_to_weight
+from lxrun.backends.lxc_config import LxcPaths, limit_lines, render
+from lxrun.cgroups.v2 import shares_to_weight
 from lxrun.errors import ChildSetupError, SpecError
 from lxrun.plan import plan_task
 from lxrun.spec import Limits, TaskSpec, Volume
