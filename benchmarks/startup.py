@@ -21,9 +21,10 @@ from pathlib import Path
 from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
 from references import remove_lxc_execute_leftovers, runtime_cases
 
-from lxrun import TaskSpec, helper, run
+from lxrun import TaskSpec, run
 from lxrun.cgroups import detect
 from lxrun.layout import Layout
+from lxrun.sandbox import helper
 from lxrun.spec import Limits, Security
 from lxrun.store.stacks import StackStore
 

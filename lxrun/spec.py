@@ -197,7 +197,7 @@ class Security(Record):
         cap_drop: Iterable[str] = (),
         seccomp: str = SECCOMP_DEFAULT,
     ) -> None:
-        from lxrun import caps
+        from lxrun.sandbox import caps
 
         if userns not in (USERNS_PRIVATE, USERNS_HOST):
             raise SpecError("--userns", f"unknown mode {userns!r}", hint="use host, or leave it out for a private one")
@@ -213,7 +213,7 @@ class Security(Record):
 
     @property
     def caps(self) -> frozenset[str]:
-        from lxrun import caps
+        from lxrun.sandbox import caps
 
         return caps.effective_set(self.cap_add, self.cap_drop)
 

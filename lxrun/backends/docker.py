@@ -24,10 +24,10 @@ from lxrun.backends import cgtree
 from lxrun.backends.base import Probe
 from lxrun.backends.docker_image import ensure_image
 from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError, SpecError
-from lxrun.mounts import TMP_SIZE
 from lxrun.net.spec import HOST, NONE
-from lxrun.output import StreamSink
 from lxrun.result import Result
+from lxrun.sandbox.mounts import TMP_SIZE
+from lxrun.sandbox.output import StreamSink
 from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED
 from lxrun.state import claimed_name, task_record
 

@@ -20,27 +20,23 @@ import signal
 import sys
 import time
 
-from lxrun import helper, mounts
-from lxrun._native import ffi, lib
 from lxrun.backends import cgtree, lxc_config
 from lxrun.backends.base import Probe
 from lxrun.errors import (
     ChildSetupError,
-    CommandNotExecutable,
-    CommandNotFound,
-    LxrunError,
     SetupError,
     SpecError,
 )
 from lxrun.net.etc import etc_files
 from lxrun.result import Result
+from lxrun.sandbox import helper, mounts
+from lxrun.sandbox.stdio import TaskStdio
+from lxrun.sandbox.supervise import wait
 from lxrun.state import claimed_name, task_record
-from lxrun.stdio import TaskStdio
-from lxrun.supervise import wait
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
     from types import ModuleType
 
     from lxrun.backends.base import OnStart
@@ -212,24 +208,6 @@ def prepare_workdir(layers: tuple[str, ...], upper: str, workdir: str) -> None:
             )
 
 
-def _init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
-    """lxrun-init's failure record (struct lxrun_error) as the error native raises for it."""
-    error = ffi.new("struct lxrun_error *")
-    ffi.memmove(error, record, ffi.sizeof("struct lxrun_error"))
-    path = os.fsdecode(ffi.string(error.path)) or None
-    if error.step == lib.LXRUN_STEP_EXEC and error.err == errno.ENOENT:
-        return CommandNotFound(
-            "exec",
-            "command not found in the sandbox",
-            path=path,
-            errno=error.err,
-            hint=f"is it installed in the stack? PATH={env.get('PATH', '')}",
-        )
-    if error.step == lib.LXRUN_STEP_EXEC:
-        return CommandNotExecutable.from_errno("exec", error.err, path)
-    return ChildSetupError.from_errno("init", error.err, path)
-
-
 def _read_all(fd: int) -> bytes:
     data = bytearray()
     while chunk := os.read(fd, CHUNK):
@@ -365,7 +343,7 @@ class LxcBackend:
             error_record, status_record = init_pipes.read()
             usage = cgroups.usage(oom_copy)
             if error_record:
-                raise _init_error(error_record, plan.env)
+                raise helper.init_error(error_record, plan.env)
             if len(status_record) == 4:
                 status = int.from_bytes(status_record, sys.byteorder, signed=True)
             elif timed_out or usage.oom_killed:

@@ -16,9 +16,9 @@ import shlex
 from lxrun.cgroups.base import CPU_PERIOD_US, cpu_quota_us
 from lxrun.cgroups.v2 import shares_to_weight
 from lxrun.errors import SpecError
-from lxrun.mounts import TMP_SIZE
 from lxrun.net.spec import HOST, NONE
 from lxrun.record import Record
+from lxrun.sandbox.mounts import TMP_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,17 +13,18 @@ import contextlib
 import os
 import time
 
-from lxrun import faults, helper, mounts
+from lxrun import faults
 from lxrun.cgroups import detect
 from lxrun.net.etc import etc_files
 from lxrun.net.spec import BRIDGE, HOST, NONE
 from lxrun.result import Result
-from lxrun.seccomp import Compiler
+from lxrun.sandbox import helper, mounts
+from lxrun.sandbox.seccomp import Compiler
+from lxrun.sandbox.stdio import TaskStdio
+from lxrun.sandbox.supervise import wait
+from lxrun.sandbox.userns import IdPool, load_pool, take_range
 from lxrun.spec import USERNS_PRIVATE
 from lxrun.state import claimed_name, task_cgroup_name, task_record
-from lxrun.stdio import TaskStdio
-from lxrun.supervise import wait
-from lxrun.userns import IdPool, load_pool, take_range
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from lxrun.cgroups import CgroupManager, TaskCgroup
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
-    from lxrun.userns import IdRange
+    from lxrun.sandbox.userns import IdRange
 
 NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
 # The task's network as the helper's first stage takes it: a namespace of its own, the bridge's, the host's.

@@ -12,8 +12,7 @@ import contextlib
 import os
 import threading
 
-from lxrun._native import lib
-from lxrun.errors import SetupError
+from lxrun.sandbox.helper import enter_netns, new_netns_fd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,9 +26,7 @@ if TYPE_CHECKING:
 def new_netns() -> Iterator[int]:
     """A new network namespace (only a down `lo` in it) as an O_CLOEXEC descriptor, closed on exit; the
     namespace ends once nothing (this descriptor, a process in it) holds it."""
-    fd = lib.lxrun_new_netns()
-    if fd < 0:
-        raise SetupError.from_errno("new network namespace", -fd)
+    fd = new_netns_fd()
     try:
         yield fd
     finally:
@@ -43,9 +40,7 @@ def run_in_netns(netns_fd: int, function: Callable[[], T]) -> T:
 
     def enter_and_run() -> None:
         try:
-            code = lib.lxrun_setns(netns_fd, lib.CLONE_NEWNET)
-            if code < 0:
-                raise SetupError.from_errno("enter network namespace", -code, path=f"fd {netns_fd}")
+            enter_netns(netns_fd)
             outcome.append(function())
         except BaseException as exc:  # handed to the caller's thread
             failure.append(exc)

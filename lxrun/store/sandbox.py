@@ -18,11 +18,11 @@ import signal
 import stat
 import time
 
-from lxrun import helper, mounts
-from lxrun.caps import DOCKER_DEFAULT
-from lxrun.output import StreamSink
-from lxrun.seccomp import DEFAULT, Compiler
-from lxrun.supervise import wait
+from lxrun.sandbox import helper, mounts
+from lxrun.sandbox.caps import DOCKER_DEFAULT
+from lxrun.sandbox.output import StreamSink
+from lxrun.sandbox.seccomp import DEFAULT, Compiler
+from lxrun.sandbox.supervise import wait
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

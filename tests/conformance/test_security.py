@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lxrun import caps
+from lxrun.sandbox import caps
 from lxrun.spec import Security
 
 from .conftest import differs, sh

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from lxrun import TaskSpec, helper
+from lxrun import TaskSpec
 from lxrun.backends.base import TaskHandle
 from lxrun.backends.native import NativeBackend
 from lxrun.cgroups.discover import cgroup_mounts, own_cgroups
 from lxrun.cgroups.v2 import V2Manager
 from lxrun.layout import Layout
 from lxrun.plan import plan_task
+from lxrun.sandbox import helper
 from lxrun.spec import Limits
 from lxrun.state import task_cgroup_name
 from lxrun.store.stacks import StackStore

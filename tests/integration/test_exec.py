@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from lxrun.errors import ChildSetupError, CommandNotExecutable, CommandNotFound, SpecError, StackNotFound
+from lxrun.sandbox.userns import RANGE, load_pool
 from lxrun.spec import Volume
-from lxrun.userns import RANGE, load_pool
 
 from .conftest import add_stack, run_task, sh
 

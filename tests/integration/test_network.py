@@ -41,7 +41,7 @@ IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 def host_can_network() -> None:
     require(os.geteuid() == 0, "bridge networking needs root")
     try:
-        from lxrun._native import lib  # noqa: F401
+        from lxrun.sandbox import helper  # noqa: F401
 
         from lxrun.net.nft import nft
 

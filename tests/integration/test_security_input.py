@@ -11,8 +11,8 @@ from lxrun.backends.native import NativeBackend
 from lxrun.errors import SetupError
 from lxrun.layout import Layout
 from lxrun.plan import plan_task
+from lxrun.sandbox.userns import IdPool, take_range
 from lxrun.store.stacks import StackStore
-from lxrun.userns import IdPool, take_range
 
 from .conftest import lxrun_cli
 

@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
-from lxrun import helper
 from lxrun.errors import ChildSetupError, CommandNotExecutable, CommandNotFound, SetupError
-from lxrun.mounts import host_steps, sandbox_steps
+from lxrun.sandbox import helper
+from lxrun.sandbox.mounts import host_steps, sandbox_steps
 
 
 def request() -> helper.SpawnRequest:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from lxrun import mounts
-from lxrun.mounts import PIVOT, host_steps, overlay_options, sandbox_steps, volume_step, workdir_step
+from lxrun.sandbox import mounts
+from lxrun.sandbox.mounts import PIVOT, host_steps, overlay_options, sandbox_steps, volume_step, workdir_step
 from lxrun.spec import Volume
 
 

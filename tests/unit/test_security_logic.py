@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lxrun import caps
 from lxrun.errors import SpecError
 from lxrun.layout import Layout
 from lxrun.options import parse_security_opts, parse_user
-from lxrun.seccomp import DEFAULT_PROFILE
-from lxrun.seccomp.profile import ACTIONS, load, resolve
-from lxrun.userns import DEFAULT_POOL, RANGE, IdPool, load_pool, take_range
+from lxrun.sandbox import caps
+from lxrun.sandbox.seccomp import DEFAULT_PROFILE
+from lxrun.sandbox.seccomp.profile import ACTIONS, load, resolve
+from lxrun.sandbox.userns import DEFAULT_POOL, RANGE, IdPool, load_pool, take_range
 
 
 def test_default_caps_are_dockers() -> None:
@@ -162,7 +162,7 @@ def test_uid_leases_exclude_each_other_and_die_with_their_holder(tmp_path: Path)
 TAKE_AND_WAIT = """
 import sys
 from lxrun.layout import Layout
-from lxrun.userns import IdPool, take_range
+from lxrun.sandbox.userns import IdPool, take_range
 lease = take_range(Layout(sys.argv[1]), IdPool(200000, 300000, 3))
 print(lease.range.index, flush=True)
 sys.stdin.read()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
-    from lxrun.output import StreamSink
+    from lxrun.sandbox.output import StreamSink
 
     class SandboxProcess(Protocol):
         """What is waited for: the helper's SandboxProcess, or the lxc backend's monitor."""

@@ -1,6 +1,6 @@
 """seccomp for tasks: Docker-format profiles compiled to BPF once per process, loaded by the sandbox.
 
-`filter_for(profile, caps)` takes "default" (lxrun/seccomp/default.json, docker's default profile
+`filter_for(profile, caps)` takes "default" (lxrun/sandbox/seccomp/default.json, docker's default profile
 as an allowlist), "unconfined" (no filter) or a path to a profile in Docker's JSON format. The
 BPF is compiled with libseccomp in this process and cached per (profile, its mtime, capabilities):
 the sandbox only loads it, which costs microseconds.
@@ -12,27 +12,15 @@ import contextlib
 import os
 
 from lxrun.errors import SpecError
-from lxrun.seccomp.profile import SCMP_ARCH, Resolved, load, resolve
+from lxrun.sandbox.seccomp.profile import SCMP_ARCH, Resolved, load, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from lxrun.sandbox.helper import Filter
 
 DEFAULT = "default"
 UNCONFINED = "unconfined"
 DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.json")
-
-
-SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
-
-
-class Filter:
-    """Compiled BPF: `program` points at `length` struct sock_filter, alive as long as this object."""
-
-    def __init__(self, program: Any, length: int, keep: Any = None) -> None:
-        self.program = program
-        self.length = length
-        self._keep = keep  # the buffer `program` points into, when it is not `program` itself
 
 
 class Compiler:
@@ -76,26 +64,22 @@ class Compiler:
                 header, _, program = file.read().partition(b"\n")
         except OSError:
             return None
+        from lxrun.sandbox.helper import SOCK_FILTER_SIZE, Filter
+
         if header != key.encode() or not program or len(program) % SOCK_FILTER_SIZE:
             return None
-        from lxrun._native import ffi
-
-        buffer = ffi.new("char[]", program)
-        return Filter(ffi.cast("void *", buffer), len(program) // SOCK_FILTER_SIZE, keep=buffer)
+        return Filter.from_bytes(program)
 
     def _store(self, key: str, compiled: Filter) -> None:
         """Best effort: it is only a cache, so a full or read-only disk costs the next start a compile."""
         path = self._file(key)
         if path is None:
             return
-        from lxrun._native import ffi
-
         staged = f"{path}.{os.getpid()}-{os.urandom(4).hex()}"
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             with open(staged, "wb") as file:
-                program = bytes(ffi.buffer(compiled.program, compiled.length * SOCK_FILTER_SIZE))
-                file.write(key.encode() + b"\n" + program)
+                file.write(key.encode() + b"\n" + compiled.to_bytes())
             os.rename(staged, path)
         except OSError:
             with contextlib.suppress(OSError):
@@ -103,34 +87,6 @@ class Compiler:
 
 
 def compile_filter(path: str, resolved: Resolved) -> Filter:
-    from lxrun._native import ffi, lib
+    from lxrun.sandbox.helper import compile_seccomp  # loads the native module only when a filter is compiled
 
-    keep: list[Any] = []
-    rules = ffi.new("struct lxrun_seccomp_rule[]", max(1, len(resolved.rules)))
-    for c_rule, rule in zip(rules, resolved.rules, strict=False):
-        name = ffi.new("char[]", rule.name.encode())
-        args = ffi.new("struct lxrun_seccomp_arg[]", max(1, len(rule.args)))
-        for c_arg, (index, op, value, value_two) in zip(args, rule.args, strict=False):
-            c_arg.index, c_arg.op, c_arg.value, c_arg.value_two = index, getattr(lib, op), value, value_two
-        keep += [name, args]
-        c_rule.name, c_rule.action, c_rule.args, c_rule.n_args = name, rule.action, args, len(rule.args)
-    known_arches = {
-        name: getattr(lib, name) for name in (*SCMP_ARCH.values(), "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM")
-    }
-    arches = ffi.new("uint32_t[]", [known_arches[a] for a in resolved.arches if a in known_arches] or [0])
-    profile = ffi.new("struct lxrun_seccomp_profile *")
-    profile.default_action = resolved.default_action
-    profile.arches = arches
-    profile.n_arches = sum(1 for a in resolved.arches if a in known_arches)
-    profile.rules = rules
-    profile.n_rules = len(resolved.rules)
-    program = ffi.new("void **")
-    length = ffi.new("int *")
-    bad_rule = ffi.new("int *")
-    rc = lib.lxrun_seccomp_compile(profile, program, length, bad_rule)
-    if rc < 0:
-        which = f" at {resolved.rules[bad_rule[0]].name}" if bad_rule[0] >= 0 else ""
-        raise SpecError(
-            "--security-opt seccomp", f"libseccomp refused the profile{which}: {os.strerror(-rc)}", path=path
-        )
-    return Filter(ffi.gc(program[0], lib.lxrun_seccomp_free), length[0])
+    return compile_seccomp(resolved, tuple(SCMP_ARCH.values()), path)

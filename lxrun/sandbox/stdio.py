@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from lxrun.output import StreamSink
+from lxrun.sandbox.output import StreamSink
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,8 +13,6 @@ import os
 import signal
 import sys
 
-from lxrun import mounts
-from lxrun.caps import bitmask
 from lxrun.errors import (
     ChildSetupError,
     CommandNotExecutable,
@@ -22,8 +20,11 @@ from lxrun.errors import (
     HostUnsupported,
     LxrunError,
     SetupError,
+    SpecError,
 )
 from lxrun.record import Record
+from lxrun.sandbox import mounts
+from lxrun.sandbox.caps import bitmask
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
-    from lxrun.mounts import MountStep
-    from lxrun.seccomp import Filter
+    from lxrun.sandbox.mounts import MountStep
+    from lxrun.sandbox.seccomp.profile import Resolved
 
 try:
     from lxrun._native import ffi, lib
@@ -41,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - only without a build
         "native helper", f"lxrun._native is not built ({exc})", hint="run `pip install -e .` to build it"
     ) from exc
 
-INIT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lxrun_init")
+INIT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_lxrun_init")
 
 # Namespaces of the sandbox's second stage; the network namespace is the first stage's (see NETWORK).
 NAMESPACE_FLAGS = {
@@ -348,20 +349,36 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     return SandboxProcess(child.pid, child.pidfd, child.status_fd)
 
 
+def _exec_error(code: int, path: str | None, env: Mapping[str, str]) -> LxrunError:
+    """The task's command could not be exec'd: docker run's 127 when it is missing, else 126."""
+    if code == errno_codes.ENOENT:
+        return CommandNotFound(
+            "exec",
+            "command not found in the sandbox",
+            path=path,
+            errno=code,
+            hint=f"is it installed in the stack? PATH={env.get('PATH', '')}",
+        )
+    return CommandNotExecutable.from_errno("exec", code, path)
+
+
+def init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
+    """lxrun-init's failure record (struct lxrun_error, as it writes it to its error descriptor when
+    another runtime, such as liblxc, started it) as the error native raises for the same failure."""
+    error = ffi.new("struct lxrun_error *")
+    ffi.memmove(error, record, min(len(record), ffi.sizeof("struct lxrun_error")))
+    path = os.fsdecode(ffi.string(error.path)) or None
+    if error.step == lib.LXRUN_STEP_EXEC:
+        return _exec_error(error.err, path, env)
+    return ChildSetupError.from_errno("init", error.err, path)
+
+
 def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
     code = error.err
     path = os.fsdecode(ffi.string(error.path)) or None
     step = STEP_NAMES.get(error.step, f"step {error.step}")
     if error.step == lib.LXRUN_STEP_EXEC:
-        if code == errno_codes.ENOENT:
-            return CommandNotFound(
-                "exec",
-                "command not found in the sandbox",
-                path=path,
-                errno=code,
-                hint=f"is it installed in the stack? PATH={request.env.get('PATH', '')}",
-            )
-        return CommandNotExecutable.from_errno("exec", code, path)
+        return _exec_error(code, path, request.env)
     failed_step = request.step(error.index) if error.step == lib.LXRUN_STEP_MOUNT else None
     if failed_step is not None:
         step = failed_step.what
@@ -378,3 +395,69 @@ def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
     if error.step == lib.LXRUN_STEP_WORKDIR:
         return ChildSetupError.from_errno(step, code, path, hint="give a directory the task can enter with -w")
     return ChildSetupError.from_errno(step, code, path)
+
+
+def new_netns_fd() -> int:
+    """A new network namespace (only a down `lo` in it) as an O_CLOEXEC descriptor the caller owns: made by a
+    vfork'd child on its own stack, so Python is not forked."""
+    fd: int = lib.lxrun_new_netns()
+    if fd < 0:
+        raise SetupError.from_errno("new network namespace", -fd)
+    return fd
+
+
+def enter_netns(netns_fd: int) -> None:
+    """Move the calling thread into the network namespace at `netns_fd`."""
+    code = lib.lxrun_setns(netns_fd, lib.CLONE_NEWNET)
+    if code < 0:
+        raise SetupError.from_errno("enter network namespace", -code, path=f"fd {netns_fd}")
+
+
+SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+SECCOMP_ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM")  # beside the profile's own SCMP_ARCH values
+
+
+class Filter:
+    """Compiled seccomp BPF: `program` points at `length` struct sock_filter, alive as long as this object."""
+
+    def __init__(self, program: Any, length: int, keep: Any = None) -> None:
+        self.program = program
+        self.length = length
+        self._keep = keep  # the buffer `program` points into, when it is not `program` itself
+
+    @classmethod
+    def from_bytes(cls, program: bytes) -> Filter:
+        buffer = ffi.new("char[]", program)
+        return cls(ffi.cast("void *", buffer), len(program) // SOCK_FILTER_SIZE, keep=buffer)
+
+    def to_bytes(self) -> bytes:
+        return bytes(ffi.buffer(self.program, self.length * SOCK_FILTER_SIZE))
+
+
+def compile_seccomp(resolved: Resolved, arch_names: Sequence[str], path: str) -> Filter:
+    """`resolved` compiled to BPF by libseccomp; a profile libseccomp refuses is a SpecError naming the rule."""
+    keep: list[Any] = []
+    rules = ffi.new("struct lxrun_seccomp_rule[]", max(1, len(resolved.rules)))
+    for c_rule, rule in zip(rules, resolved.rules, strict=False):
+        name = ffi.new("char[]", rule.name.encode())
+        args = ffi.new("struct lxrun_seccomp_arg[]", max(1, len(rule.args)))
+        for c_arg, (index, op, value, value_two) in zip(args, rule.args, strict=False):
+            c_arg.index, c_arg.op, c_arg.value, c_arg.value_two = index, getattr(lib, op), value, value_two
+        keep += [name, args]
+        c_rule.name, c_rule.action, c_rule.args, c_rule.n_args = name, rule.action, args, len(rule.args)
+    known_arches = {name: getattr(lib, name) for name in (*arch_names, *SECCOMP_ARCHES)}
+    arches = ffi.new("uint32_t[]", [known_arches[a] for a in resolved.arches if a in known_arches] or [0])
+    profile = ffi.new("struct lxrun_seccomp_profile *")
+    profile.default_action = resolved.default_action
+    profile.arches = arches
+    profile.n_arches = sum(1 for a in resolved.arches if a in known_arches)
+    profile.rules = rules
+    profile.n_rules = len(resolved.rules)
+    program = ffi.new("void **")
+    length = ffi.new("int *")
+    bad_rule = ffi.new("int *")
+    rc = lib.lxrun_seccomp_compile(profile, program, length, bad_rule)
+    if rc < 0:
+        which = f" at {resolved.rules[bad_rule[0]].name}" if bad_rule[0] >= 0 else ""
+        raise SpecError("seccomp", f"libseccomp refused the profile{which}: {os.strerror(-rc)}", path=path, errno=-rc)
+    return Filter(ffi.gc(program[0], lib.lxrun_seccomp_free), length[0])
