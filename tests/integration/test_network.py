@@ -41,9 +41,8 @@ IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 def host_can_network() -> None:
     require(os.geteuid() == 0, "bridge networking needs root")
     try:
-        from lxrun.sandbox import helper  # noqa: F401
-
         from lxrun.net.nft import nft
+        from lxrun.sandbox import helper  # noqa: F401
 
         nft()
     except Exception as exc:
