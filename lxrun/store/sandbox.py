@@ -6,22 +6,24 @@ overlay's upper and work dirs in the build directory (`kept_dir`) rather than on
 so what the command wrote is there afterwards to become the diff layer, and no user namespace: what
 dpkg writes must belong to the real root, as in a base. It runs as `docker build` runs a step: root
 with docker's default capabilities and seccomp profile, no_new_privs.
-Each command gets a fresh sandbox on the same upper dir; when its pid 1 ends, the kernel tears the
-mount namespace down with it, so nothing stays mounted, whatever happened to the command or to us.
+Each command gets a fresh sandbox from the composer (lxrun/sandbox/compose.py) on the same upper dir;
+when its pid 1 ends, the kernel tears the mount namespace down with it, so nothing stays mounted,
+whatever happened to the command or to us.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 import time
 
-from lxrun.sandbox import helper, mounts
+from lxrun.net.spec import HOST, NetworkSpec
+from lxrun.sandbox import mounts
 from lxrun.sandbox.caps import DOCKER_DEFAULT
+from lxrun.sandbox.compose import Composer, SandboxPlan
 from lxrun.sandbox.output import StreamSink
-from lxrun.sandbox.seccomp import DEFAULT, Compiler
+from lxrun.sandbox.seccomp import DEFAULT
 from lxrun.sandbox.supervise import wait
 
 TYPE_CHECKING = False
@@ -30,11 +32,8 @@ if TYPE_CHECKING:
 
     from lxrun.layout import Layout
 
-NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
 RESOLV_CONF = "/etc/resolv.conf"
 HOSTNAME = "lxrun-build"
-# Held back while a sandbox starts, so an interrupt finds it owned by the ExitStack that kills it.
-INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def chain_has(layer_paths: Sequence[str], relative: str) -> bool:
@@ -55,24 +54,40 @@ class BuildSandbox:
     def __init__(
         self, layout: Layout, layer_paths: Sequence[str], build_dir: str, env: Mapping[str, str], log_fd: int
     ) -> None:
-        self.host_steps = mounts.host_steps(layer_paths, layout.scratch, kept_dir=build_dir)
-        steps = mounts.sandbox_steps(layout.scratch, mounts.ensure_dev_template(layout))
+        self.composer = Composer(layout)
+        self.layer_paths = tuple(layer_paths)
+        self.build_dir = build_dir
         # Bound over the chain's own file, so nothing is created in the upper dir (a base without one
         # simply gets no DNS at build time).
-        if chain_has(layer_paths, RESOLV_CONF.lstrip("/")):
-            steps.append(
+        self.binds = (
+            [
                 mounts.MountStep(
                     mounts.BIND, RESOLV_CONF, "bind the host's resolv.conf", source=RESOLV_CONF, attrs=frozenset({"ro"})
                 )
-            )
-        self.steps = [*steps, mounts.PIVOT]
-        self.seccomp = Compiler(layout.seccomp_cache).filter_for(DEFAULT, DOCKER_DEFAULT)
+            ]
+            if chain_has(layer_paths, RESOLV_CONF.lstrip("/"))
+            else []
+        )
         self.env = dict(env)
         self.log_fd = log_fd
 
     def run(self, argv: Sequence[str], capture: bool = False) -> tuple[int, bytes]:
         """Run argv to its end: its exit code (128+N if signal N ended it) and, with `capture`, its
         stdout and stderr together (else both go to the log)."""
+        plan = SandboxPlan(
+            sandbox_id=f"build-{os.urandom(6).hex()}",
+            layers=self.layer_paths,
+            argv=argv,
+            env=self.env,
+            cwd="/",
+            hostname=HOSTNAME,
+            network=NetworkSpec(HOST),
+            caps=DOCKER_DEFAULT,
+            seccomp=DEFAULT,
+            upper_dir=self.build_dir,
+            binds=self.binds,
+            task_files=False,
+        )
         with contextlib.ExitStack() as resources:
             # The child's ends: closed on our side once it started (else the capture pipe never ends).
             child_ends = resources.enter_context(contextlib.ExitStack())
@@ -84,27 +99,10 @@ class BuildSandbox:
                 resources.callback(os.close, read_end)
                 child_ends.callback(os.close, output)
                 sinks[read_end] = StreamSink(None, None)
-            request = helper.SpawnRequest(
-                namespaces=NAMESPACES,
-                host_steps=self.host_steps,
-                steps=self.steps,
-                argv=argv,
-                env=self.env,
-                cwd="/",
-                stdin_fd=stdin,
-                stdout_fd=output,
-                stderr_fd=output,
-                hostname=HOSTNAME,
-                network="host",
-                caps=DOCKER_DEFAULT,
-                seccomp=self.seccomp,
-            )
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             try:
-                process = resources.enter_context(helper.spawn(request))
+                sandbox = self.composer.start(plan, (stdin, output, output), resources)
             finally:
                 child_ends.close()
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            status, _ = wait(process, sinks, time.monotonic())
+            status, _ = wait(sandbox.process, sinks, time.monotonic())
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         return code, b"".join(sink.finish() or b"" for sink in sinks.values())

@@ -1,0 +1,290 @@
+"""The one composer of sandboxes: a SandboxPlan (pure data) becomes a running pid 1.
+
+`Composer.start` acquires what the sandbox holds on the host (a uid range, a bridge attachment, a
+cgroup, the descriptors the child enters its cgroup through), each registered in the caller's
+ExitStack so it is released on every path, then turns the plan into the helper's mount steps and
+request and starts it. The native backend runs tasks through it, stack builds run their steps
+through it; whatever else builds sandboxes (warm pools, OCI containers) is to do the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+
+from lxrun import faults
+from lxrun.net.etc import etc_files
+from lxrun.net.spec import BRIDGE, HOST, NONE
+from lxrun.record import Record
+from lxrun.sandbox import helper, mounts
+from lxrun.sandbox.seccomp import Compiler
+from lxrun.sandbox.userns import load_pool, take_range
+from lxrun.state import task_cgroup_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from lxrun.cgroups import CgroupManager, TaskCgroup
+    from lxrun.layout import Layout
+    from lxrun.net.spec import NetworkSpec
+    from lxrun.plan import PlannedVolume
+    from lxrun.sandbox.userns import IdPool, IdRange
+    from lxrun.spec import Limits
+
+NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
+# The sandbox's network as the helper's first stage takes it: a namespace of its own, the bridge's, the host's.
+HELPER_NETWORK = {NONE: "new", BRIDGE: "join", HOST: "host"}
+# Held back while the helper starts, so an interrupt finds the new pid 1 owned by the ExitStack that kills it.
+INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+class SandboxPlan(Record):
+    """One sandbox, decided before it exists.
+
+    `layers` lowest first; the upper and work dirs are on the sandbox's own tmpfs, or in `upper_dir`
+    on disk when its writes must outlive it. `userns`: a private uid range (the task's root is an
+    unprivileged host uid); `caps` what it keeps, every set included. `limits` None: no cgroup of its
+    own (a stack build), else one named after `sandbox_id` under `cgroup_parent`. `task_files`: the
+    task's own /etc/hosts, /etc/hostname (and resolv.conf with a network). `binds` are mounted after
+    those and before `volumes`."""
+
+    __slots__ = (
+        "argv",
+        "binds",
+        "caps",
+        "cgroup_parent",
+        "cwd",
+        "disk",
+        "env",
+        "hostname",
+        "layers",
+        "limits",
+        "network",
+        "sandbox_id",
+        "seccomp",
+        "task_files",
+        "upper_dir",
+        "user",
+        "userns",
+        "volumes",
+    )
+    sandbox_id: str
+    layers: Sequence[str]
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    cwd: str
+    hostname: str
+    user: tuple[int, int]
+    caps: frozenset[str]
+    seccomp: str
+    userns: bool
+    network: NetworkSpec
+    limits: Limits | None
+    cgroup_parent: str | None
+    upper_dir: str | None
+    disk: int | None
+    volumes: Sequence[PlannedVolume]
+    binds: Sequence[mounts.MountStep]
+    task_files: bool
+
+    def __init__(
+        self,
+        sandbox_id: str,
+        layers: Sequence[str],
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        hostname: str,
+        network: NetworkSpec,
+        caps: frozenset[str],
+        seccomp: str,
+        user: tuple[int, int] = (0, 0),
+        userns: bool = False,
+        limits: Limits | None = None,
+        cgroup_parent: str | None = None,
+        upper_dir: str | None = None,
+        disk: int | None = None,
+        volumes: Sequence[PlannedVolume] = (),
+        binds: Sequence[mounts.MountStep] = (),
+        task_files: bool = True,
+    ) -> None:
+        super().__init__(
+            sandbox_id=sandbox_id,
+            layers=layers,
+            argv=argv,
+            env=env,
+            cwd=cwd,
+            hostname=hostname,
+            network=network,
+            seccomp=seccomp,
+            user=user,
+            caps=caps,
+            userns=userns,
+            limits=limits,
+            cgroup_parent=cgroup_parent,
+            upper_dir=upper_dir,
+            disk=disk,
+            volumes=volumes,
+            binds=binds,
+            task_files=task_files,
+        )
+
+
+class Sandbox:
+    """A started sandbox: its pid 1, when it was spawned (time.monotonic()), its cgroup (None without
+    limits), and what its network said."""
+
+    def __init__(
+        self,
+        process: helper.SandboxProcess,
+        started: float,
+        cgroup: TaskCgroup | None,
+        notices: tuple[str, ...],
+        address: str | None,
+    ) -> None:
+        self.process = process
+        self.started = started
+        self.cgroup = cgroup
+        self.notices = notices
+        self.address = address
+
+
+@contextlib.contextmanager
+def kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
+    """Upper and work dirs on disk for a task whose writes are kept; the work dir is overlayfs's own and
+    goes afterwards. (The first stage hands the upper dir to the task's root, as it does the tmpfs one.)"""
+    kept = layout.kept_task(task_id)
+    os.makedirs(f"{kept}/upper", mode=0o755)
+    os.mkdir(f"{kept}/work", mode=0o700)
+    try:
+        yield kept
+    finally:
+        shutil.rmtree(f"{kept}/work", ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _cgroup_entry(cgroup: TaskCgroup | None) -> Iterator[tuple[list[int], int]]:
+    """How the child enters its cgroup: (the files it writes "0" to, -1), or on v2 ([], the
+    directory it is cloned into). Opened here, closed once it started."""
+    fds: list[int] = []
+    try:
+        directory = cgroup.birth_dir() if cgroup is not None and helper.CAN_CLONE_INTO_CGROUP else None
+        if directory is not None:
+            fds.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+            yield [], fds[0]
+        else:
+            for path in cgroup.join_files() if cgroup is not None else ():
+                fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+            yield fds, -1
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+class Composer:
+    """Starts sandboxes on one state root. Keeps what is worth keeping between them: the detected cgroup
+    hierarchy, the uid pool, compiled seccomp filters. Safe to share between threads."""
+
+    def __init__(self, layout: Layout, cgroups: CgroupManager | None = None, id_pool: IdPool | None = None) -> None:
+        self.layout = layout
+        self._cgroups = cgroups
+        self._id_pool = id_pool
+        self._next_range = int.from_bytes(os.urandom(2), "little")  # spreads runners over the pool
+        self.seccomp = Compiler(layout.seccomp_cache)
+
+    @property
+    def cgroups(self) -> CgroupManager:
+        if self._cgroups is None:
+            from lxrun.cgroups import detect
+
+            self._cgroups = detect()
+        return self._cgroups
+
+    @property
+    def id_pool(self) -> IdPool:
+        if self._id_pool is None:
+            self._id_pool = load_pool()
+        return self._id_pool
+
+    def start(self, plan: SandboxPlan, stdio: tuple[int, int, int], resources: contextlib.ExitStack) -> Sandbox:
+        """Acquire what `plan` needs into `resources` and start its pid 1 on the `stdio` descriptors
+        (the state root's directories exist: Layout.ensure)."""
+        dev_template = mounts.ensure_dev_template(self.layout)
+        ids = None
+        if plan.userns:
+            self._next_range += 1
+            ids = resources.enter_context(take_range(self.layout, self.id_pool, self._next_range)).range
+        faults.point("uid-range")
+        netns_fd: int = -1
+        notices: tuple[str, ...] = ()
+        address: str | None = None
+        if plan.network.mode == BRIDGE:
+            from lxrun.net.attach import task_network  # pyroute2 & co. load only for bridge tasks
+
+            attachment = resources.enter_context(task_network(self.layout, plan.sandbox_id, plan.network))
+            netns_fd, notices, address = attachment.netns_fd or -1, attachment.notices, attachment.address
+        faults.point("network")
+        cgroup = None
+        if plan.limits is not None:
+            cgroup = resources.enter_context(
+                self.cgroups.create(task_cgroup_name(plan.sandbox_id), plan.limits, plan.cgroup_parent)
+            )
+        faults.point("cgroup")
+        with _cgroup_entry(cgroup) as cgroup_entry:
+            request = self._request(plan, stdio, dev_template, ids, cgroup_entry, netns_fd, address)
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+            started = time.monotonic()
+            try:
+                process = resources.enter_context(helper.spawn(request))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return Sandbox(process, started, cgroup, tuple(notices), address)
+
+    def _request(
+        self,
+        plan: SandboxPlan,
+        stdio: tuple[int, int, int],
+        dev_template: str,
+        ids: IdRange | None,
+        cgroup_entry: tuple[list[int], int],
+        netns_fd: int,
+        address: str | None,
+    ) -> helper.SpawnRequest:
+        join_fds, cgroup_dir_fd = cgroup_entry
+        root_owner = ids.uid if ids else None
+        scratch = self.layout.scratch
+        files = etc_files(plan.hostname, plan.network.mode, address) if plan.task_files else {}
+        files_host_steps, files_binds = mounts.etc_file_steps(scratch, files, root_owner)
+        steps = mounts.sandbox_steps(scratch, dev_template, plan.disk) + files_binds + list(plan.binds)
+        steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
+        steps += [mounts.workdir_step(plan.cwd), mounts.PIVOT]
+        return helper.SpawnRequest(
+            namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
+            host_steps=[
+                *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk),
+                *files_host_steps,
+            ],
+            steps=steps,
+            argv=plan.argv,
+            env=plan.env,
+            cwd=plan.cwd,
+            hostname=plan.hostname,
+            stdin_fd=stdio[0],
+            stdout_fd=stdio[1],
+            stderr_fd=stdio[2],
+            network=HELPER_NETWORK[plan.network.mode],
+            netns_fd=netns_fd,
+            uid_map=ids.uid_map() if ids else None,
+            gid_map=ids.gid_map() if ids else None,
+            uid=plan.user[0],
+            gid=plan.user[1],
+            caps=plan.caps,
+            seccomp=self.seccomp.filter_for(plan.seccomp, plan.caps),
+            cgroup_join_fds=join_fds,
+            cgroup_dir_fd=cgroup_dir_fd,
+            new_cgroupns=bool(join_fds) or cgroup_dir_fd >= 0,
+        )
