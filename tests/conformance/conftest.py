@@ -1,7 +1,8 @@
 """The conformance suite: every test runs on every backend (`backend` fixture) against the same stack.
 
 A backend that can't run here is skipped with its reason (a failure under LXRUN_MUST_WORK=1). What a
-backend can't honour is skipped with the reason by `differs(...)`; docs/backends.md lists the same.
+backend can't honour is a strict xfail with the reason, by `differs(...)`: the test still runs there and
+must fail as the difference says, so the run turns red when it goes away. docs/backends.md lists the same.
 After every test nothing may be left: mounts, task records, LXC's dirs, cgroups, containers, processes.
 """
 
@@ -36,10 +37,18 @@ def backend(request: pytest.FixtureRequest, state_root: Path) -> str:
     return name
 
 
-def differs(backend: str, reasons: dict[str, str]) -> None:
-    """Skip on a backend that can't honour what this test checks, saying why (see docs/backends.md)."""
+def differs(
+    request: pytest.FixtureRequest,
+    backend: str,
+    reasons: dict[str, str],
+    raises: type[Exception] = AssertionError,
+) -> None:
+    """On a backend that can't honour what this test checks, expect the rest of the test to fail, saying
+    why (see docs/backends.md). `raises` is how the difference shows: an assertion that doesn't hold, or
+    the backend refusing the spec. Strict: a test that passes there fails the run."""
     if backend in reasons:
-        pytest.skip(f"{backend}: {reasons[backend]}")
+        reason = f"{backend}: {reasons[backend]}"
+        request.applymarker(pytest.mark.xfail(strict=True, raises=raises, reason=reason))
 
 
 def host_mounts() -> list[str]:

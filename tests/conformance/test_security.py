@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lxrun.sandbox import caps
 from lxrun.spec import Security
 
@@ -33,8 +35,10 @@ def test_no_new_privs(backend: str, state_root: Path) -> None:
     assert status(backend, state_root)["NoNewPrivs"] == "1"
 
 
-def test_seccomp_filter_by_default_and_unconfined_on_request(backend: str, state_root: Path) -> None:
-    differs(backend, {"lxc": "LXC's seccomp profiles are in its own format, not Docker's"})
+def test_seccomp_filter_by_default_and_unconfined_on_request(
+    backend: str, state_root: Path, request: pytest.FixtureRequest
+) -> None:
+    differs(request, backend, {"lxc": "LXC's seccomp profiles are in its own format, not Docker's"})
     assert status(backend, state_root)["Seccomp"] == "2"  # a filter
     assert status(backend, state_root, Security(seccomp="unconfined"))["Seccomp"] == "0"
 
@@ -46,8 +50,8 @@ def test_user(backend: str, state_root: Path) -> None:
     assert result.stdout.split() == [b"65534", b"65534"]  # nobody's passwd group
 
 
-def test_root_inside_is_not_root_outside(backend: str, state_root: Path) -> None:
-    differs(backend, {
+def test_root_inside_is_not_root_outside(backend: str, state_root: Path, request: pytest.FixtureRequest) -> None:
+    differs(request, backend, {
         "lxc": "a user namespace needs idmapped layers LXC's config doesn't set up here",
         "docker": "Docker maps users per daemon (userns-remap), not per container",
     })  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 
 from lxrun import TaskSpec, run
 from lxrun.backends.base import TaskHandle
-from lxrun.errors import CommandNotExecutable, CommandNotFound, SpecError
+from lxrun.errors import CommandNotExecutable, CommandNotFound, SetupError, SpecError
 from lxrun.layout import Layout
 from lxrun.spec import Volume
 from lxrun.store.layers import LayerStore
@@ -34,8 +34,8 @@ def test_death_by_signal_is_128_plus_n(backend: str, state_root: Path, sig: sign
     assert (result.exit_code, result.signal) == (128 + sig, sig)
 
 
-def test_exit_code_137_is_not_a_signal(backend: str, state_root: Path) -> None:
-    differs(backend, {"docker": "Docker reports an exit code only, so 128+N is read as signal N"})
+def test_exit_code_137_is_not_a_signal(backend: str, state_root: Path, request: pytest.FixtureRequest) -> None:
+    differs(request, backend, {"docker": "Docker reports an exit code only, so 128+N is read as signal N"})
     result = sh(backend, state_root, "exit 137")
     assert (result.exit_code, result.signal) == (137, None)
 
@@ -164,8 +164,8 @@ def add_trimmed_stack(root: Path) -> None:
     stacks.promote("trimmed", "1")
 
 
-def test_keep_keeps_the_upper_dir(backend: str, state_root: Path) -> None:
-    differs(backend, {"docker": "the upper dir is Docker's own"})
+def test_keep_keeps_the_upper_dir(backend: str, state_root: Path, request: pytest.FixtureRequest) -> None:
+    differs(request, backend, {"docker": "the upper dir is Docker's own"}, raises=SetupError)
     result = sh(backend, state_root, "echo kept > /root/file", keep=True)
     assert result.upper_dir is not None
     upper = Path(result.upper_dir)
@@ -198,9 +198,9 @@ def test_a_name_is_held_by_one_task_at_a_time(backend: str, state_root: Path) ->
     assert run(spec, backend=backend, root=state_root).exit_code == 0  # free again once it ended
 
 
-def test_localhost_and_the_hostname_resolve(backend: str, state_root: Path) -> None:
+def test_localhost_and_the_hostname_resolve(backend: str, state_root: Path, request: pytest.FixtureRequest) -> None:
     """Every task has its own /etc/hosts and /etc/hostname, whatever its stack ships (often nothing)."""
     result = sh(backend, state_root, "grep -E '^127.0.0.1\\s+localhost$' /etc/hosts; cat /etc/hostname", name="named")
     assert result.stdout == b"127.0.0.1\tlocalhost\nnamed\n"
-    differs(backend, {"docker": "Docker maps the hostname in /etc/hosts on its own networks only"})
+    differs(request, backend, {"docker": "Docker maps the hostname in /etc/hosts on its own networks only"})
     assert sh(backend, state_root, "tail -1 /etc/hosts", name="named").stdout == b"127.0.1.1\tnamed\n"

@@ -3,8 +3,11 @@
  *   attempts NAME [ARG]
  *
  * Each attempt tries one thing a task must not be able to do. It prints "blocked: <why>" and exits 0
- * when the sandbox stopped it, or "ESCAPED: <what>" and exits 1 when it got through. Built static
- * by the test, so it runs on any stack. */
+ * when the sandbox stopped it, or "ESCAPED: <what>" and exits 1 when it got through. The attempts
+ * that would succeed unprotected say more: "OTHER ERROR: <what>" and exit 3 when the call failed
+ * with another errno than the block's (so the block did not stop it: it proves nothing), and
+ * "PRECONDITION FAILED: <what>" and exit 4 when something the call needs to succeed is missing.
+ * Built static by the test, so it runs on any stack. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +46,58 @@ static int escaped(const char *what)
 
 /* A call that must fail: blocked if it did, escaped if it succeeded. */
 #define MUST_FAIL(call, what) ((call) < 0 ? blocked(what) : escaped(what))
+
+/* A call that only the block stops: it must fail with `block` (the errno of a missing capability or
+ * of the seccomp profile), as any other errno means it failed before reaching the block. */
+static int refused_with(long result, int block, const char *what)
+{
+	int error = errno;
+	if (result >= 0)
+		return escaped(what);
+	if (error != block) {
+		printf("OTHER ERROR: %s: %s, not %s\n", what, strerror(error), strerrorname_np(block));
+		return 3;
+	}
+	return blocked(what);
+}
+
+static int precondition_failed(const char *what)
+{
+	printf("PRECONDITION FAILED: %s: %s\n", what, strerror(errno));
+	return 4;
+}
+
+static int mount_tmpfs(void)
+{
+	/* /home is a directory of the base: mounting on it needs nothing but CAP_SYS_ADMIN. */
+	struct stat st;
+	if (stat("/home", &st) < 0 || !S_ISDIR(st.st_mode))
+		return precondition_failed("/home is a directory");
+	return refused_with(mount("none", "/home", "tmpfs", 0, NULL), EPERM, "mount");
+}
+
+static int pivot_root_to_tmp(void)
+{
+	/* Valid arguments: /tmp is a mount point (a tmpfs of its own) and put_old is beneath it. */
+	struct stat root, tmp, old;
+	if (stat("/", &root) < 0 || stat("/tmp", &tmp) < 0 || tmp.st_dev == root.st_dev)
+		return precondition_failed("/tmp is a mount point");
+	if ((mkdir("/tmp/put_old", 0700) < 0 && errno != EEXIST) || stat("/tmp/put_old", &old) < 0 || !S_ISDIR(old.st_mode))
+		return precondition_failed("/tmp/put_old is a directory");
+	return refused_with(syscall(SYS_pivot_root, "/tmp", "/tmp/put_old"), EPERM, "pivot_root");
+}
+
+static int load_module(void)
+{
+	/* A real descriptor of a regular file (this program: not a module, so nothing can load): the
+	 * block comes first, past it the kernel would read the file and refuse it (ENOEXEC), or say it
+	 * has no module support (ENOSYS). */
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return precondition_failed("a regular file to load");
+	return refused_with(syscall(SYS_finit_module, fd, "", 0), EPERM, "loading a kernel module");
+}
 
 static int chroot_fd_escape(const char *marker)
 {
@@ -167,11 +222,11 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 
 	if (!strcmp(name, "mount"))
-		return MUST_FAIL(mount("none", "/mnt", "tmpfs", 0, NULL), "mount");
+		return mount_tmpfs();
 	if (!strcmp(name, "umount"))
 		return MUST_FAIL(umount2("/proc", MNT_DETACH), "umount /proc");
 	if (!strcmp(name, "pivot_root"))
-		return MUST_FAIL(syscall(SYS_pivot_root, "/", "/tmp"), "pivot_root");
+		return pivot_root_to_tmp();
 	if (!strcmp(name, "chroot_fd_escape"))
 		return chroot_fd_escape(arg);
 	if (!strcmp(name, "ptrace_host"))
@@ -181,7 +236,7 @@ int main(int argc, char **argv)
 	if (!strcmp(name, "kcore"))
 		return read_file("/proc/kcore", "reading /proc/kcore");
 	if (!strcmp(name, "init_module"))
-		return MUST_FAIL(syscall(SYS_finit_module, 0, "", 0), "loading a kernel module");
+		return load_module();
 	if (!strcmp(name, "reboot"))
 		return MUST_FAIL(syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_CAD_OFF, 0),
 				 "reboot");

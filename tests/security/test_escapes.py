@@ -56,16 +56,46 @@ def attempt(root: Path, attempts: Path, name: str, *args: str, **kwargs: object)
 
 
 SIMPLE = [
-    "mount", "umount", "pivot_root", "kcore", "init_module", "reboot", "sysrq", "set_clock", "mknod_disk",
-    "raw_socket", "write_proc_sys", "write_sys", "root_cgroup", "keyctl", "bpf", "perf_event_open", "nested_userns",
-    "fill_tmp", "setns", "open_by_handle_at", "userfaultfd", "sethostname_host",
+    "umount", "kcore", "reboot", "sysrq", "set_clock", "mknod_disk", "raw_socket", "write_proc_sys", "write_sys",
+    "root_cgroup", "keyctl", "bpf", "perf_event_open", "nested_userns", "fill_tmp", "setns", "open_by_handle_at",
+    "userfaultfd", "sethostname_host",
 ]  # fmt: skip
+
+# Attempts whose preconditions attempts.c checks, so that only the protection stops them; the security
+# that takes the protection away and what the attempt then does (exit code, first word). mount and
+# pivot_root need CAP_SYS_ADMIN in the task's user namespace; finit_module needs CAP_SYS_MODULE in the
+# host's, and docker's profile refuses it without that capability. Past the block no module loads
+# from a program's binary (ENOEXEC), or the kernel has no module support (ENOSYS).
+UNPROTECTED = {
+    "mount": (Security(cap_add=["SYS_ADMIN"], seccomp="unconfined"), 1, "ESCAPED"),
+    "pivot_root": (Security(cap_add=["SYS_ADMIN"], seccomp="unconfined"), 1, "ESCAPED"),
+    "init_module": (Security(userns="host", cap_add=["SYS_MODULE"], seccomp="unconfined"), 3, "OTHER ERROR"),
+}
 
 
 @pytest.mark.parametrize("name", SIMPLE)
 def test_attempt_is_blocked(state_root: Path, attempts: Path, name: str) -> None:
     code, output = attempt(state_root, attempts, name)
     assert (code, output.startswith("blocked")) == (0, True), output
+
+
+@pytest.mark.parametrize("name", UNPROTECTED)
+def test_attempt_is_refused_by_the_protection(state_root: Path, attempts: Path, name: str) -> None:
+    """EPERM, the errno of the missing capability or of the profile: not one from an invalid call."""
+    code, output = attempt(state_root, attempts, name)
+    by_the_protection = output.startswith("blocked: ") and output.endswith(": Operation not permitted\n")
+    assert (code, by_the_protection) == (0, True), output
+
+
+@pytest.mark.parametrize("name", UNPROTECTED)
+def test_attempt_gets_past_the_block_without_the_protection(state_root: Path, attempts: Path, name: str) -> None:
+    """The control for the test above: the same attempt with the capability added and seccomp off."""
+    security, exit_code, outcome = UNPROTECTED[name]
+    modules_disabled = Path("/proc/sys/kernel/modules_disabled")  # absent without module support
+    if name == "init_module" and modules_disabled.exists():
+        require(modules_disabled.read_text() == "0\n", "kernel.modules_disabled is set: no root can load a module")
+    code, output = attempt(state_root, attempts, name, security=security)
+    assert (code, output.split(":")[0]) == (exit_code, outcome), output
 
 
 def test_chroot_escape_through_an_open_descriptor(state_root: Path, attempts: Path, host_marker: Path) -> None:
