@@ -6,7 +6,13 @@ it on one line and exits with `exit_code` (125 unless the task's command itself 
 
 from __future__ import annotations
 
+import contextlib
+import errno as errno_codes
 import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class LxrunError(Exception):
@@ -33,6 +39,14 @@ class LxrunError(Exception):
     @classmethod
     def from_errno(cls, step: str, errno: int, path: str | None = None, hint: str | None = None) -> LxrunError:
         return cls(step, os.strerror(errno), path=path, errno=errno, hint=hint)
+
+    @classmethod
+    def from_os_error(cls, step: str, exc: OSError, path: str | None = None, hint: str | None = None) -> LxrunError:
+        """An OSError as this error: its errno and reason, the path it names unless `path` is given.
+        Raise it `from exc`, so the cause stays chained."""
+        where = path if path is not None else exc.filename if isinstance(exc.filename, str) else None
+        reason = exc.strerror or str(exc)
+        return cls(step, reason, path=where, errno=exc.errno, hint=hint or _HINTS.get(exc.errno or 0))
 
     def __str__(self) -> str:
         where = f"{self.step} {self.path}" if self.path else self.step
@@ -78,3 +92,22 @@ class CommandNotExecutable(ChildSetupError):
 
 class BackendUnavailable(LxrunError):
     """The chosen backend cannot run on this host; the reason says why."""
+
+
+# What an operator can do about the host errors lxrun meets most (a message without a hint says what failed).
+_HINTS = {
+    errno_codes.EACCES: "run lxrun as root",
+    errno_codes.EPERM: "run lxrun as root",
+    errno_codes.ENOSPC: "free space on that filesystem",
+    errno_codes.EDQUOT: "free space on that filesystem",
+    errno_codes.EROFS: "that filesystem is read-only: give lxrun a writable state root (--root or LXRUN_ROOT)",
+}
+
+
+@contextlib.contextmanager
+def host_errors(step: str, error: type[LxrunError] = SetupError, path: str | None = None) -> Iterator[None]:
+    """Inside: an OSError becomes `error` naming `step`, with its errno and path, the cause chained."""
+    try:
+        yield
+    except OSError as exc:
+        raise error.from_os_error(step, exc, path) from exc

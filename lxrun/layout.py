@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from lxrun.errors import host_errors
 from lxrun.record import Record
 
 DEFAULT_ROOT = "/var/lib/lxrun"
@@ -109,7 +110,8 @@ class Layout(Record):
         once they exist it costs one stat: the last one made, the newest kind (older roots lack it)."""
         if os.path.isdir(self.uid_leases):
             return
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
-        for path in (self.layers, self.stacks, self.run, self.names, self.kept, self.scratch, self.tmp):
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        os.makedirs(self.uid_leases, mode=0o700, exist_ok=True)
+        with host_errors("state root", path=self.root):
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
+            for path in (self.layers, self.stacks, self.run, self.names, self.kept, self.scratch, self.tmp):
+                os.makedirs(path, mode=0o700, exist_ok=True)
+            os.makedirs(self.uid_leases, mode=0o700, exist_ok=True)

@@ -31,7 +31,7 @@ def read_env_file(path: str, host_env: Mapping[str, str]) -> list[tuple[str, str
         with open(path) as file:
             lines = file.read().splitlines()
     except OSError as exc:
-        raise SpecError("--env-file", exc.strerror or "cannot be read", path=path) from None
+        raise SpecError("--env-file", exc.strerror or "cannot be read", path=path) from exc
     pairs = []
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
@@ -84,8 +84,8 @@ def parse_size(option: str, text: str) -> int:
 def parse_number(option: str, text: str, hint: str) -> float:
     try:
         value = float(text)
-    except ValueError:
-        raise SpecError(option, "is not a number", path=text, hint=hint) from None
+    except ValueError as exc:
+        raise SpecError(option, "is not a number", path=text, hint=hint) from exc
     if value != value or value in (float("inf"), float("-inf")):
         raise SpecError(option, "is not a finite number", path=text, hint=hint)
     return value
@@ -94,8 +94,8 @@ def parse_number(option: str, text: str, hint: str) -> float:
 def parse_int(option: str, text: str, hint: str) -> int:
     try:
         return int(text)
-    except ValueError:
-        raise SpecError(option, "is not a whole number", path=text, hint=hint) from None
+    except ValueError as exc:
+        raise SpecError(option, "is not a whole number", path=text, hint=hint) from exc
 
 
 def parse_user(text: str) -> tuple[int, int | None]:

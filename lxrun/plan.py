@@ -75,12 +75,12 @@ def new_task_id() -> str:
 def _plan_volume(volume: Volume) -> PlannedVolume:
     try:
         mode = os.stat(volume.source).st_mode
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise SpecError(
             "volume", "source does not exist on the host", path=volume.source, hint="create it first, or fix the path"
-        ) from None
+        ) from exc
     except OSError as exc:
-        raise SpecError("volume", f"source cannot be used: {exc.strerror}", path=volume.source) from None
+        raise SpecError("volume", f"source cannot be used: {exc.strerror}", path=volume.source) from exc
     return PlannedVolume(volume, stat.S_ISDIR(mode))
 
 

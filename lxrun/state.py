@@ -14,7 +14,7 @@ import json
 import os
 import time
 
-from lxrun.errors import LxrunError, SetupError, SpecError
+from lxrun.errors import LxrunError, SetupError, SpecError, host_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,11 +100,14 @@ def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRe
     }
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        raise SetupError("task record", "task id already in use", path=path) from None
+    except FileExistsError as exc:
+        raise SetupError("task record", "task id already in use", path=path) from exc
+    except OSError as exc:
+        raise SetupError.from_os_error("task record", exc) from exc
     record = TaskRecord(path, fd, data)
     try:
-        record.update()
+        with host_errors("task record", path=path):
+            record.update()
         yield record
     finally:
         record.remove()
@@ -122,6 +125,8 @@ def read_record(path: str) -> dict[str, Any] | None:
             return None
         except ValueError:
             pass
+        except OSError as exc:
+            raise SetupError.from_os_error("task record", exc, path) from exc
         if attempt < 2:
             time.sleep(0.005)
     return None
@@ -143,6 +148,8 @@ def records(layout: Layout) -> list[tuple[str, dict[str, Any] | None]]:
         names = os.listdir(layout.run)
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise SetupError.from_os_error("task records", exc, layout.run) from exc
     return [
         (name[:-5], read_record(f"{layout.run}/{name}"))
         for name in sorted(names)
@@ -161,15 +168,15 @@ def claimed_name(layout: Layout, name: str | None, task_id: str) -> Iterator[Non
         try:
             os.symlink(task_id, link)
             break
-        except FileExistsError:
+        except FileExistsError as exc:
             holder = _link_target(link)
             data = read_record(layout.task(holder)) if holder else None
             if data is not None and runner_alive(data):
-                raise SpecError(
-                    "--name", f"is in use by task {holder}", path=name, hint="choose another name"
-                ) from None
+                raise SpecError("--name", f"is in use by task {holder}", path=name, hint="choose another name") from exc
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(link)  # its task is gone: the name is free again
+        except OSError as exc:
+            raise SetupError.from_os_error("task name", exc, link) from exc
     else:
         raise SetupError("--name", "could not be claimed", path=name, errno=errno.EEXIST)
     try:

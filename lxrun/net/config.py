@@ -65,7 +65,7 @@ class NetworkConfig(Record):
         try:
             network = ipaddress.IPv4Network(subnet)
         except ValueError as exc:
-            raise SpecError(where, f"is not an IPv4 subnet ({exc})", path=subnet, hint="e.g. 10.88.0.0/16") from None
+            raise SpecError(where, f"is not an IPv4 subnet ({exc})", path=subnet, hint="e.g. 10.88.0.0/16") from exc
         if network.prefixlen > MAX_PREFIX:
             raise SpecError(where, "is too small for tasks", path=subnet, hint=f"use a /{MAX_PREFIX} or larger")
         if network.is_loopback or network.is_multicast or network.is_link_local or network.is_reserved:

@@ -33,9 +33,9 @@ def netlink(step: str, path: str | None = None) -> Iterator[None]:
     try:
         yield
     except NetlinkError as exc:
-        raise SetupError.from_errno(step, exc.code, path) from None
+        raise SetupError.from_errno(step, exc.code, path) from exc
     except OSError as exc:
-        raise SetupError.from_errno(step, exc.errno or errno.EIO, path) from None
+        raise SetupError.from_errno(step, exc.errno or errno.EIO, path) from exc
 
 
 def rtnl() -> IPRoute:

@@ -33,7 +33,7 @@ class Nft:
         except OSError as exc:
             raise HostUnsupported(
                 "nftables", f"{LIBRARY} cannot be loaded ({exc})", hint="apt-get install nftables"
-            ) from None
+            ) from exc
         lib.nft_ctx_new.restype = ctypes.c_void_p
         lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
         lib.nft_ctx_free.argtypes = [ctypes.c_void_p]

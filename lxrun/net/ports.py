@@ -30,7 +30,7 @@ def reserved(mappings: Iterable[PortMapping]) -> Iterator[None]:
             try:
                 sock.bind((mapping.host_ip or "0.0.0.0", mapping.host_port))
             except OSError as exc:
-                raise _bind_error(mapping, exc) from None
+                raise _bind_error(mapping, exc) from exc
         yield
 
 

@@ -15,6 +15,7 @@ import signal
 import time
 
 from lxrun import faults
+from lxrun.errors import host_errors
 from lxrun.net.etc import etc_files
 from lxrun.net.spec import BRIDGE, HOST, NONE
 from lxrun.record import Record
@@ -157,8 +158,9 @@ def kept_upper(layout: Layout, task_id: str) -> Iterator[str]:
     """Upper and work dirs on disk for a task whose writes are kept; the work dir is overlayfs's own and
     goes afterwards. (The first stage hands the upper dir to the task's root, as it does the tmpfs one.)"""
     kept = layout.kept_task(task_id)
-    os.makedirs(f"{kept}/upper", mode=0o755)
-    os.mkdir(f"{kept}/work", mode=0o700)
+    with host_errors("kept upper dir", path=kept):
+        os.makedirs(f"{kept}/upper", mode=0o755)
+        os.mkdir(f"{kept}/work", mode=0o700)
     try:
         yield kept
     finally:
@@ -173,17 +175,23 @@ def _cgroup_entry(cgroup: TaskCgroup | None) -> Iterator[tuple[list[int], int]]:
     directory it is cloned into). Opened here, closed once it started."""
     fds: list[int] = []
     try:
-        directory = cgroup.birth_dir() if cgroup is not None and helper.CAN_CLONE_INTO_CGROUP else None
-        if directory is not None:
-            fds.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-            yield [], fds[0]
-        else:
-            for path in cgroup.join_files() if cgroup is not None else ():
-                fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
-            yield fds, -1
+        with host_errors("join cgroup"):
+            entry = _open_cgroup_entry(cgroup, fds)
+        yield entry
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _open_cgroup_entry(cgroup: TaskCgroup | None, fds: list[int]) -> tuple[list[int], int]:
+    """Opens into `fds` (which the caller closes) and returns the entry."""
+    directory = cgroup.birth_dir() if cgroup is not None and helper.CAN_CLONE_INTO_CGROUP else None
+    if directory is not None:
+        fds.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        return [], fds[0]
+    for path in cgroup.join_files() if cgroup is not None else ():
+        fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    return fds, -1
 
 
 class Composer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
+from lxrun.errors import host_errors
 from lxrun.record import Record
 
 TYPE_CHECKING = False
@@ -287,6 +288,11 @@ def ensure_dev_template(layout: Layout) -> str:
     template = layout.dev_template
     if os.path.isdir(template):
         return template
+    with host_errors("/dev template", path=template):
+        return _make_dev_template(layout, template)
+
+
+def _make_dev_template(layout: Layout, template: str) -> str:
     building = f"{layout.tmp}/dev-{os.urandom(4).hex()}"
     os.mkdir(building, 0o755)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from lxrun.errors import SetupError
 from lxrun.sandbox.output import StreamSink
 
 TYPE_CHECKING = False
@@ -32,8 +33,10 @@ class TaskStdio:
                 self.stdin_fd = spec.stdin
             self.stdout_fd = self._output("stdout", spec.stdout, spec.output_limit)
             self.stderr_fd = self._output("stderr", spec.stderr, spec.output_limit)
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, OSError):
+                raise SetupError.from_os_error("task stdio", exc) from exc
             raise
 
     def _own(self, fd: int) -> int:

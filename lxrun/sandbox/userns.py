@@ -117,7 +117,7 @@ def take_range(layout: Layout, pool: IdPool, start: int = 0) -> RangeLease:
                 fcntl.fcntl(fd, fcntl.F_OFD_SETLK, FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, index, 1, 0))
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise SetupError.from_errno("uid pool", exc.errno or errno.EIO, path) from None
+                    raise SetupError.from_errno("uid pool", exc.errno or errno.EIO, path) from exc
                 continue
             return RangeLease(IdRange(index, pool.uid_start + index * RANGE, pool.gid_start + index * RANGE), fd)
     except BaseException:

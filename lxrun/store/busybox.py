@@ -42,8 +42,8 @@ ETC = {
 def _static_busybox() -> bytes:
     try:
         data = BUSYBOX.read_bytes()
-    except FileNotFoundError:
-        raise HostUnsupported("busybox", "not installed", path=str(BUSYBOX), hint=FIX) from None
+    except FileNotFoundError as exc:
+        raise HostUnsupported("busybox", "not installed", path=str(BUSYBOX), hint=FIX) from exc
     if b"/lib64/ld-linux" in data[:4096] or b"/lib/ld-linux" in data[:4096]:
         raise HostUnsupported("busybox", "is dynamically linked", path=str(BUSYBOX), hint=FIX)
     return data

@@ -68,8 +68,8 @@ class LayerStore:
         try:
             with open(f"{self.layout.layer(digest)}/{LAYER_META}") as file:
                 return LayerInfo(**json.load(file))
-        except FileNotFoundError:
-            raise StoreError("layer", "not in the store", path=digest, hint="rebuild the stack that uses it") from None
+        except FileNotFoundError as exc:
+            raise StoreError("layer", "not in the store", path=digest, hint="rebuild the stack that uses it") from exc
 
     @contextlib.contextmanager
     def building(self) -> Iterator[str]:

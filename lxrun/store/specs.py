@@ -75,7 +75,7 @@ class _Fields:
             with path.open("rb") as file:
                 self.data: dict[str, Any] = tomllib.load(file)
         except tomllib.TOMLDecodeError as exc:
-            raise SpecError("spec", f"is not valid TOML: {exc}", path=str(path)) from None
+            raise SpecError("spec", f"is not valid TOML: {exc}", path=str(path)) from exc
 
     def only(self, known: Iterable[str]) -> None:
         known = sorted(known)
@@ -115,7 +115,7 @@ class _Fields:
         try:
             frozen_env(values)
         except SpecError as exc:
-            raise self.error("env", f"{exc.path}: {exc.reason}") from None
+            raise self.error("env", f"{exc.path}: {exc.reason}") from exc
         return values
 
     def packages(self) -> tuple[str, ...]:

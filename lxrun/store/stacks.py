@@ -138,10 +138,10 @@ class StackStore:
         try:
             with open(path) as file:
                 data = json.load(file)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise StackNotFound(
                 "stack", f"has no version {version}", path=name, hint="see `lxrun stack ls`; build it first"
-            ) from None
+            ) from exc
         return StackVersion(**data)
 
     def names(self) -> list[str]:
@@ -162,13 +162,13 @@ class StackStore:
     def current_version(self, name: str) -> str:
         try:
             target = os.readlink(self._current_link(name))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise StackNotFound(
                 "stack",
                 "not found",
                 path=name,
                 hint=f"build it first: `lxrun base build {name}` or `lxrun stack build {name}`",
-            ) from None
+            ) from exc
         return os.path.basename(target).removesuffix(".json")
 
     def current_or_none(self, name: str) -> str | None:

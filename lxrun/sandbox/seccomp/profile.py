@@ -60,9 +60,9 @@ def load(path: str) -> dict[str, Any]:
         with open(path) as file:
             data = json.load(file)
     except OSError as exc:
-        raise SpecError("--security-opt seccomp", exc.strerror or "cannot be read", path=path) from None
+        raise SpecError("--security-opt seccomp", exc.strerror or "cannot be read", path=path) from exc
     except json.JSONDecodeError as exc:
-        raise SpecError("--security-opt seccomp", f"is not valid JSON: {exc}", path=path) from None
+        raise SpecError("--security-opt seccomp", f"is not valid JSON: {exc}", path=path) from exc
     if not isinstance(data, dict):
         raise SpecError("--security-opt seccomp", "must be a JSON object", path=path)
     return data
