@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import Case, spawn_runner
 
-from lxrun.backends import cgtree
+from lxrun.cgroups.discover import own_hierarchies
 
 LXC_BENCH_TOP = "lxrun-bench"
 
@@ -69,7 +69,7 @@ def lxc_runner(lxc_execute: str, rootfs: str, scratch: Path) -> Callable[[], Non
 
 def remove_lxc_execute_leftovers(scratch: Path) -> None:
     """lxc-execute's cgroups (every hierarchy we see, the kept cgroup2 one included) and its lock dir."""
-    for hierarchy in cgtree.own_hierarchies():
+    for hierarchy in own_hierarchies():
         top = hierarchy.path(LXC_BENCH_TOP)
         for directory, _, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
             os.rmdir(directory)

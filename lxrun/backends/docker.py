@@ -5,9 +5,11 @@ is loaded as an image once (docker_image); each task is one container, created w
 hostname, env, workdir, volumes and limits, no network, /tmp on tmpfs and Docker's init (tini) as
 pid 1, attached before it starts, and removed afterwards on every path, Ctrl-C included.
 
-Its cgroups nest under one of ours, /lxrun-docker/<task-id>/task (cgtree), so usage can still be read
-after Docker removed the container's own cgroup. OOM is Docker's own State.OOMKilled (containerd's
-reading of the kernel's OOM event): the container's cgroup is gone before we could read it.
+Its cgroups nest under one of ours, /lxrun-docker/<task-id>/task (cgroups/tree.py), so usage can still
+be read after Docker removed the container's own cgroup. OOM is Docker's own State.OOMKilled
+(containerd's reading of the kernel's OOM event): the container's cgroup is gone before we could read
+it. Its limits are the v1 values of cgroups/limits.py's table under HostConfig's names: the same
+files native and lxc write.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import socket
 import struct
 import time
 
-from lxrun.backends import cgtree
 from lxrun.backends.base import Probe
 from lxrun.backends.docker_image import ensure_image
+from lxrun.cgroups.discover import own_hierarchies
+from lxrun.cgroups.limits import v1_files
+from lxrun.cgroups.tree import TaskTree
 from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError, SpecError
 from lxrun.net.spec import HOST, NONE
 from lxrun.result import Result
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from lxrun.backends.base import OnStart
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
+    from lxrun.spec import Limits
 
 TOP = "lxrun-docker"
 CHUNK = 65536
@@ -50,6 +55,19 @@ API_TIMEOUT = 120
 TINI_EXEC_FAILED = b"[FATAL tini ("
 OPENING = 256
 HOW_TO_START = "start one: scripts/dockerd start DIR, then export DOCKER_HOST=unix://DIR/docker.sock"
+# HostConfig's name for each v1 file of the limits table. HostConfig speaks v1's units on every host:
+# dockerd and runc turn them into v2 files as cgroups/limits.py's v2_files does (memory.swap.max =
+# MemorySwap - Memory, cpu.max = CpuQuota CpuPeriod, cpu.weight by runc's mapping of CpuShares).
+HOST_CONFIG_LIMITS = {
+    "memory.limit_in_bytes": "mem_limit",
+    "memory.memsw.limit_in_bytes": "memswap_limit",
+    "memory.swappiness": "mem_swappiness",
+    "cpu.cfs_period_us": "cpu_period",
+    "cpu.cfs_quota_us": "cpu_quota",
+    "cpu.shares": "cpu_shares",
+    "pids.max": "pids_limit",
+    "cpuset.cpus": "cpuset_cpus",
+}
 
 
 def _where() -> str:
@@ -174,8 +192,15 @@ def _security_opt(seccomp: str) -> list[str]:
     return options
 
 
-def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
-    limits = plan.spec.limits
+def limit_options(limits: Limits, swap_accounting: bool) -> dict[str, int | str]:
+    """The task's limits as create_host_config arguments (see HOST_CONFIG_LIMITS)."""
+    return {
+        HOST_CONFIG_LIMITS[name]: value if name == "cpuset.cpus" else int(value)
+        for name, value in v1_files(limits, swap_accounting).items()
+    }
+
+
+def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str, swap_accounting: bool) -> Any:
     options: dict[str, Any] = {
         "network_mode": _network_mode(plan.spec.network.mode),
         "cgroupns": "private",  # v1 hosts default to the host's
@@ -192,16 +217,8 @@ def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str) -> Any:
         "cap_add": sorted(plan.spec.security.caps),
         "security_opt": _security_opt(plan.spec.security.seccomp),
     }
-    if limits.memory is not None:
-        options.update(mem_limit=limits.memory, memswap_limit=limits.memory)  # equal: no swap
-    if limits.cpus is not None:
-        options["nano_cpus"] = round(limits.cpus * 1e9)
-    if limits.cpu_shares is not None:  # weighs only against its siblings: cgtree sets it on the task's dir too
-        options["cpu_shares"] = limits.cpu_shares
-    if limits.pids is not None:
-        options["pids_limit"] = limits.pids
-    if limits.cpuset_cpus is not None:
-        options["cpuset_cpus"] = limits.cpuset_cpus
+    # cpu shares weigh only against siblings: the tree sets them on the task's dir too.
+    options.update(limit_options(plan.spec.limits, swap_accounting))
     return api.create_host_config(**options)
 
 
@@ -259,7 +276,7 @@ class DockerBackend:
         self.layout.ensure()
         # Docker's cgroup parent is one absolute path in every hierarchy: the given one, else the root.
         parent = spec.cgroup_parent or "/"
-        hierarchies = [h.replace(own=parent) for h in cgtree.own_hierarchies()]
+        hierarchies = [h.replace(own=parent) for h in own_hierarchies()]
         with contextlib.ExitStack() as resources:
             client = _client(API_TIMEOUT)
             resources.callback(client.close)
@@ -272,9 +289,7 @@ class DockerBackend:
                 raise BackendUnavailable(
                     "backend docker", f"no dockerd at {_where()}: {type(exc).__name__}", hint=HOW_TO_START
                 ) from None
-            cgroups = resources.enter_context(
-                cgtree.TaskCgroups(plan.task_id, hierarchies, top=TOP).created(spec.limits.cpu_shares)
-            )
+            cgroups = resources.enter_context(TaskTree(plan.task_id, hierarchies, TOP).created(spec.limits))
             try:
                 container = api.create_container(
                     image,
@@ -285,7 +300,9 @@ class DockerBackend:
                     stdin_open=spec.stdin is not None,
                     user=f"{plan.user[0]}:{plan.user[1]}",
                     labels={"lxrun.task": plan.task_id},
-                    host_config=_host_config(api, plan, f"{parent.rstrip('/')}/{cgroups.relative}/task"),
+                    host_config=_host_config(
+                        api, plan, f"{parent.rstrip('/')}/{cgroups.task}", cgroups.swap_accounting()
+                    ),
                 )["Id"]
             except docker.errors.APIError as exc:
                 raise SetupError("docker create", str(exc.explanation or exc), path=plan.task_id) from None
@@ -348,7 +365,7 @@ def release_leftovers(task_id: str, cgroup_parent: str | None, dry_run: bool) ->
             if not dry_run:
                 _remove(client.api, container["Id"])
     parent = cgroup_parent or "/"
-    tree = cgtree.TaskCgroups(task_id, [h.replace(own=parent) for h in cgtree.own_hierarchies()], top=TOP)
+    tree = TaskTree(task_id, [h.replace(own=parent) for h in own_hierarchies()], TOP)
     if tree.exists():
         released.append(f"docker cgroup tree {tree.relative}")
         if not dry_run:

@@ -1,7 +1,8 @@
 """The lxc backend: liblxc through python-lxc, the native backend's sandbox described as an LXC config.
 
 Per task: <root>/lxc/<task-id>/ (config, upper and work dirs, log; removed afterwards), a cgroup tree
-of ours that LXC's cgroups nest in (cgtree), and a forked monitor process that calls
+of ours that LXC's cgroups nest in (cgroups/tree.py: <own cgroup>/lxrun-lxc/<task-id>/, the container in
+task/ct, the monitor beside it), and a forked monitor process that calls
 Container.start(daemonize=False): liblxc moves its caller into the monitor's cgroups and stays until
 the container ends, so that caller must not be us. lxrun-init is pid 1, as with native, and reports
 the task's exact wait status (fd 4) or why its exec failed (fd 3): start() itself returns True even
@@ -20,8 +21,10 @@ import signal
 import sys
 import time
 
-from lxrun.backends import cgtree, lxc_config
+from lxrun.backends import lxc_config
 from lxrun.backends.base import Probe
+from lxrun.cgroups.discover import own_hierarchies
+from lxrun.cgroups.tree import TaskTree, legacy_memory, undelegated
 from lxrun.errors import (
     ChildSetupError,
     SetupError,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
 
+TOP = "lxrun-lxc"  # the top of our cgroup trees below our own cgroup (cgroups/tree.py)
 CHUNK = 65536
 INIT_ERROR_FD = 3  # native/protocol.h: LXRUN_INIT_ERROR_FD, LXRUN_INIT_STATUS_FD
 INIT_STATUS_FD = 4
@@ -269,7 +273,7 @@ class LxcBackend:
             return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
         if not mounts.overlayfs_available():
             return Probe(False, "overlayfs is not available (build or install the overlay module)")
-        missing = cgtree.undelegated(cgtree.own_hierarchies())
+        missing = undelegated(own_hierarchies())
         if missing:
             return Probe(False, f"cgroup v2: lxrun's own cgroup does not delegate {', '.join(missing)} to its children")
         return Probe(True, f"liblxc {getattr(lxc, 'version', '?')}")
@@ -282,8 +286,8 @@ class LxcBackend:
                 "--cgroup-parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"
             )
         self.layout.ensure()
-        hierarchies = cgtree.own_hierarchies()
-        memory = cgtree.legacy_memory(hierarchies)
+        hierarchies = own_hierarchies()
+        memory = legacy_memory(hierarchies)
         with contextlib.ExitStack() as resources:
             record = resources.enter_context(task_record(self.layout, plan, self.name))
             resources.enter_context(claimed_name(self.layout, spec.name, plan.task_id))
@@ -294,9 +298,7 @@ class LxcBackend:
             if kept:
                 resources.callback(shutil.rmtree, f"{kept}/work", True)
             prepare_workdir(plan.stack.layer_paths, upper, plan.workdir)
-            cgroups = resources.enter_context(
-                cgtree.TaskCgroups(plan.task_id, hierarchies).created(spec.limits.cpu_shares)
-            )
+            cgroups = resources.enter_context(TaskTree(plan.task_id, hierarchies, TOP).created(spec.limits))
             # The stop hook that copies v1's OOM count costs ~10 ms a task: only where a limit can OOM-kill.
             watch_oom = memory is not None and spec.limits.memory is not None
             oom_copy = f"{directory}/oom_control" if watch_oom else None
@@ -304,15 +306,19 @@ class LxcBackend:
                 upper=upper,
                 log=f"{directory}/log",
                 init=helper.INIT_PATH,
-                oom_control=memory.path(f"{cgroups.container}/memory.oom_control") if memory and watch_oom else None,
+                oom_control=(
+                    memory.path(f"{lxc_config.container_cgroup(cgroups)}/memory.oom_control")
+                    if memory and watch_oom
+                    else None
+                ),
                 oom_copy=oom_copy,
                 etc_files=_write_etc_files(directory, plan),
             )
-            memsw = memory is not None and os.path.exists(
-                memory.path(f"{cgroups.relative}/memory.memsw.limit_in_bytes")
-            )
+            swap_accounting = cgroups.swap_accounting()
             with open(f"{directory}/config", "w") as config:
-                config.write(lxc_config.render(plan, paths, cgroups, legacy=memory is not None, memsw=memsw))
+                config.write(
+                    lxc_config.render(plan, paths, cgroups, legacy=memory is not None, swap_accounting=swap_accounting)
+                )
 
             stdio = resources.enter_context(TaskStdio(spec))
             init_pipes = _InitPipes()
@@ -369,7 +375,7 @@ class LxcBackend:
 def release_leftovers(layout: Layout, task_id: str, dry_run: bool) -> list[str]:
     """For `lxrun gc`: what an lxc task whose runner died left: its processes and cgroup tree, its dir."""
     released = []
-    tree = cgtree.TaskCgroups(task_id, cgtree.own_hierarchies())
+    tree = TaskTree(task_id, own_hierarchies(), TOP)
     if tree.exists():
         released.append(f"lxc cgroup tree {tree.relative}")
         if not dry_run:

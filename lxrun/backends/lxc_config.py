@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import shlex
 
-from lxrun.cgroups.base import CPU_PERIOD_US, cpu_quota_us
-from lxrun.cgroups.v2 import shares_to_weight
+from lxrun.cgroups.limits import v1_files, v2_files
 from lxrun.errors import SpecError
 from lxrun.net.spec import HOST, NONE
 from lxrun.record import Record
@@ -22,7 +21,7 @@ from lxrun.sandbox.mounts import TMP_SIZE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lxrun.backends.cgtree import TaskCgroups
+    from lxrun.cgroups.tree import TaskTree
     from lxrun.plan import TaskPlan
     from lxrun.spec import Limits
 
@@ -61,35 +60,17 @@ def _escape(path: str) -> str:
     return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011").replace("\n", "\\012")
 
 
-def limit_lines(limits: Limits, legacy: bool, memsw: bool) -> list[str]:
-    """Limits as lxc.cgroup.* keys (v1) or lxc.cgroup2.* keys (v2); swap is never granted."""
-    lines = []
+def container_cgroup(tree: TaskTree) -> str:
+    """LXC's container cgroup, with the limits: below the tree's `task` dir, where usage is read."""
+    return f"{tree.task}/ct"
+
+
+def limit_lines(limits: Limits, legacy: bool, swap_accounting: bool) -> list[str]:
+    """Limits as lxc.cgroup.* items (v1) or lxc.cgroup2.* items (v2): the files of cgroups/limits.py's
+    table, in its order."""
     if legacy:
-        if limits.memory is not None:
-            lines.append(f"lxc.cgroup.memory.limit_in_bytes = {limits.memory}")
-            if memsw:  # memory before memory+swap: the kernel wants memsw >= memory at every step
-                lines.append(f"lxc.cgroup.memory.memsw.limit_in_bytes = {limits.memory}")
-        if limits.cpus is not None:
-            lines.append(f"lxc.cgroup.cpu.cfs_period_us = {CPU_PERIOD_US}")
-            lines.append(f"lxc.cgroup.cpu.cfs_quota_us = {cpu_quota_us(limits.cpus)}")
-        if limits.cpu_shares is not None:
-            lines.append(f"lxc.cgroup.cpu.shares = {limits.cpu_shares}")
-        if limits.pids is not None:
-            lines.append(f"lxc.cgroup.pids.max = {limits.pids}")
-        if limits.cpuset_cpus is not None:
-            lines.append(f"lxc.cgroup.cpuset.cpus = {limits.cpuset_cpus}")
-        return lines
-    if limits.memory is not None:
-        lines += [f"lxc.cgroup2.memory.max = {limits.memory}", "lxc.cgroup2.memory.swap.max = 0"]
-    if limits.cpus is not None:
-        lines.append(f"lxc.cgroup2.cpu.max = {cpu_quota_us(limits.cpus)} {CPU_PERIOD_US}")
-    if limits.cpu_shares is not None:
-        lines.append(f"lxc.cgroup2.cpu.weight = {shares_to_weight(limits.cpu_shares)}")
-    if limits.pids is not None:
-        lines.append(f"lxc.cgroup2.pids.max = {limits.pids}")
-    if limits.cpuset_cpus is not None:
-        lines.append(f"lxc.cgroup2.cpuset.cpus = {limits.cpuset_cpus}")
-    return lines
+        return [f"lxc.cgroup.{name} = {value}" for name, value in v1_files(limits, swap_accounting).items()]
+    return [f"lxc.cgroup2.{name} = {value}" for name, value in v2_files(limits, swap_accounting).items()]
 
 
 def network_lines(plan: TaskPlan) -> list[str]:
@@ -130,7 +111,7 @@ def security_lines(plan: TaskPlan) -> list[str]:
     ]
 
 
-def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, memsw: bool) -> str:
+def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskTree, legacy: bool, swap_accounting: bool) -> str:
     check_one_line(plan)
     # overlayfs lists lowerdirs top-most first; LXC takes "overlay:LOWER:UPPER" (its work dir is UPPER/../work).
     lower = ":".join(reversed(plan.stack.layer_paths))
@@ -144,9 +125,9 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
         "lxc.console.path = none",  # stdio is the caller's, not a console pty
         "lxc.tty.max = 0",
         "lxc.cgroup.relative = 1",
-        f"lxc.cgroup.dir.container = {cgroups.container}",
-        f"lxc.cgroup.dir.monitor = {cgroups.monitor}",
-        f"lxc.cgroup.dir.monitor.pivot = {cgroups.pivot}",
+        f"lxc.cgroup.dir.container = {container_cgroup(cgroups)}",
+        f"lxc.cgroup.dir.monitor = {cgroups.relative}/monitor",  # it moves to pivot before it exits
+        f"lxc.cgroup.dir.monitor.pivot = {cgroups.relative}/pivot",
         "lxc.mount.entry = shm dev/shm tmpfs rw,nosuid,nodev,noexec,mode=1777,size=65536k,create=dir 0 0",
         f"lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size={tmp_size(plan)},create=dir 0 0",
         f"lxc.mount.entry = {_escape(paths.init)} {INIT_TARGET.lstrip('/')} none bind,ro,create=file 0 0",
@@ -164,7 +145,7 @@ def render(plan: TaskPlan, paths: LxcPaths, cgroups: TaskCgroups, legacy: bool, 
     lines.append(f"lxc.init.cwd = {plan.workdir}")
     lines += security_lines(plan)
     lines += [f"lxc.environment = {key}={value}" for key, value in plan.env.items()]
-    lines += limit_lines(plan.spec.limits, legacy, memsw)
+    lines += limit_lines(plan.spec.limits, legacy, swap_accounting)
     if paths.oom_control is not None and paths.oom_copy is not None:
         # Hooks run as `sh -c "HOOK NAME lxc stop ..."`: the trailing # drops LXC's arguments.
         copy = f"cat {shlex.quote(paths.oom_control)} > {shlex.quote(paths.oom_copy)} #"

@@ -19,14 +19,6 @@ if TYPE_CHECKING:
 
 
 REMOVE_TIMEOUT = 2.0  # seconds to wait for a cgroup to become removable (processes still exiting)
-CPU_PERIOD_US = 100_000  # the period --cpus is a share of (v1 cfs_period_us, v2 cpu.max), as docker's
-
-
-def cpu_quota_us(cpus: float) -> int:
-    """--cpus as a quota per CPU_PERIOD_US; the kernel refuses less than 1 ms."""
-    return max(1000, round(cpus * CPU_PERIOD_US))
-
-
 KILL_TIMEOUT = 5.0
 
 
@@ -146,7 +138,7 @@ class CgroupManager:
             except OSError as exc:
                 if exc.errno in (errno.EBUSY, errno.ENOTEMPTY):
                     continue
-                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
+                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from exc
             removed.append(path)
         return removed
 
@@ -162,7 +154,7 @@ def rmdir_patiently(path: str, deadline: float) -> None:
             return
         except OSError as exc:
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from None
+                raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from exc
             time.sleep(0.001)
 
 
@@ -198,7 +190,7 @@ def write(path: str, value: str) -> None:
         with open(path, "w") as file:
             file.write(value)
     except OSError as exc:
-        raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, f"{path} <- {value}") from None
+        raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, f"{path} <- {value}") from exc
 
 
 def make_dir(path: str) -> bool:
@@ -208,7 +200,7 @@ def make_dir(path: str) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from None
+        raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from exc
     return True
 
 

@@ -15,11 +15,9 @@ import signal
 import time
 
 from lxrun.cgroups.base import (
-    CPU_PERIOD_US,
     CgroupManager,
     TaskCgroup,
     Usage,
-    cpu_quota_us,
     make_dir,
     read_int,
     read_keyed,
@@ -27,6 +25,7 @@ from lxrun.cgroups.base import (
     wait_until_empty,
     write,
 )
+from lxrun.cgroups.limits import controller_of, v1_files
 from lxrun.errors import SetupError, SpecError
 
 TYPE_CHECKING = False
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from lxrun.spec import Limits
 
 ALWAYS = ("memory", "cpuacct", "pids", "freezer", "devices")
+OPTIONS = {"memory": "--memory", "cpu": "--cpus/--cpu-shares", "pids": "--pids-limit", "cpuset": "--cpuset-cpus"}
 # The minimal /dev: null, zero, full, random, urandom, tty, ptmx and the pts it opens.
 ALLOWED_DEVICES = (
     "c 1:3 rwm",
@@ -143,21 +143,19 @@ class V1Manager(CgroupManager):
         except FileExistsError:
             pass  # another runner's is in place: as good as ours
         except OSError as exc:
-            raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from None
+            raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.rmdir(staged)
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V1TaskCgroup:
+        files = v1_files(limits, self._swap_accounting())
         wanted = [c for c in ALWAYS if c in self.mounts]
-        if limits.cpus is not None or limits.cpu_shares is not None:
-            wanted.append(self._require("cpu", "--cpus/--cpu-shares"))
-        if limits.cpuset_cpus is not None:
-            wanted.append(self._require("cpuset", "--cpuset-cpus"))
-        if limits.memory is not None:
-            self._require("memory", "--memory")
-        if limits.pids is not None:
-            self._require("pids", "--pids-limit")
+        for needed in dict.fromkeys(controller_of(file) for file in files):
+            if needed not in self.mounts:
+                raise SpecError(OPTIONS[needed], f"needs the {needed} cgroup controller, which this host lacks")
+            if needed not in wanted:
+                wanted.append(needed)
         if parent is not None:
             for controller in wanted:
                 self._parent_dir(controller, parent)
@@ -168,41 +166,29 @@ class V1Manager(CgroupManager):
                 if not make_dir(path):
                     raise SetupError("create cgroup", "already exists", path=path)
                 task.dirs[controller] = path
-                self._apply(controller, path, limits)
+            for file, value in files.items():
+                write(f"{task.dirs[controller_of(file)]}/{file}", value)
+            self._complete(task)
         except BaseException:
             task.remove()
             raise
         return task
 
-    def _require(self, controller: str, option: str) -> str:
-        if controller not in self.mounts:
-            raise SpecError(option, f"needs the {controller} cgroup controller, which this host lacks")
-        return controller
+    def _swap_accounting(self) -> bool:
+        """Whether memory.memsw.* exist: in every memory cgroup, the hierarchy's root included, or in none."""
+        memory = self.mounts.get("memory")
+        return memory is not None and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
 
-    def _apply(self, controller: str, path: str, limits: Limits) -> None:
-        if controller == "memory" and limits.memory is not None:
-            write(f"{path}/memory.limit_in_bytes", str(limits.memory))
-            # RAM + swap capped at the RAM limit: the task gets no swap (needs swap accounting).
-            if os.path.exists(f"{path}/memory.memsw.limit_in_bytes"):
-                write(f"{path}/memory.memsw.limit_in_bytes", str(limits.memory))
-            else:
-                write(f"{path}/memory.swappiness", "0")
-        elif controller == "cpu":
-            if limits.cpus is not None:
-                write(f"{path}/cpu.cfs_period_us", str(CPU_PERIOD_US))
-                write(f"{path}/cpu.cfs_quota_us", str(cpu_quota_us(limits.cpus)))
-            if limits.cpu_shares is not None:
-                write(f"{path}/cpu.shares", str(limits.cpu_shares))
-        elif controller == "pids" and limits.pids is not None:
-            write(f"{path}/pids.max", str(limits.pids))
-        elif controller == "devices":
-            # Inherited from our parent, unless another runner just made that parent and has not
-            # written its list yet, or the parent is not ours (--cgroup-parent): check, never trust.
-            if set(read_text(f"{path}/devices.list").splitlines()) != set(ALLOWED_DEVICES):
-                allow_minimal_devices(path)
-        elif controller == "cpuset" and limits.cpuset_cpus is not None:
-            write(f"{path}/cpuset.cpus", limits.cpuset_cpus)
-            write(f"{path}/cpuset.mems", read_text(f"{os.path.dirname(path)}/cpuset.mems").strip())
+    @staticmethod
+    def _complete(task: V1TaskCgroup) -> None:
+        """What v1 needs beyond the limits before a task may join: a cpuset's mems, the devices list."""
+        cpuset, devices = task.dirs.get("cpuset"), task.dirs.get("devices")
+        if cpuset is not None:
+            write(f"{cpuset}/cpuset.mems", read_text(f"{os.path.dirname(cpuset)}/cpuset.mems").strip())
+        # Inherited from our parent, unless another runner just made that parent and has not
+        # written its list yet, or the parent is not ours (--cgroup-parent): check, never trust.
+        if devices is not None and set(read_text(f"{devices}/devices.list").splitlines()) != set(ALLOWED_DEVICES):
+            allow_minimal_devices(devices)
 
 
 def allow_minimal_devices(path: str) -> None:

@@ -15,11 +15,9 @@ import os
 import signal
 
 from lxrun.cgroups.base import (
-    CPU_PERIOD_US,
     CgroupManager,
     TaskCgroup,
     Usage,
-    cpu_quota_us,
     make_dir,
     read_int,
     read_keyed,
@@ -27,6 +25,7 @@ from lxrun.cgroups.base import (
     wait_until_empty,
     write,
 )
+from lxrun.cgroups.limits import controller_of, v2_files
 from lxrun.errors import HostUnsupported, SetupError, SpecError
 
 TYPE_CHECKING = False
@@ -36,11 +35,6 @@ if TYPE_CHECKING:
 WANTED = ("memory", "pids", "cpu", "cpuset")
 RUNNER_LEAF = "lxrun-runner"
 MOVE_ATTEMPTS = 10
-
-
-def shares_to_weight(shares: int) -> int:
-    """docker's --cpu-shares (2..262144, default 1024) to cpu.weight (1..10000, default 100), as runc maps it."""
-    return 1 + ((shares - 2) * 9999) // 262142
 
 
 class V2TaskCgroup(TaskCgroup):
@@ -88,14 +82,9 @@ class V2Manager(CgroupManager):
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V2TaskCgroup:
         parent_dir, enabled = self._parent(parent)
-        needs = {
-            "memory": limits.memory,
-            "pids": limits.pids,
-            "cpu": limits.cpus or limits.cpu_shares,
-            "cpuset": limits.cpuset_cpus,
-        }
-        for controller, value in needs.items():
-            if value is not None and controller not in enabled:
+        # Which controllers the limits need; swap accounting only adds a file of memory's.
+        for controller in dict.fromkeys(controller_of(file) for file in v2_files(limits, swap_accounting=False)):
+            if controller not in enabled:
                 raise SpecError(
                     "cgroup",
                     f"the {controller} controller is not available to {parent_dir}",
@@ -106,25 +95,13 @@ class V2Manager(CgroupManager):
             raise SetupError("create cgroup", "already exists", path=path)
         task = V2TaskCgroup(path)
         try:
-            self._apply(path, limits)
+            swap_accounting = limits.memory is not None and os.path.exists(f"{path}/memory.swap.max")
+            for file, value in v2_files(limits, swap_accounting).items():
+                write(f"{path}/{file}", value)
         except BaseException:
             task.remove()
             raise
         return task
-
-    def _apply(self, path: str, limits: Limits) -> None:
-        if limits.memory is not None:
-            write(f"{path}/memory.max", str(limits.memory))
-            if os.path.exists(f"{path}/memory.swap.max"):
-                write(f"{path}/memory.swap.max", "0")
-        if limits.cpus is not None:
-            write(f"{path}/cpu.max", f"{cpu_quota_us(limits.cpus)} {CPU_PERIOD_US}")
-        if limits.cpu_shares is not None:
-            write(f"{path}/cpu.weight", str(shares_to_weight(limits.cpu_shares)))
-        if limits.pids is not None:
-            write(f"{path}/pids.max", str(limits.pids))
-        if limits.cpuset_cpus is not None:
-            write(f"{path}/cpuset.cpus", limits.cpuset_cpus)
 
     def _parent(self, parent: str | None) -> tuple[str, frozenset[str]]:
         """The directory task cgroups go in, set up once: controllers enabled top-down."""

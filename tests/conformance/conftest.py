@@ -24,7 +24,7 @@ from lxrun.backends.lxc import LOCK_ROOT
 from lxrun.runtime import BACKENDS, Runtime
 from tests.conftest import require
 
-# cgroup directories the lxc and docker backends create per task (cgtree), in any hierarchy.
+# cgroup directories the lxc and docker backends create per task (cgroups/tree.py), in any hierarchy.
 CGROUP_LEFTOVERS = ("/sys/fs/cgroup/*/lxrun-lxc", "/sys/fs/cgroup/*/*/*/lxrun-lxc", "/sys/fs/cgroup/*/lxrun-docker")
 
 

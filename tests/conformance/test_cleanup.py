@@ -12,7 +12,7 @@ import pytest
 
 from lxrun import TaskSpec, run
 from lxrun.backends.base import TaskHandle
-from lxrun.backends.cgtree import own_hierarchies
+from lxrun.cgroups.discover import own_hierarchies
 from lxrun.errors import CommandNotFound, LxrunError, SpecError
 from lxrun.spec import Limits, Volume
 

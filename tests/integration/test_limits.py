@@ -13,7 +13,7 @@ import pytest
 from lxrun import Result, TaskSpec, run
 from lxrun.backends.base import TaskHandle
 from lxrun.cgroups import detect
-from lxrun.cgroups.v2 import shares_to_weight
+from lxrun.cgroups.limits import shares_to_weight
 from lxrun.spec import Limits
 
 from .conftest import lxrun_cli, sh

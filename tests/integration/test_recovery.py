@@ -200,7 +200,9 @@ def test_hostile_tasks_never_change_a_layer(state_root: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["lxc", "docker"])
 def test_gc_releases_what_a_killed_runner_of_another_backend_left(state_root: Path, backend: str) -> None:
-    from lxrun.backends import cgtree
+    from lxrun.backends import docker, lxc
+    from lxrun.cgroups.discover import own_hierarchies
+    from lxrun.cgroups.tree import TaskTree
     from lxrun.runtime import Runtime
 
     probe = Runtime(state_root).backend(backend).probe()
@@ -217,11 +219,11 @@ def test_gc_releases_what_a_killed_runner_of_another_backend_left(state_root: Pa
     proc.wait()
     released = gc(state_root)
     assert set(released) >= ids
-    top = {"lxc": cgtree.TOP, "docker": "lxrun-docker"}[backend]
-    hierarchies = cgtree.own_hierarchies()
+    top = {"lxc": lxc.TOP, "docker": docker.TOP}[backend]
+    hierarchies = own_hierarchies()
     if backend == "docker":
         hierarchies = [h.replace(own="/") for h in hierarchies]
-    assert not any(cgtree.TaskCgroups(task_id, hierarchies, top=top).exists() for task_id in ids)
+    assert not any(TaskTree(task_id, hierarchies, top).exists() for task_id in ids)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
     assert list((state_root / "run").iterdir()) == []
     assert not any((state_root / "lxc").glob("*")) if (state_root / "lxc").exists() else True

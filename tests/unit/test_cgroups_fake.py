@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from lxrun.cgroups.discover import cgroup_mounts, own_cgroups
+from lxrun.cgroups.limits import shares_to_weight
 from lxrun.cgroups.null import NullManager
 from lxrun.cgroups.v1 import V1Manager
-from lxrun.cgroups.v2 import V2Manager, shares_to_weight
+from lxrun.cgroups.v2 import V2Manager
 from lxrun.errors import HostUnsupported, SpecError
 from lxrun.spec import Limits
 
@@ -175,3 +176,19 @@ def test_own_cgroup_is_where_the_detected_process_is(tmp_path: Path) -> None:
     assert v1.dirs == {c: f"{tmp_path}/{c}/own" for c in v1.dirs} and "memory" in v1.dirs
     assert v2_tree(tmp_path).own_cgroup().path == f"{tmp_path}/svc"
     assert NullManager().own_cgroup() is None
+
+
+def test_v1_with_swap_accounting_caps_memory_and_swap_together(tmp_path: Path) -> None:
+    manager = v1_tree(tmp_path)
+    (tmp_path / "memory/memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")  # the hierarchy's root
+    task = Path(manager.create("t1", Limits(memory=64 << 20)).dirs["memory"])
+    assert (task / "memory.memsw.limit_in_bytes").read_text() == str(64 << 20)
+    assert not (task / "memory.swappiness").exists()
+
+
+def test_v1_a_limit_without_its_hierarchy_names_the_option(tmp_path: Path) -> None:
+    (tmp_path / "memory/own").mkdir(parents=True)
+    manager = V1Manager({"memory": str(tmp_path / "memory")}, {"memory": "/own"})
+    with pytest.raises(SpecError, match=r"^--cpus/--cpu-shares: needs the cpu cgroup controller"):
+        manager.create("t1", Limits(cpus=1))
+    assert not (tmp_path / "memory/own/lxrun/t1").exists()

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from lxrun.backends.cgtree import TaskCgroups
 from lxrun.backends.lxc import prepare_workdir
 from lxrun.backends.lxc_config import LxcPaths, limit_lines, render
-from lxrun.cgroups.v2 import shares_to_weight
+from lxrun.cgroups.limits import shares_to_weight
+from lxrun.cgroups.tree import TaskTree
 from lxrun.errors import ChildSetupError, SpecError
 from lxrun.plan import plan_task
 from lxrun.spec import Limits, TaskSpec, Volume
@@ -20,7 +20,7 @@ PATHS = LxcPaths("/t/upper", "/t/log", "/lib/init", "/cg/memory.oom_control", "/
 def config(tmp_path: Path, **kwargs: object) -> list[str]:
     spec = TaskSpec(stack="py", argv=["true"], **kwargs)  # type: ignore[arg-type]
     plan = plan_task(spec, STACK, task_id="abc")
-    return render(plan, PATHS, TaskCgroups("abc", []), legacy=True, memsw=True).splitlines()
+    return render(plan, PATHS, TaskTree("abc", [], "lxrun-lxc"), legacy=True, swap_accounting=True).splitlines()
 
 
 def test_the_sandbox(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_v1_limits_put_memory_before_memory_and_swap() -> None:
 
 
 def test_v2_limits() -> None:
-    lines = limit_lines(Limits(memory=64 << 20, cpus=1.5, cpu_shares=1024, pids=20, cpuset_cpus="1"), False, False)
+    lines = limit_lines(Limits(memory=64 << 20, cpus=1.5, cpu_shares=1024, pids=20, cpuset_cpus="1"), False, True)
     assert lines == [
         "lxc.cgroup2.memory.max = 67108864",
         "lxc.cgroup2.memory.swap.max = 0",

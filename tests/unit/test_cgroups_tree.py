@@ -1,9 +1,14 @@
+"""The cgroup trees of the lxc and docker backends (cgroups/tree.py) on fake trees, and the hierarchy
+list discover.py reads them from."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from lxrun.backends.cgtree import Hierarchy, TaskCgroups, parse_hierarchies, undelegated
 from lxrun.cgroups.base import Usage
+from lxrun.cgroups.discover import Hierarchy, hierarchies
+from lxrun.cgroups.tree import TaskTree, undelegated
+from lxrun.spec import Limits
 
 PROC_CGROUP = """9:name=systemd:/
 4:memory:/runner/7
@@ -20,7 +25,7 @@ MOUNTINFO = """30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
 
 
 def test_hierarchies_of_a_hybrid_host() -> None:
-    found = parse_hierarchies(PROC_CGROUP, MOUNTINFO)
+    found = hierarchies(PROC_CGROUP, MOUNTINFO)
     assert [(h.mount, h.own, h.unified) for h in found] == [
         ("/sys/fs/cgroup/systemd", "/", False),
         ("/sys/fs/cgroup/memory", "/runner/7", False),
@@ -32,7 +37,7 @@ def test_hierarchies_of_a_hybrid_host() -> None:
 
 
 def test_a_mount_of_a_subtree_is_read_relative_to_its_root() -> None:
-    found = parse_hierarchies("5:pids:/runner/job\n", MOUNTINFO)
+    found = hierarchies("5:pids:/runner/job\n", MOUNTINFO)
     assert [(h.mount, h.own) for h in found] == [("/sys/fs/cgroup/nested", "/job")]
 
 
@@ -47,8 +52,8 @@ def test_v1_usage_and_removal_on_a_fake_tree(tmp_path: Path) -> None:
     pids = Hierarchy(str(tmp_path / "pids"), "/", frozenset({"pids"}), False)
     for hierarchy in (memory, cpuacct, pids):
         Path(hierarchy.mount).mkdir()
-    cgroups = TaskCgroups("t1", [memory, cpuacct, pids])
-    with cgroups.created():
+    cgroups = TaskTree("t1", [memory, cpuacct, pids], "lxrun-lxc")
+    with cgroups.created(Limits()):
         write(Path(memory.path("lxrun-lxc/t1/task/memory.max_usage_in_bytes")), "4096\n")
         write(Path(cpuacct.path("lxrun-lxc/t1/task/cpuacct.usage_user")), "1500000000\n")
         write(Path(cpuacct.path("lxrun-lxc/t1/task/cpuacct.usage_sys")), "500000000\n")
@@ -71,7 +76,7 @@ def test_v2_usage(tmp_path: Path) -> None:
     write(task / "memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
     write(task / "pids.peak", "2\n")
     expected = Usage(oom_killed=True, peak_memory=8192, cpu_user=0.002, cpu_system=0.001, pids_peak=2)
-    assert TaskCgroups("t2", [unified]).usage(None) == expected
+    assert TaskTree("t2", [unified], "lxrun-lxc").usage(None) == expected
 
 
 def test_a_v2_cgroup_that_does_not_delegate_is_named(tmp_path: Path) -> None:
@@ -82,3 +87,43 @@ def test_a_v2_cgroup_that_does_not_delegate_is_named(tmp_path: Path) -> None:
     assert undelegated([unified]) == []
     legacy = Hierarchy("/sys/fs/cgroup/memory", "/", frozenset({"memory"}), False)
     assert undelegated([legacy, unified]) == []  # v1 memory: limits go through v1
+
+
+def test_a_mount_of_another_subtree_is_not_ours() -> None:
+    assert hierarchies("5:pids:/runner2/job\n", MOUNTINFO) == []  # /runner is a prefix, not a parent
+
+
+def unlink_files(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            path.unlink()  # a real cgroup's files go with its rmdir
+
+
+def test_cpu_shares_weigh_the_task_against_other_tasks_on_v1(tmp_path: Path) -> None:
+    cpu = Hierarchy(str(tmp_path / "cpu"), "/", frozenset({"cpu"}), False)
+    Path(cpu.mount).mkdir()
+    tree = TaskTree("t3", [cpu], "lxrun-docker")
+    with tree.created(Limits(cpu_shares=512)):
+        assert (tmp_path / "cpu/lxrun-docker/t3/cpu.shares").read_text() == "512"
+        assert (tmp_path / "cpu/lxrun-docker/t3/task").is_dir()
+        unlink_files(tmp_path)
+    assert list((tmp_path / "cpu").iterdir()) == []
+
+
+def test_cpu_shares_weigh_as_cpu_weight_on_v2_and_controllers_are_delegated(tmp_path: Path) -> None:
+    unified = Hierarchy(str(tmp_path), "/", frozenset({"cpu", "memory", "io"}), True)
+    tree = TaskTree("t4", [unified], "lxrun-lxc")
+    with tree.created(Limits(cpu_shares=512)):
+        assert (tmp_path / "lxrun-lxc/t4/cpu.weight").read_text() == "20"
+        assert (tmp_path / "lxrun-lxc/t4/task/cgroup.subtree_control").read_text() == "+memory +cpu"
+        unlink_files(tmp_path)
+
+
+def test_swap_accounting_is_read_from_the_tasks_memory_cgroup(tmp_path: Path) -> None:
+    legacy = TaskTree("t5", [Hierarchy(str(tmp_path), "/", frozenset({"memory"}), False)], "lxrun-lxc")
+    unified = TaskTree("t5", [Hierarchy(str(tmp_path), "/", frozenset({"memory"}), True)], "lxrun-lxc")
+    assert not legacy.swap_accounting() and not unified.swap_accounting()
+    write(tmp_path / "lxrun-lxc/t5/task/memory.swap.max", "max\n")
+    assert unified.swap_accounting() and not legacy.swap_accounting()
+    write(tmp_path / "lxrun-lxc/t5/task/memory.memsw.limit_in_bytes", "9223372036854771712\n")
+    assert legacy.swap_accounting()
