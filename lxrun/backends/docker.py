@@ -288,7 +288,7 @@ class DockerBackend:
             except requests.exceptions.ConnectionError as exc:
                 raise BackendUnavailable(
                     "backend docker", f"no dockerd at {_where()}: {type(exc).__name__}", hint=HOW_TO_START
-                ) from None
+                ) from exc
             cgroups = resources.enter_context(TaskTree(plan.task_id, hierarchies, TOP).created(spec.limits))
             try:
                 container = api.create_container(
@@ -305,7 +305,7 @@ class DockerBackend:
                     ),
                 )["Id"]
             except docker.errors.APIError as exc:
-                raise SetupError("docker create", str(exc.explanation or exc), path=plan.task_id) from None
+                raise SetupError("docker create", str(exc.explanation or exc), path=plan.task_id) from exc
             resources.callback(_remove, api, container)
             attached = _Attached(api, container, spec.stdin is not None)
             resources.callback(attached.close)
@@ -314,7 +314,7 @@ class DockerBackend:
             try:
                 api.start(container)
             except docker.errors.APIError as exc:
-                raise SetupError("docker start", str(exc.explanation or exc), path=plan.task_id) from None
+                raise SetupError("docker start", str(exc.explanation or exc), path=plan.task_id) from exc
             handle = _Handle(plan.task_id, api, container)
             if on_start is not None:
                 on_start(handle)

@@ -138,5 +138,5 @@ def ensure_image(api: Any, stack: ResolvedStack, scratch: str) -> str:
         try:
             api.load_image(archive)
         except docker.errors.APIError as exc:
-            raise SetupError("docker load", str(exc.explanation or exc), path=stack.ref) from None
+            raise SetupError("docker load", str(exc.explanation or exc), path=stack.ref) from exc
     return tag
