@@ -123,7 +123,7 @@ def check_limits_fit_host(limits: Limits) -> None:
     usable = os.sched_getaffinity(0)
     if limits.cpus is not None and limits.cpus > len(usable):
         raise SpecError(
-            "--cpus",
+            "cpus",
             f"{limits.cpus:g} is more than the {len(usable)} CPUs this host gives lxrun",
             hint=f"use at most {len(usable)}",
         )
@@ -131,7 +131,7 @@ def check_limits_fit_host(limits: Limits) -> None:
         unknown = sorted(set(parse_cpu_list(limits.cpuset_cpus)) - usable)
         if unknown:
             raise SpecError(
-                "--cpuset-cpus",
+                "cpuset_cpus",
                 f"CPUs {unknown} are not available here",
                 path=limits.cpuset_cpus,
                 hint=f"choose among {sorted(usable)}",

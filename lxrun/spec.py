@@ -58,7 +58,7 @@ def check_cgroup_path(path: str) -> str:
     """A cgroup path as /proc/self/cgroup shows them: absolute, without `..`."""
     if not path.startswith("/") or ".." in path.split("/") or "\0" in path:
         raise SpecError(
-            "--cgroup-parent",
+            "cgroup_parent",
             "must be an absolute cgroup path without '..'",
             path=path,
             hint="e.g. /runners/slot1, as in /proc/self/cgroup",
@@ -133,13 +133,13 @@ class Limits(Record):
         cpuset_cpus: str | None = None,
     ) -> None:
         if memory is not None and memory < self.MIN_MEMORY:
-            raise SpecError("--memory", f"{memory} bytes is below the minimum of 6m", hint="give at least 6m")
+            raise SpecError("memory", f"{memory} bytes is below the minimum of 6m", hint="give at least 6m")
         if cpus is not None and not cpus > 0:
-            raise SpecError("--cpus", f"{cpus} is not a positive number of CPUs", hint="e.g. --cpus 0.5")
+            raise SpecError("cpus", f"{cpus} is not a positive number of CPUs", hint="e.g. 0.5")
         if cpu_shares is not None and not 2 <= cpu_shares <= 262144:
-            raise SpecError("--cpu-shares", f"{cpu_shares} is out of range", hint="use 2..262144 (default 1024)")
+            raise SpecError("cpu_shares", f"{cpu_shares} is out of range", hint="use 2..262144 (default 1024)")
         if pids is not None and pids < 1:
-            raise SpecError("--pids-limit", f"{pids} allows no process", hint="give at least 1")
+            raise SpecError("pids", f"{pids} allows no process", hint="give at least 1")
         if cpuset_cpus is not None:
             cpuset_cpus = ",".join(str(cpu) for cpu in parse_cpu_list(cpuset_cpus))
         super().__init__(memory=memory, cpus=cpus, cpu_shares=cpu_shares, pids=pids, cpuset_cpus=cpuset_cpus)
@@ -155,10 +155,10 @@ def parse_cpu_list(text: str) -> list[int]:
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
         if not low.isdigit() or (dash and not high.isdigit()):
-            raise SpecError("--cpuset-cpus", "is not a CPU list", path=text, hint="e.g. 0-1,3")
+            raise SpecError("cpuset_cpus", "is not a CPU list", path=text, hint="e.g. 0-1,3")
         first, last = int(low), int(high) if dash else int(low)
         if last < first:
-            raise SpecError("--cpuset-cpus", f"range {part} runs backwards", path=text)
+            raise SpecError("cpuset_cpus", f"range {part} runs backwards", path=text)
         cpus.update(range(first, last + 1))
     return sorted(cpus)
 
@@ -200,14 +200,14 @@ class Security(Record):
         from lxrun.sandbox import caps
 
         if userns not in (USERNS_PRIVATE, USERNS_HOST):
-            raise SpecError("--userns", f"unknown mode {userns!r}", hint="use host, or leave it out for a private one")
+            raise SpecError("userns", f"unknown mode {userns!r}", hint="use host, or leave it out for a private one")
         if user is not None and (user[0] < 0 or (user[1] is not None and user[1] < 0)):
-            raise SpecError("--user", "ids must be >= 0", path=f"{user[0]}:{user[1]}")
+            raise SpecError("user", "ids must be >= 0", path=f"{user[0]}:{user[1]}")
         cap_add, cap_drop = tuple(cap_add), tuple(cap_drop)
         caps.effective_set(cap_add, cap_drop)  # validates the names
         if not seccomp:
             raise SpecError(
-                "--security-opt", "seccomp needs a value", hint="seccomp=unconfined or seccomp=PROFILE.json"
+                "seccomp", "needs a value", hint="unconfined, default or the path of a profile in Docker's JSON format"
             )
         super().__init__(userns=userns, user=user, cap_add=cap_add, cap_drop=cap_drop, seccomp=seccomp)
 
@@ -325,15 +325,15 @@ class TaskSpec(Record):
             if value != CAPTURE and (not isinstance(value, int) or value < 0):
                 raise SpecError(stream, f"{value!r} is neither a file descriptor nor {CAPTURE!r}")
         if timeout is not None and not timeout > 0:
-            raise SpecError("--timeout", f"{timeout} is not a positive number of seconds", hint="e.g. --timeout 60")
+            raise SpecError("timeout", f"{timeout} is not a positive number of seconds", hint="e.g. 60")
         if not stop_timeout >= 0:
-            raise SpecError("--stop-timeout", f"{stop_timeout} is not a number of seconds >= 0")
+            raise SpecError("stop_timeout", f"{stop_timeout} is not a number of seconds >= 0")
         if disk is not None and disk < MIN_DISK:
-            raise SpecError("--disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. --disk 512m")
+            raise SpecError("disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. 512m")
         if disk is not None and keep:
-            raise SpecError("--disk", "can't cap an upper dir kept on disk (--keep)", hint="use one or the other")
+            raise SpecError("disk", "can't cap an upper dir kept on disk (keep)", hint="use one or the other")
         if output_limit is not None and output_limit < 2:
-            raise SpecError("--output-limit", f"{output_limit} bytes can't hold a head and a tail", hint="e.g. 1m")
+            raise SpecError("output_limit", f"{output_limit} bytes can't hold a head and a tail", hint="e.g. 1m")
         super().__init__(
             stack=stack,
             argv=argv,

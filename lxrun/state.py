@@ -172,13 +172,13 @@ def claimed_name(layout: Layout, name: str | None, task_id: str) -> Iterator[Non
             holder = _link_target(link)
             data = read_record(layout.task(holder)) if holder else None
             if data is not None and runner_alive(data):
-                raise SpecError("--name", f"is in use by task {holder}", path=name, hint="choose another name") from exc
+                raise SpecError("name", f"is in use by task {holder}", path=name, hint="choose another name") from exc
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(link)  # its task is gone: the name is free again
         except OSError as exc:
             raise SetupError.from_os_error("task name", exc, link) from exc
     else:
-        raise SetupError("--name", "could not be claimed", path=name, errno=errno.EEXIST)
+        raise SetupError("name", "could not be claimed", path=name, errno=errno.EEXIST)
     try:
         yield
     finally:

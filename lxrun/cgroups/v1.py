@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from lxrun.spec import Limits
 
 ALWAYS = ("memory", "cpuacct", "pids", "freezer", "devices")
-OPTIONS = {"memory": "--memory", "cpu": "--cpus/--cpu-shares", "pids": "--pids-limit", "cpuset": "--cpuset-cpus"}
+OPTIONS = {"memory": "memory", "cpu": "cpus/cpu_shares", "pids": "pids", "cpuset": "cpuset_cpus"}
 # The minimal /dev: null, zero, full, random, urandom, tty, ptmx and the pts it opens.
 ALLOWED_DEVICES = (
     "c 1:3 rwm",
@@ -117,7 +117,7 @@ class V1Manager(CgroupManager):
             path = f"{mount}{parent}"
             if not os.path.isdir(path):
                 raise SpecError(
-                    "--cgroup-parent",
+                    "cgroup_parent",
                     f"does not exist in the {controller} hierarchy ({path})",
                     path=parent,
                     hint="create it first, in every controller's hierarchy",

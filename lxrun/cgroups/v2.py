@@ -111,7 +111,7 @@ class V2Manager(CgroupManager):
         if parent is not None:
             path = f"{self.mount}{parent}"
             if not os.path.isdir(path):
-                raise SpecError("--cgroup-parent", "does not exist", path=parent, hint=f"create {path} first")
+                raise SpecError("cgroup_parent", "does not exist", path=parent, hint=f"create {path} first")
             enabled = self._enable(path)
         else:
             own_dir = f"{self.mount}{self.own.rstrip('/')}"

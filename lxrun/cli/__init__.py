@@ -62,7 +62,9 @@ def main() -> None:
         print(exc, file=sys.stderr)
         code = EXIT_LXRUN_FAILED
     except LxrunError as exc:
-        print(f"lxrun: {exc}", file=sys.stderr)
+        from lxrun.cli.flags import as_typed
+
+        print(f"lxrun: {as_typed(exc)}", file=sys.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 130

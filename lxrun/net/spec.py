@@ -41,11 +41,11 @@ class PortMapping(Record):
         text = f"{host_ip + ':' if host_ip else ''}{host_port}:{port}/{protocol}"
         for value in (host_port, port):
             if not 1 <= value <= 65535:
-                raise SpecError("--publish", f"port {value} is out of range", path=text, hint="use 1..65535")
+                raise SpecError("publish", f"port {value} is out of range", path=text, hint="use 1..65535")
         if protocol not in PROTOCOLS:
-            raise SpecError("--publish", f"unknown protocol {protocol!r}", path=text, hint="use /tcp or /udp")
+            raise SpecError("publish", f"unknown protocol {protocol!r}", path=text, hint="use /tcp or /udp")
         if host_ip is not None and not re.fullmatch(IPV4_PATTERN, host_ip):
-            raise SpecError("--publish", "the host IP is not an IPv4 address", path=text, hint=PUBLISH_EXAMPLE)
+            raise SpecError("publish", "the host IP is not an IPv4 address", path=text, hint=PUBLISH_EXAMPLE)
         super().__init__(host_ip=host_ip, host_port=host_port, port=port, protocol=protocol)
 
     def __str__(self) -> str:
@@ -61,7 +61,7 @@ def parse_publish(text: str) -> PortMapping:
     """docker's `-p` forms: `HOSTPORT:PORT`, `IP:HOSTPORT:PORT`, each with an optional `/tcp` or `/udp`."""
     ports, slash, protocol = text.partition("/")
     if slash and protocol not in PROTOCOLS:
-        raise SpecError("--publish", f"unknown protocol {protocol!r}", path=text, hint="use /tcp or /udp")
+        raise SpecError("publish", f"unknown protocol {protocol!r}", path=text, hint="use /tcp or /udp")
     parts = ports.split(":")
     if len(parts) == 3:
         host_ip: str | None = parts[0]
@@ -70,14 +70,14 @@ def parse_publish(text: str) -> PortMapping:
         host_ip, (host_port, port) = None, parts
     else:
         hint = "IPv6 is not supported, give an IPv4 address" if len(parts) > 3 else PUBLISH_EXAMPLE
-        raise SpecError("--publish", f"expected {PUBLISH_FORMS}", path=text or "''", hint=hint)
+        raise SpecError("publish", f"expected {PUBLISH_FORMS}", path=text or "''", hint=hint)
     for value in (host_port, port):
         if not re.fullmatch(PORT_PATTERN, value):
             reason = f"{value!r} is not a port number" if value else "a port is missing"
-            raise SpecError("--publish", reason, path=text, hint="use 1..65535")
+            raise SpecError("publish", reason, path=text, hint="use 1..65535")
     if host_ip is not None and not re.fullmatch(IPV4_PATTERN, host_ip):
         reason = f"{host_ip!r} is not an IPv4 address" if host_ip else "the IP is empty"
-        raise SpecError("--publish", reason, path=text, hint=PUBLISH_EXAMPLE)
+        raise SpecError("publish", reason, path=text, hint=PUBLISH_EXAMPLE)
     return PortMapping(int(host_port), int(port), protocol or "tcp", host_ip)
 
 
@@ -91,17 +91,17 @@ class NetworkSpec(Record):
 
     def __init__(self, mode: str = NONE, publish: Iterable[PortMapping] = ()) -> None:
         if mode not in MODES:
-            raise SpecError("--network", f"unknown mode {mode!r}", hint="use none, bridge or host")
+            raise SpecError("network", f"unknown mode {mode!r}", hint="use none, bridge or host")
         publish = tuple(publish)
         if publish and mode != BRIDGE:
             raise SpecError(
-                "--publish", f"needs --network bridge, not {mode}", hint="add --network bridge, or drop --publish"
+                "publish", f"needs the bridge network, not {mode}", hint="use the bridge network, or publish nothing"
             )
         for index, mapping in enumerate(publish):
             for earlier in publish[:index]:
                 if mapping.clashes_with(earlier):
                     raise SpecError(
-                        "--publish",
+                        "publish",
                         f"host port {mapping.host_port}/{mapping.protocol} is published twice",
                         path=str(mapping),
                         hint="give each host port once",

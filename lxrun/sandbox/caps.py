@@ -39,8 +39,8 @@ def normalize(option: str, name: str) -> str:
 
 def effective_set(add: Iterable[str] = (), drop: Iterable[str] = ()) -> frozenset[str]:
     """docker's rules: start from the default set, drop (ALL drops everything), then add (ALL adds all)."""
-    added = {normalize("--cap-add", name) for name in add}
-    dropped = {normalize("--cap-drop", name) for name in drop}
+    added = {normalize("cap_add", name) for name in add}
+    dropped = {normalize("cap_drop", name) for name in drop}
     kept = set() if "ALL" in dropped else set(DOCKER_DEFAULT) - dropped
     kept |= set(NAMES) if "ALL" in added else added
     return frozenset(kept)

@@ -97,8 +97,10 @@ def test_the_etc_files_follow_the_network(state_root: Path) -> None:
     assert alone.stdout == b"alone\n127.0.1.1\talone\n10.1.1.1 x\n"  # the busybox base's resolv.conf is empty
 
 
-def test_low_ports_and_ping_work_without_privileges(state_root: Path) -> None:
-    result = sh(state_root, "(nc -l -p 80 &); sleep 0.2; echo ok | nc 127.0.0.1 80 && echo bound")
+def test_low_ports_work_without_privileges(state_root: Path) -> None:
+    # The listener may take a while to start on a loaded host: the client tries until it is there.
+    client = "for i in $(seq 200); do echo ok | nc 127.0.0.1 80 2>/dev/null && echo bound && break; sleep 0.05; done"
+    result = sh(state_root, f"(nc -l -p 80 &); {client}")
     assert result.stdout == b"ok\nbound\n"
 
 
@@ -106,5 +108,5 @@ def test_publish_needs_bridge(state_root: Path) -> None:
     done = lxrun_cli(state_root, "exec", "--stack", "busybox", "-p", "8080:80", "--", "true")
     assert (done.returncode, done.stderr) == (
         125,
-        "lxrun: --publish: needs --network bridge, not none (add --network bridge, or drop --publish)\n",
+        "lxrun: --publish: needs the bridge network, not none (use the bridge network, or publish nothing)\n",
     )

@@ -75,7 +75,7 @@ def test_a_name_is_held_while_its_task_runs(state_root: Path) -> None:
 
     def second(handle: TaskHandle) -> None:
         started.append(handle)
-        with pytest.raises(SpecError, match=f"^--name twin: is in use by task {handle.task_id}"):
+        with pytest.raises(SpecError, match=f"^name twin: is in use by task {handle.task_id}"):
             run(TaskSpec(stack="busybox", argv=["true"], name="twin"), root=state_root)
 
     run(TaskSpec(stack="busybox", argv=["sleep", "0.1"], name="twin"), root=state_root, on_start=second)

@@ -93,7 +93,7 @@ def test_v1_missing_files_mean_unknown_not_zero(tmp_path: Path) -> None:
 
 def test_v1_cgroup_parent_must_exist_and_nothing_is_created(tmp_path: Path) -> None:
     manager = v1_tree(tmp_path)
-    with pytest.raises(SpecError, match=r"^--cgroup-parent /nope: does not exist in the memory hierarchy"):
+    with pytest.raises(SpecError, match=r"^cgroup_parent /nope: does not exist in the memory hierarchy"):
         manager.create("t1", Limits(), parent="/nope")
     assert not any(tmp_path.rglob("t1"))
 
@@ -189,6 +189,6 @@ def test_v1_with_swap_accounting_caps_memory_and_swap_together(tmp_path: Path) -
 def test_v1_a_limit_without_its_hierarchy_names_the_option(tmp_path: Path) -> None:
     (tmp_path / "memory/own").mkdir(parents=True)
     manager = V1Manager({"memory": str(tmp_path / "memory")}, {"memory": "/own"})
-    with pytest.raises(SpecError, match=r"^--cpus/--cpu-shares: needs the cpu cgroup controller"):
+    with pytest.raises(SpecError, match=r"^cpus/cpu_shares: needs the cpu cgroup controller"):
         manager.create("t1", Limits(cpus=1))
     assert not (tmp_path / "memory/own/lxrun/t1").exists()

@@ -35,12 +35,12 @@ def test_numbers() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"memory": 0}, "--memory"),
+        ({"memory": 0}, "memory"),
         ({"memory": 1 << 20}, "below the minimum of 6m"),
-        ({"cpus": 0}, "--cpus"),
-        ({"cpus": -1.0}, "--cpus"),
-        ({"cpu_shares": 1}, "--cpu-shares"),
-        ({"pids": 0}, "--pids-limit"),
+        ({"cpus": 0}, "cpus"),
+        ({"cpus": -1.0}, "cpus"),
+        ({"cpu_shares": 1}, "cpu_shares"),
+        ({"pids": 0}, "pids"),
         ({"cpuset_cpus": "1-0"}, "runs backwards"),
         ({"cpuset_cpus": "a"}, "not a CPU list"),
     ],
@@ -59,10 +59,10 @@ def test_limits_normalize_the_cpu_list() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"timeout": 0}, "--timeout"),
-        ({"timeout": -3}, "--timeout"),
-        ({"stop_timeout": -1}, "--stop-timeout"),
-        ({"output_limit": 1}, "--output-limit"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": -3}, "timeout"),
+        ({"stop_timeout": -1}, "stop_timeout"),
+        ({"output_limit": 1}, "output_limit"),
     ],
 )
 def test_bad_timeouts_and_output_limit(kwargs: dict[str, object], message: str) -> None:

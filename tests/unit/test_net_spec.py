@@ -33,27 +33,27 @@ def test_publish_forms(text: str, expected: PortMapping) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("80", f"--publish 80: expected {FORMS} {EXAMPLE}"),
-        ("", f"--publish '': expected {FORMS} {EXAMPLE}"),
-        ("8080:80/sctp", "--publish 8080:80/sctp: unknown protocol 'sctp' (use /tcp or /udp)"),
-        ("8080:80/", "--publish 8080:80/: unknown protocol '' (use /tcp or /udp)"),
-        ("http:80", "--publish http:80: 'http' is not a port number (use 1..65535)"),
-        ("8080:", "--publish 8080:: a port is missing (use 1..65535)"),
-        ("0:80", "--publish 0:80: '0' is not a port number (use 1..65535)"),
-        ("08080:80", "--publish 08080:80: '08080' is not a port number (use 1..65535)"),
-        ("70000:80", "--publish 70000:80/tcp: port 70000 is out of range (use 1..65535)"),
+        ("80", f"publish 80: expected {FORMS} {EXAMPLE}"),
+        ("", f"publish '': expected {FORMS} {EXAMPLE}"),
+        ("8080:80/sctp", "publish 8080:80/sctp: unknown protocol 'sctp' (use /tcp or /udp)"),
+        ("8080:80/", "publish 8080:80/: unknown protocol '' (use /tcp or /udp)"),
+        ("http:80", "publish http:80: 'http' is not a port number (use 1..65535)"),
+        ("8080:", "publish 8080:: a port is missing (use 1..65535)"),
+        ("0:80", "publish 0:80: '0' is not a port number (use 1..65535)"),
+        ("08080:80", "publish 08080:80: '08080' is not a port number (use 1..65535)"),
+        ("70000:80", "publish 70000:80/tcp: port 70000 is out of range (use 1..65535)"),
         (
             "1.2.3:8080:80",
-            f"--publish 1.2.3:8080:80: '1.2.3' is not an IPv4 address {EXAMPLE}",
+            f"publish 1.2.3:8080:80: '1.2.3' is not an IPv4 address {EXAMPLE}",
         ),
         (
             "256.0.0.1:8080:80",
-            f"--publish 256.0.0.1:8080:80: '256.0.0.1' is not an IPv4 address {EXAMPLE}",
+            f"publish 256.0.0.1:8080:80: '256.0.0.1' is not an IPv4 address {EXAMPLE}",
         ),
-        (":8080:80", f"--publish :8080:80: the IP is empty {EXAMPLE}"),
+        (":8080:80", f"publish :8080:80: the IP is empty {EXAMPLE}"),
         (
             "[::1]:8080:80",
-            f"--publish [::1]:8080:80: expected {FORMS} (IPv6 is not supported, give an IPv4 address)",
+            f"publish [::1]:8080:80: expected {FORMS} (IPv6 is not supported, give an IPv4 address)",
         ),
     ],
 )
@@ -69,7 +69,7 @@ def test_network_modes() -> None:
     assert NetworkSpec("host").publish == ()
     mapping = parse_publish("8080:80")
     assert NetworkSpec("bridge", [mapping]).publish == (mapping,)
-    with pytest.raises(SpecError, match=r"^--network: unknown mode 'nat' \(use none, bridge or host\)$"):
+    with pytest.raises(SpecError, match=r"^network: unknown mode 'nat' \(use none, bridge or host\)$"):
         NetworkSpec("nat")
 
 
@@ -77,7 +77,7 @@ def test_network_modes() -> None:
 def test_publish_needs_bridge_mode(mode: str) -> None:
     with pytest.raises(SpecError) as info:
         NetworkSpec(mode, [parse_publish("8080:80")])
-    assert str(info.value) == f"--publish: needs --network bridge, not {mode} (add --network bridge, or drop --publish)"
+    assert str(info.value) == f"publish: needs the bridge network, not {mode} (use the bridge network, or publish nothing)"
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ class Compiler:
         try:
             st = os.stat(path)
         except OSError as exc:
-            raise SpecError("--security-opt seccomp", exc.strerror or "cannot be read", path=path) from exc
+            raise SpecError("seccomp", exc.strerror or "cannot be read", path=path) from exc
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{','.join(sorted(caps))}|{os.uname().machine}"
         found = self._cache.get(key)
         if found is None:

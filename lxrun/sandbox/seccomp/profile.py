@@ -60,18 +60,18 @@ def load(path: str) -> dict[str, Any]:
         with open(path) as file:
             data = json.load(file)
     except OSError as exc:
-        raise SpecError("--security-opt seccomp", exc.strerror or "cannot be read", path=path) from exc
+        raise SpecError("seccomp", exc.strerror or "cannot be read", path=path) from exc
     except json.JSONDecodeError as exc:
-        raise SpecError("--security-opt seccomp", f"is not valid JSON: {exc}", path=path) from exc
+        raise SpecError("seccomp", f"is not valid JSON: {exc}", path=path) from exc
     if not isinstance(data, dict):
-        raise SpecError("--security-opt seccomp", "must be a JSON object", path=path)
+        raise SpecError("seccomp", "must be a JSON object", path=path)
     return data
 
 
 def _action(path: str, where: str, name: object, value: object) -> int:
     if name not in ACTIONS:
         raise SpecError(
-            "--security-opt seccomp",
+            "seccomp",
             f"{where}: unknown action {name!r}",
             path=path,
             hint=f"use one of {', '.join(ACTIONS)}",
@@ -99,12 +99,12 @@ def _args(path: str, where: str, args: object) -> tuple[tuple[int, str, int, int
     if args is None:
         return ()
     if not isinstance(args, list):
-        raise SpecError("--security-opt seccomp", f"{where}.args must be a list", path=path)
+        raise SpecError("seccomp", f"{where}.args must be a list", path=path)
     out = []
     for number, arg in enumerate(args):
         if not isinstance(arg, dict) or arg.get("op") not in OPS or not isinstance(arg.get("index"), int):
             raise SpecError(
-                "--security-opt seccomp",
+                "seccomp",
                 f"{where}.args[{number}] needs an index and an op in {', '.join(OPS)}",
                 path=path,
             )
@@ -133,14 +133,14 @@ def resolve(path: str, data: dict[str, Any], caps: frozenset[str]) -> Resolved:
     rules: list[Rule] = []
     entries = data.get("syscalls") or []
     if not isinstance(entries, list):
-        raise SpecError("--security-opt seccomp", "syscalls must be a list", path=path)
+        raise SpecError("seccomp", "syscalls must be a list", path=path)
     for number, entry in enumerate(entries):
         where = f"syscalls[{number}]"
         if not isinstance(entry, dict):
-            raise SpecError("--security-opt seccomp", f"{where} must be an object", path=path)
+            raise SpecError("seccomp", f"{where} must be an object", path=path)
         names = entry.get("names") or ([entry["name"]] if isinstance(entry.get("name"), str) else [])
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise SpecError("--security-opt seccomp", f"{where} has no syscall names", path=path)
+            raise SpecError("seccomp", f"{where} has no syscall names", path=path)
         if not _applies(entry.get("includes") or {}, caps, machine, kernel):
             continue
         excludes = entry.get("excludes") or {}
