@@ -188,7 +188,7 @@ def test_a_name_is_held_by_one_task_at_a_time(backend: str, state_root: Path) ->
     refused: list[str] = []
 
     def start_a_twin(_handle: TaskHandle) -> None:
-        with pytest.raises(SpecError, match="^name twin: is in use by task") as info:
+        with pytest.raises(SpecError, match=r"^name twin: is in use by task") as info:
             run(TaskSpec(stack="busybox", argv=["true"], name="twin"), backend=backend, root=state_root)
         refused.append(str(info.value))
 

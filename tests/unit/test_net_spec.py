@@ -77,7 +77,8 @@ def test_network_modes() -> None:
 def test_publish_needs_bridge_mode(mode: str) -> None:
     with pytest.raises(SpecError) as info:
         NetworkSpec(mode, [parse_publish("8080:80")])
-    assert str(info.value) == f"publish: needs the bridge network, not {mode} (use the bridge network, or publish nothing)"
+    expected = f"publish: needs the bridge network, not {mode} (use the bridge network, or publish nothing)"
+    assert str(info.value) == expected
 
 
 @pytest.mark.parametrize(
