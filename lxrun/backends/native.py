@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lxrun.cgroups import CgroupManager
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
+    from lxrun.sandbox.compose import Spawn
     from lxrun.sandbox.userns import IdPool
 
 MIN_KERNEL = (5, 19)  # overlayfs over idmapped layers
@@ -50,9 +51,15 @@ def _kernel_version() -> tuple[int, int]:
 class NativeBackend:
     name = "native"
 
-    def __init__(self, layout: Layout, cgroups: CgroupManager | None = None, id_pool: IdPool | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        cgroups: CgroupManager | None = None,
+        id_pool: IdPool | None = None,
+        spawn: Spawn = helper.spawn,
+    ) -> None:
         self.layout = layout
-        self.composer = Composer(layout, cgroups, id_pool)
+        self.composer = Composer(layout, cgroups, id_pool, spawn)
 
     @property
     def cgroups(self) -> CgroupManager:

@@ -26,7 +26,7 @@ from lxrun.state import task_cgroup_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from lxrun.cgroups import CgroupManager, TaskCgroup
     from lxrun.layout import Layout
@@ -40,6 +40,10 @@ NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
 HELPER_NETWORK = {NONE: "new", BRIDGE: "join", HOST: "host"}
 # Held back while the helper starts, so an interrupt finds the new pid 1 owned by the ExitStack that kills it.
 INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+if TYPE_CHECKING:
+    # What starts a SpawnRequest: the helper, or in unit tests a fake that needs no root.
+    Spawn = Callable[[helper.SpawnRequest], helper.SandboxProcess]
 
 
 class SandboxPlan(Record):
@@ -196,10 +200,18 @@ def _open_cgroup_entry(cgroup: TaskCgroup | None, fds: list[int]) -> tuple[list[
 
 class Composer:
     """Starts sandboxes on one state root. Keeps what is worth keeping between them: the detected cgroup
-    hierarchy, the uid pool, compiled seccomp filters. Safe to share between threads."""
+    hierarchy, the uid pool, compiled seccomp filters. Safe to share between threads. `spawn` starts
+    the request (the helper; tests pass a fake)."""
 
-    def __init__(self, layout: Layout, cgroups: CgroupManager | None = None, id_pool: IdPool | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        cgroups: CgroupManager | None = None,
+        id_pool: IdPool | None = None,
+        spawn: Spawn = helper.spawn,
+    ) -> None:
         self.layout = layout
+        self._spawn = spawn
         self._cgroups = cgroups
         self._id_pool = id_pool
         self._next_range = int.from_bytes(os.urandom(2), "little")  # spreads runners over the pool
@@ -248,7 +260,7 @@ class Composer:
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             started = time.monotonic()
             try:
-                process = resources.enter_context(helper.spawn(request))
+                process = resources.enter_context(self._spawn(request))
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return Sandbox(process, started, cgroup, tuple(notices), address)
