@@ -91,7 +91,7 @@ def test_userns_host_runs_without_a_user_namespace(layout: Layout, tmp_path: Pat
 
 def test_a_failed_child_setup_releases_everything(layout: Layout, tmp_path: Path) -> None:
     helper = FakeHelper(fail=ChildSetupError.from_errno("mount /proc", 13, "/proc"))
-    with pytest.raises(ChildSetupError, match="^mount /proc /proc: Permission denied"):
+    with pytest.raises(ChildSetupError, match=r"^mount /proc /proc: Permission denied"):
         run(layout, tmp_path, helper, name="doomed", keep=True)
     assert left_behind(layout) == []
     # The uid range it leased is free again: asking for that range gets it.
