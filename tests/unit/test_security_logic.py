@@ -28,7 +28,7 @@ def test_cap_add_and_drop_follow_docker() -> None:
     assert caps.effective_set(add=["cap_net_admin"], drop=["ALL"]) == {"NET_ADMIN"}
     assert caps.effective_set(add=["ALL"]) == frozenset(caps.NAMES)
     assert "NET_RAW" not in caps.effective_set(drop=["net_raw"])
-    with pytest.raises(SpecError, match=r"^--cap-add FLY: is not a capability"):
+    with pytest.raises(SpecError, match=r"^cap_add FLY: is not a capability"):
         caps.effective_set(add=["FLY"])
 
 
