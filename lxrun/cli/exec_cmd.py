@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from types import FrameType, SimpleNamespace
     from typing import TypeVar
 
-    from lxrun.backends.base import TaskHandle
-    from lxrun.result import Result
+    from lxrun import Result, TaskHandle
 
     T = TypeVar("T")
 
