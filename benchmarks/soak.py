@@ -27,10 +27,9 @@ from pathlib import Path
 import psutil
 from common import bench_root, machine, percentile, table, write_json
 
-from lxrun import Result, TaskSpec, run
+from lxrun import Result, Runtime, TaskSpec, run
 from lxrun.cgroups import detect
 from lxrun.layout import Layout
-from lxrun.recovery import collect
 from lxrun.spec import Limits
 
 LXRUN = str(Path(sys.executable).with_name("lxrun"))
@@ -138,7 +137,7 @@ def main() -> None:
         finally:
             time.sleep(0.5)  # parent-death signals reach the killed runners' sandboxes
             # Even when a task failed: the killed runners' leftovers are only findable through this root.
-            released = collect(layout, detect())
+            released = Runtime(root).gc().released
         after = snapshot(layout)
 
     leaks = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
@@ -160,7 +159,7 @@ def main() -> None:
         f"runner RSS: {rss['after warm-up MB']:.1f} MB after warm-up, {rss['at the end MB']:.1f} MB at the end "
         f"({growth:+.1f} MB; target < {TARGETS['rss growth MB']:.0f})"
     )
-    orphans = sum(1 for key in released if not key.startswith(("name:", "cgroup ")))
+    orphans = len(released.tasks)
     print(f"gc released the leftovers of {orphans} killed runners")
     print(f"wrong outcomes: {len(wrong)}; leaks: {sorted(leaks) or 'none'}")
     for line in wrong[:10]:

@@ -5,22 +5,67 @@ result = lxrun.run(lxrun.TaskSpec(stack="python3.11", argv=["python3", "-c", "pr
                                   limits=lxrun.Limits(memory=256 << 20), timeout=60))
 """
 
-from lxrun.errors import LxrunError
+from lxrun.errors import LxrunError, Unsupported
 from lxrun.net.spec import NetworkSpec, PortMapping
 from lxrun.result import Result
 from lxrun.runtime import Runtime, run
 from lxrun.spec import CAPTURE, Limits, Security, TaskSpec, Volume
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxrun.backends.base import TaskHandle
+    from lxrun.recovery import Released
+    from lxrun.stacks_api import Built, DiskUsage, LayerInfo, StackCost, StackDetails, StackSwitch, StackVersion
+    from lxrun.store.gc import Collected
+    from lxrun.tasks import GcReport, TaskInfo
+
+# What run's on_start gets and what Runtime's task and stack operations return, imported when first
+# named (PEP 562): `lxrun exec` imports this package on every start and needs none of them.
+LAZY = {
+    "TaskHandle": "lxrun.backends.base",
+    "GcReport": "lxrun.tasks",
+    "Released": "lxrun.recovery",
+    "Collected": "lxrun.store.gc",
+    "TaskInfo": "lxrun.tasks",
+    "Built": "lxrun.stacks_api",
+    "DiskUsage": "lxrun.stacks_api",
+    "LayerInfo": "lxrun.stacks_api",
+    "StackCost": "lxrun.stacks_api",
+    "StackDetails": "lxrun.stacks_api",
+    "StackSwitch": "lxrun.stacks_api",
+    "StackVersion": "lxrun.stacks_api",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in LAZY:
+        raise AttributeError(f"module 'lxrun' has no attribute {name!r}")
+    return getattr(__import__(LAZY[name], fromlist=[name]), name)
+
+
 __all__ = [
     "CAPTURE",
+    "Built",
+    "Collected",
+    "DiskUsage",
+    "GcReport",
+    "LayerInfo",
     "Limits",
     "LxrunError",
     "NetworkSpec",
     "PortMapping",
+    "Released",
     "Result",
     "Runtime",
     "Security",
+    "StackCost",
+    "StackDetails",
+    "StackSwitch",
+    "StackVersion",
+    "TaskHandle",
+    "TaskInfo",
     "TaskSpec",
+    "Unsupported",
     "Volume",
     "run",
 ]

@@ -58,6 +58,10 @@ class SpecError(LxrunError):
     """The task, stack or option given is invalid; nothing was created."""
 
 
+class Unsupported(SpecError):
+    """The chosen backend can't honour this task (a backend's `refuse`); nothing was created."""
+
+
 class HostUnsupported(LxrunError):
     """This host lacks something lxrun needs; the hint says how to fix the host."""
 

@@ -1,8 +1,12 @@
-"""The public Python API: `run(TaskSpec(...)) -> Result`. Safe to call from many threads at once.
+"""The public Python API: `run(TaskSpec(...)) -> Result`, safe to call from many threads at once; and
+a Runtime's tasks in flight (ps, inspect, kill, gc) and stacks (build, ls, inspect, promote, rollback,
+rm, df, base build), as plain values.
 
 A Runtime is a state root with its backends, which keep what is worth keeping between tasks (the
 detected cgroup hierarchy, the uid pool, compiled seccomp filters). `run()` uses one Runtime per
 state root, made on first use; a runner host may also make its own.
+Tasks and stacks are lxrun.tasks' and lxrun.stacks_api's, imported on first use: `lxrun exec` loads
+neither.
 """
 
 from __future__ import annotations
@@ -10,15 +14,21 @@ from __future__ import annotations
 import os
 
 from lxrun.errors import SpecError
-from lxrun.layout import Layout, default_root
+from lxrun.layout import ROOT_ENV as ROOT_ENV  # the CLI's --root default: it imports nothing below the API
+from lxrun.layout import Layout
+from lxrun.layout import default_root as default_root
 from lxrun.plan import plan_task
 from lxrun.store.stacks import StackStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lxrun.backends.base import Backend, OnStart
     from lxrun.result import Result
     from lxrun.spec import TaskSpec
+    from lxrun.stacks_api import Built, DiskUsage, StackCost, StackDetails, StackSwitch, StackVersion
+    from lxrun.tasks import GcReport, TaskInfo
 
 # name -> "module:class", imported on first use: a backend's own dependencies cost only its users.
 BACKENDS = {
@@ -47,9 +57,90 @@ class Runtime:
         return found
 
     def run(self, spec: TaskSpec, *, backend: str = "native", on_start: OnStart | None = None) -> Result:
-        """Run one task to its end; `on_start` gets a handle (task_id, send_signal) once it runs."""
+        """Run one task to its end; `on_start` gets a handle (task_id, send_signal) once it runs.
+        A backend that can't honour the spec raises Unsupported before anything is made."""
         chosen = self.backend(backend)
-        return chosen.run(plan_task(spec, self.stacks.resolve(spec.stack)), on_start=on_start)
+        plan = plan_task(spec, self.stacks.resolve(spec.stack))
+        chosen.refuse(plan)
+        return chosen.run(plan, on_start=on_start)
+
+    # Tasks in flight
+    def ps(self) -> list[TaskInfo]:
+        """Every task in flight on this state root, with what it uses now."""
+        from lxrun.tasks import list_tasks
+
+        return list_tasks(self.layout)
+
+    def inspect(self, id_or_name: str) -> TaskInfo:
+        """A task in flight by id, id prefix or name; LxrunError if none."""
+        from lxrun.tasks import inspect_task
+
+        return inspect_task(self.layout, id_or_name)
+
+    def kill(self, id_or_name: str, signal: int) -> str:
+        """Send `signal` to a task in flight (its pid 1 passes it on); returns the task's id."""
+        from lxrun.tasks import kill_task
+
+        return kill_task(self.layout, id_or_name, signal)
+
+    def gc(self, *, dry_run: bool = False, layers: bool = False) -> GcReport:
+        """Release what dead runners left (each task through its own backend); with `layers`, also the
+        layers no stack version references and what killed builds left. Never touches a live task."""
+        from lxrun.tasks import gc
+
+        return gc(self.layout, self.backend, dry_run, layers)
+
+    # Stacks
+    def build_stack(
+        self, name: str, *, log_fd: int = 2, report: Callable[[str], None] | None = None, promote: bool = True
+    ) -> Built:
+        """Build stack `name` (or a path to its .toml) and its unbuilt parents; the builders' output goes
+        to `log_fd`, one line per step to `report`. Unless `promote` is False the version becomes current."""
+        from lxrun.stacks_api import build
+
+        return build(self.layout, name, log_fd, report, promote)
+
+    def build_base(self, name: str, *, log_fd: int = 2) -> StackVersion:
+        """Build base `name` (or a path to its .toml, rootfs/) and make it the current version of its stack."""
+        from lxrun.stacks_api import build_base
+
+        return build_base(self.layout, name, log_fd)
+
+    def stack_versions(self) -> list[StackCost]:
+        """Every version of every stack, with its size as a diff and flattened."""
+        from lxrun.stacks_api import versions
+
+        return versions(self.layout)
+
+    def inspect_stack(self, ref: str) -> StackDetails:
+        """NAME (its current version) or NAME@VERSION, with its layers."""
+        from lxrun.stacks_api import details
+
+        return details(self.layout, ref)
+
+    def promote(self, ref: str) -> StackSwitch:
+        """Make NAME@VERSION current (one atomic rename)."""
+        from lxrun.stacks_api import promote
+
+        return promote(self.layout, ref)
+
+    def rollback(self, name: str) -> StackSwitch:
+        """Make current again the version that was before the last promote."""
+        from lxrun.stacks_api import rollback
+
+        return rollback(self.layout, name)
+
+    def remove_stack(self, ref: str) -> str:
+        """Forget NAME@VERSION (refused if current or in use); its layers stay until gc(layers=True)."""
+        from lxrun.stacks_api import remove
+
+        return remove(self.layout, ref)
+
+    def df(self) -> DiskUsage:
+        """The current version of every stack: stored as shared layers, and as flattened images."""
+        from lxrun.stacks_api import disk_usage
+
+        return disk_usage(self.layout)
 
 
 _runtimes: dict[str, Runtime] = {}

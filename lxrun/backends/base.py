@@ -5,8 +5,8 @@ Imported for type checking and by tools that list backends; the task path itself
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from lxrun.plan import TaskPlan
 from lxrun.record import Record
@@ -40,4 +40,13 @@ class Backend(Protocol):
 
     def probe(self) -> Probe: ...
 
+    def refuse(self, plan: TaskPlan) -> None:
+        """Raise Unsupported if this backend can't honour `plan`; called before `run`, nothing exists yet."""
+        ...
+
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result: ...
+
+    def release_leftovers(self, task_id: str, record_data: Mapping[str, Any] | None, dry_run: bool) -> list[str]:
+        """For `lxrun gc`: release what a task of this backend whose runner died holds (its record last);
+        returns what was (or, dry, would be) released. `record_data` is None if the record is unreadable."""
+        ...

@@ -24,10 +24,11 @@ import time
 
 from lxrun.backends.base import Probe
 from lxrun.backends.docker_image import ensure_image
+from lxrun.backends.leftovers import release_task_files
 from lxrun.cgroups.discover import own_hierarchies
 from lxrun.cgroups.limits import v1_files
 from lxrun.cgroups.tree import TaskTree
-from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError, SpecError
+from lxrun.errors import BackendUnavailable, CommandNotExecutable, CommandNotFound, SetupError, Unsupported
 from lxrun.net.spec import HOST, NONE
 from lxrun.result import Result
 from lxrun.sandbox.mounts import TMP_SIZE
@@ -37,6 +38,7 @@ from lxrun.state import claimed_name, task_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from lxrun.backends.base import OnStart
@@ -172,15 +174,6 @@ def _sink(target: int | str, limit: int | None) -> StreamSink:
     return StreamSink(target if isinstance(target, int) else None, limit)
 
 
-def _network_mode(mode: str) -> str:
-    """none and host are Docker's own; lxrun's bridge (its leases, NAT and --publish) is native's only."""
-    if mode not in (NONE, HOST):
-        raise SpecError(
-            "--network", f"{mode} is native's only; the docker backend runs none or host", hint="use native"
-        )
-    return mode
-
-
 def _security_opt(seccomp: str) -> list[str]:
     """no_new_privs always, as native; Docker's default seccomp profile is ours, a file is passed as JSON."""
     options = ["no-new-privileges"]
@@ -202,7 +195,7 @@ def limit_options(limits: Limits, swap_accounting: bool) -> dict[str, int | str]
 
 def _host_config(api: Any, plan: TaskPlan, cgroup_parent: str, swap_accounting: bool) -> Any:
     options: dict[str, Any] = {
-        "network_mode": _network_mode(plan.spec.network.mode),
+        "network_mode": plan.spec.network.mode,  # none or host: refuse() let no other through
         "cgroupns": "private",  # v1 hosts default to the host's
         "init": True,
         # /tmp is RAM: capped at --disk or native's default, so filling it is ENOSPC, not the host's memory.
@@ -265,14 +258,22 @@ class DockerBackend:
             client.close()
         return Probe(True, f"dockerd {version.get('Version', '?')} at {_where()}")
 
+    def refuse(self, plan: TaskPlan) -> None:
+        """none and host are Docker's own networks; lxrun's bridge (its leases, NAT and --publish) is
+        native's only. The upper dir is Docker's own: it can't be kept."""
+        mode = plan.spec.network.mode
+        if mode not in (NONE, HOST):
+            raise Unsupported(
+                "network", f"{mode} is native's only; the docker backend runs none or host", hint="use native"
+            )
+        if plan.spec.keep:
+            raise Unsupported("keep", "the docker backend can't keep a task's upper dir", hint="use native or lxc")
+
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         import docker.errors
         import requests.exceptions
 
         spec = plan.spec
-        _network_mode(spec.network.mode)  # refused before anything is made
-        if spec.keep:
-            raise SetupError("--keep", "the docker backend can't keep a task's upper dir", hint="use native or lxc")
         self.layout.ensure()
         # Docker's cgroup parent is one absolute path in every hierarchy: the given one, else the root.
         parent = spec.cgroup_parent or "/"
@@ -348,6 +349,12 @@ class DockerBackend:
             peak_memory=usage.peak_memory,
             pids_peak=usage.pids_peak,
             output_truncated=any(sink.truncated for sink in sinks.values()),
+        )
+
+    def release_leftovers(self, task_id: str, record_data: Mapping[str, Any] | None, dry_run: bool) -> list[str]:
+        parent = record_data.get("cgroup_parent") if record_data else None
+        return release_leftovers(task_id, parent, dry_run) + release_task_files(
+            self.layout, task_id, record_data, dry_run
         )
 
 

@@ -23,12 +23,13 @@ import time
 
 from lxrun.backends import lxc_config
 from lxrun.backends.base import Probe
+from lxrun.backends.leftovers import release_task_files
 from lxrun.cgroups.discover import own_hierarchies
 from lxrun.cgroups.tree import TaskTree, legacy_memory, undelegated
 from lxrun.errors import (
     ChildSetupError,
     SetupError,
-    SpecError,
+    Unsupported,
 )
 from lxrun.net.etc import etc_files
 from lxrun.result import Result
@@ -39,8 +40,9 @@ from lxrun.state import claimed_name, task_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
     from types import ModuleType
+    from typing import Any
 
     from lxrun.backends.base import OnStart
     from lxrun.layout import Layout
@@ -278,13 +280,17 @@ class LxcBackend:
             return Probe(False, f"cgroup v2: lxrun's own cgroup does not delegate {', '.join(missing)} to its children")
         return Probe(True, f"liblxc {getattr(lxc, 'version', '?')}")
 
+    def refuse(self, plan: TaskPlan) -> None:
+        """What a config file can't say (lxrun's bridge, a line break) and a cgroup parent of the task's own."""
+        lxc_config.network_lines(plan)
+        lxc_config.check_one_line(plan)
+        if plan.spec.cgroup_parent is not None:
+            raise Unsupported(
+                "cgroup_parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"
+            )
+
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         spec = plan.spec
-        lxc_config.network_lines(plan)  # refused before anything is made
-        if spec.cgroup_parent is not None:
-            raise SpecError(
-                "--cgroup-parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"
-            )
         self.layout.ensure()
         hierarchies = own_hierarchies()
         memory = legacy_memory(hierarchies)
@@ -369,6 +375,11 @@ class LxcBackend:
             upper_dir=upper if kept else None,
             timed_out=timed_out,
             output_truncated=truncated,
+        )
+
+    def release_leftovers(self, task_id: str, record_data: Mapping[str, Any] | None, dry_run: bool) -> list[str]:
+        return release_leftovers(self.layout, task_id, dry_run) + release_task_files(
+            self.layout, task_id, record_data, dry_run
         )
 
 

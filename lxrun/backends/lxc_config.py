@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 from lxrun.cgroups.limits import v1_files, v2_files
-from lxrun.errors import SpecError
+from lxrun.errors import Unsupported
 from lxrun.net.spec import HOST, NONE
 from lxrun.record import Record
 from lxrun.sandbox.mounts import TMP_SIZE
@@ -79,7 +79,7 @@ def network_lines(plan: TaskPlan) -> list[str]:
     if mode == HOST:
         return ["lxc.net.0.type = none"]
     if mode != NONE:
-        raise SpecError("--network", f"{mode} is native's only; the lxc backend runs none or host", hint="use native")
+        raise Unsupported("network", f"{mode} is native's only; the lxc backend runs none or host", hint="use native")
     return ["lxc.net.0.type = empty", "lxc.net.0.flags = up"]
 
 
@@ -94,7 +94,7 @@ def check_one_line(plan: TaskPlan) -> None:
     values.update({f"env {key}": value for key, value in plan.env.items()})
     for what, value in values.items():
         if "\n" in value or "\r" in value:
-            raise SpecError(what, "contains a line break, which the lxc backend can't pass", hint="use native")
+            raise Unsupported(what, "contains a line break, which the lxc backend can't pass", hint="use native")
 
 
 def security_lines(plan: TaskPlan) -> list[str]:

@@ -14,16 +14,20 @@ import os
 import time
 
 from lxrun import faults
+from lxrun.backends.leftovers import release_task_files
 from lxrun.result import Result
 from lxrun.sandbox import helper, mounts
 from lxrun.sandbox.compose import Composer, SandboxPlan, kept_upper
 from lxrun.sandbox.stdio import TaskStdio
 from lxrun.sandbox.supervise import wait
 from lxrun.spec import USERNS_PRIVATE
-from lxrun.state import claimed_name, task_record
+from lxrun.state import claimed_name, task_cgroup_name, task_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from lxrun.backends.base import OnStart, Probe
     from lxrun.cgroups import CgroupManager
     from lxrun.layout import Layout
@@ -78,6 +82,9 @@ class NativeBackend:
             return Probe(False, f"{helper.INIT_PATH} is not built (pip install -e .)")
         return Probe(True, f"ok (cgroup {self.cgroups.version})")
 
+    def refuse(self, plan: TaskPlan) -> None:
+        """Native honours every valid spec: the others' refusals name it as the way out."""
+
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         spec = plan.spec
         self.layout.ensure()
@@ -124,6 +131,17 @@ class NativeBackend:
             output_truncated=truncated,
             notices=sandbox.notices,
         )
+
+    def release_leftovers(self, task_id: str, record_data: Mapping[str, Any] | None, dry_run: bool) -> list[str]:
+        """The task's cgroup (killing what is left in it), then what every backend's task leaves."""
+        released = []
+        cgroup = self.cgroups.find(task_cgroup_name(task_id), record_data.get("cgroup_parent") if record_data else None)
+        if cgroup is not None:
+            released.append(f"cgroup {', '.join(cgroup.dirs.values())} (killing {len(cgroup.pids())} processes)")
+            if not dry_run:
+                cgroup.kill_all()
+                cgroup.remove()
+        return released + release_task_files(self.layout, task_id, record_data, dry_run)
 
 
 def sandbox_plan(plan: TaskPlan, kept: str | None) -> SandboxPlan:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from lxrun.cli.common import Parser, Terminated, add_root_option, interrupted_code, terminating
-from lxrun.layout import Layout
+from lxrun.runtime import Runtime
 
 
 def parser() -> Parser:
@@ -22,14 +22,10 @@ def parser() -> Parser:
 
 
 def main(argv: list[str]) -> int:
-    from lxrun.store.bases import build_base
-    from lxrun.store.specs import find_spec, load_base_spec
-
     args = parser().parse_args(argv)
-    spec = load_base_spec(find_spec("rootfs", args.name))
     try:
         with terminating():
-            built = build_base(spec, Layout(args.root), log_fd=2)
+            built = Runtime(args.root).build_base(args.name, log_fd=2)
     except (KeyboardInterrupt, Terminated) as exc:
         print("lxrun: base build interrupted: nothing of it was kept", file=sys.stderr)
         return interrupted_code(exc)

@@ -8,7 +8,7 @@ import contextlib
 import signal
 
 from lxrun.cli.usage import UsageError
-from lxrun.layout import ROOT_ENV, default_root
+from lxrun.runtime import ROOT_ENV, default_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxrun.cli.common import Parser, add_root_option
 from lxrun.cli.tables import human, render
-from lxrun.layout import Layout
+from lxrun.runtime import Runtime
 
 
 def parser() -> Parser:
@@ -14,10 +14,8 @@ def parser() -> Parser:
 
 
 def main(argv: list[str]) -> int:
-    from lxrun.store.usage import Accountant
-
     args = parser().parse_args(argv)
-    usage = Accountant(Layout(args.root)).current()
+    usage = Runtime(args.root).df()
     rows = [(cost.version.ref, str(len(cost.layers)), human(cost.own), human(cost.flattened)) for cost in usage.stacks]
     print(render(("STACK", "LAYERS", "OWN", "FLATTENED"), rows, right=(1, 2, 3)))
     count = len(usage.stacks)

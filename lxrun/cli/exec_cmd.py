@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from types import FrameType, SimpleNamespace
     from typing import TypeVar
 
-    from lxrun.backends.base import TaskHandle
-    from lxrun.result import Result
+    from lxrun import Result, TaskHandle
 
     T = TypeVar("T")
 
@@ -59,7 +58,7 @@ def write_result(path: str, result: Result) -> None:
         with open(path, "w") as file:
             file.write(json.dumps(result.to_json(), indent=1) + "\n")
     except OSError as exc:
-        raise LxrunError("--result-json", exc.strerror or "cannot be written", path=path) from None
+        raise LxrunError("--result-json", exc.strerror or "cannot be written", path=path) from exc
 
 
 def main(argv: list[str]) -> int:

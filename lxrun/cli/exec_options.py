@@ -13,8 +13,8 @@ import re
 from types import SimpleNamespace
 
 from lxrun.cli.usage import UsageError
-from lxrun.layout import ROOT_ENV, default_root
 from lxrun.net.spec import BRIDGE, HOST, NONE
+from lxrun.runtime import ROOT_ENV, default_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,6 +26,8 @@ FLAG_OF_FIELD = {
     "network": "--network",
     "publish": "--publish",
     "name": "--name",
+    "workdir": "--workdir",
+    "hostname": "--hostname",
 }
 
 

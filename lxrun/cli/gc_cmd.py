@@ -6,11 +6,9 @@ changes nothing the second time.
 
 from __future__ import annotations
 
-from lxrun.cgroups import detect
 from lxrun.cli.common import Parser, add_root_option
 from lxrun.cli.tables import human
-from lxrun.layout import Layout
-from lxrun.recovery import collect
+from lxrun.runtime import Runtime
 
 
 def parser() -> Parser:
@@ -27,28 +25,24 @@ def parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    layout = Layout(args.root)
+    report = Runtime(args.root).gc(dry_run=args.dry_run, layers=args.layers)
     verb = "would release" if args.dry_run else "released"
-    released = collect(layout, detect(), dry_run=args.dry_run)
-    for owner, items in released.items():
+    for task_id, items in report.released.tasks.items():
         for item in items:
-            print(f"{verb} {item}" + (f" (task {owner})" if ":" not in owner and " " not in owner else ""))
-    tasks = sum(1 for owner in released if ":" not in owner and " " not in owner)
-    if tasks or not args.layers:
+            print(f"{verb} {item} (task {task_id})")
+    for item in report.released.other:
+        print(f"{verb} {item}")
+    tasks = len(report.released.tasks)
+    if tasks or report.layers is None:
         print(f"{tasks} dead runners' tasks {verb}")
-    if args.layers:
-        from lxrun.store.gc import collect_layers, held_layers
-        from lxrun.store.layers import LayerStore
-
+    if report.layers is not None:
         if args.dry_run:
-            unused = sorted(set(LayerStore(layout).digests()) - held_layers(layout))
-            for digest in unused:
+            for digest in report.layers.layers:
                 print(f"would remove layer {digest[:12]}")
             return 0
-        collected = collect_layers(layout)
-        for digest in collected.layers:
+        for digest in report.layers.layers:
             print(f"removed layer {digest[:12]}")
-        for path in collected.abandoned:
+        for path in report.layers.abandoned:
             print(f"removed {path} (left by a killed build)")
-        print(f"{len(collected.layers)} layers removed, {human(collected.bytes)} freed")
+        print(f"{len(report.layers.layers)} layers removed, {human(report.layers.bytes)} freed")
     return 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from lxrun.cli.common import Parser, add_root_option
-from lxrun.cli.ps_cmd import row
-from lxrun.layout import Layout
-from lxrun.state import find_task
+from lxrun.runtime import Runtime
 
 
 def parser() -> Parser:
@@ -19,6 +17,5 @@ def parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    task_id, data = find_task(Layout(args.root), args.task)
-    print(json.dumps({**data, **row(task_id, data)}, indent=1))
+    print(json.dumps(Runtime(args.root).inspect(args.task).to_json(with_record=True), indent=1))
     return 0

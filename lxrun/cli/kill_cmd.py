@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 from lxrun.cli.common import Parser, add_root_option
-from lxrun.errors import LxrunError, SpecError
-from lxrun.layout import Layout
-from lxrun.state import find_task, live_pid
+from lxrun.errors import SpecError
+from lxrun.runtime import Runtime
 
 
 def parser() -> Parser:
@@ -31,11 +29,5 @@ def parse_signal(text: str) -> int:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    sig = parse_signal(args.signal)
-    task_id, data = find_task(Layout(args.root), args.task)
-    pid = live_pid(data)  # the task's pid 1 on every backend: it passes the signal on to the task
-    if pid is None:
-        raise LxrunError("kill", "the task has no process to signal (starting or ending)", path=task_id)
-    os.kill(pid, sig)
-    print(task_id)
+    print(Runtime(args.root).kill(args.task, parse_signal(args.signal)))
     return 0

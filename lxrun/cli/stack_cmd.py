@@ -13,10 +13,7 @@ import time
 
 from lxrun.cli.common import Parser, Terminated, add_root_option, interrupted_code, terminating
 from lxrun.cli.tables import human, render
-from lxrun.errors import SpecError
-from lxrun.layout import Layout
-from lxrun.spec import check_stack_ref
-from lxrun.store.stacks import StackStore
+from lxrun.runtime import Runtime
 
 
 def parser() -> Parser:
@@ -40,23 +37,14 @@ def parser() -> Parser:
     return p
 
 
-def pinned(ref: str) -> tuple[str, str]:
-    name, version = check_stack_ref(ref)
-    if version is None:
-        raise SpecError("stack", "needs a version", path=ref, hint=f"give NAME@VERSION, e.g. {name}@1")
-    return name, version
-
-
-def build(name: str, layout: Layout, promote: bool) -> int:
-    from lxrun.store.builds import build_stack
-
+def build(runtime: Runtime, name: str, promote: bool) -> int:
     def report(line: str) -> None:
         print(f"lxrun: {line}", file=sys.stderr, flush=True)
 
     started = time.monotonic()
     try:
         with terminating():
-            outcome = build_stack(name, layout, log_fd=2, report=report, promote=promote)
+            outcome = runtime.build_stack(name, log_fd=2, report=report, promote=promote)
     except (KeyboardInterrupt, Terminated) as exc:
         report("build interrupted: no layer or version of it was kept")
         return interrupted_code(exc)
@@ -67,9 +55,7 @@ def build(name: str, layout: Layout, promote: bool) -> int:
     return 0
 
 
-def list_versions(layout: Layout) -> int:
-    from lxrun.store.usage import Accountant
-
+def list_versions(runtime: Runtime) -> int:
     rows = [
         (
             cost.version.name,
@@ -80,71 +66,43 @@ def list_versions(layout: Layout) -> int:
             human(cost.flattened),
             cost.version.parent or "-",
         )
-        for cost in Accountant(layout).every_version()
+        for cost in runtime.stack_versions()
     ]
     print(render(("NAME", "VERSION", "CURRENT", "LAYERS", "DIFF", "TOTAL", "PARENT"), rows, right=(3, 4, 5)))
     return 0
 
 
-def inspect(ref: str, layout: Layout, as_json: bool) -> int:
-    from lxrun.store.layers import LayerStore
-    from lxrun.store.usage import Accountant
-
-    stacks = StackStore(layout)
-    name, version = check_stack_ref(ref)
-    stack = stacks.version(name, version or stacks.current_version(name))
-    layers = LayerStore(layout)
-    infos = [layers.info(digest) for digest in stack.layers]
-    total = Accountant(layout).cost(stack).flattened
-    data = {
-        "name": stack.name,
-        "version": stack.version,
-        "current": stacks.current_or_none(name) == stack.version,
-        "parent": stack.parent,
-        "created": stack.created,
-        "env": dict(stack.env),
-        "labels": dict(stack.labels),
-        "layers": [info.as_dict() for info in infos],
-        "total": total,
-    }
+def inspect(runtime: Runtime, ref: str, as_json: bool) -> int:
+    details = runtime.inspect_stack(ref)
     if as_json:
-        print(json.dumps(data, indent=1))
+        print(json.dumps(details.to_json(), indent=1))
         return 0
+    stack = details.stack
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stack.created))
     built_on = f"on {stack.parent}" if stack.parent else "as a base"
-    print(f"{stack.ref}{' (current)' if data['current'] else ''}, built {created} {built_on}")
+    print(f"{stack.ref}{' (current)' if details.current else ''}, built {created} {built_on}")
     for key, value in stack.env.items():
         print(f"  env    {key}={value}")
     for key, value in stack.labels.items():
         print(f"  label  {key}={value}")
-    rows = [(info.digest[:12], info.kind, human(info.size), info.source) for info in infos]
+    rows = [(info.digest[:12], info.kind, human(info.size), info.source) for info in details.layers]
     print(render(("LAYER (lowest first)", "KIND", "SIZE", "SOURCE"), rows, right=(2,)))
-    print(f"total {human(total)}")
+    print(f"total {human(details.total)}")
     return 0
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    layout = Layout(args.root)
-    stacks = StackStore(layout)
+    runtime = Runtime(args.root)
     if args.action == "build":
-        return build(args.name, layout, promote=not args.no_promote)
+        return build(runtime, args.name, promote=not args.no_promote)
     if args.action == "ls":
-        return list_versions(layout)
+        return list_versions(runtime)
     if args.action == "inspect":
-        return inspect(args.ref, layout, args.json)
-    if args.action == "promote":
-        name, version = pinned(args.ref)
-        before = stacks.current_or_none(name)
-        stacks.promote(name, version)
-        print(f"{name}: current is {version} (was {before})")
-    elif args.action == "rollback":
-        before = stacks.current_version(args.name)
-        print(f"{args.name}: current is {stacks.rollback(args.name)} (was {before})")
+        return inspect(runtime, args.ref, args.json)
+    if args.action in ("promote", "rollback"):
+        switch = runtime.promote(args.ref) if args.action == "promote" else runtime.rollback(args.name)
+        print(f"{switch.name}: current is {switch.current} (was {switch.previous})")
     else:
-        from lxrun.store.inflight import refs_in_use
-
-        name, version = pinned(args.ref)
-        stacks.remove(name, version, refs_in_use(layout))
-        print(f"removed {name}@{version}; its layers stay until `lxrun gc --layers`")
+        print(f"removed {runtime.remove_stack(args.ref)}; its layers stay until `lxrun gc --layers`")
     return 0

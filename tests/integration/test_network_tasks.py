@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lxrun import TaskSpec, Volume, run
-from lxrun.cgroups import detect
-from lxrun.layout import Layout
+from lxrun import Runtime, TaskSpec, Volume, run
 from lxrun.net.etc import RESOLVED_UPSTREAM, for_bridge
 from lxrun.net.spec import NetworkSpec, parse_publish
-from lxrun.recovery import collect
 
 from .conftest import lxrun_cli, sh
 
@@ -36,7 +33,7 @@ def shared(volume_dir: Path) -> Path:
 @pytest.fixture(autouse=True)
 def bridge_removed_afterwards(state_root: Path) -> object:
     yield
-    collect(Layout(state_root), detect())  # the bridge, its tables and ip_forward go once idle
+    Runtime(state_root).gc()  # the bridge, its tables and ip_forward go once idle
 
 
 def serve(root: Path, shared: Path, name: str, reply: str, **kwargs: object) -> threading.Thread:

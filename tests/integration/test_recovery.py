@@ -12,12 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lxrun import TaskSpec, run
-from lxrun.backends.base import TaskHandle
+from lxrun import Released, Runtime, TaskHandle, TaskSpec, run
 from lxrun.cgroups import detect
 from lxrun.errors import SpecError
-from lxrun.layout import Layout
-from lxrun.recovery import collect
 from lxrun.spec import Limits
 
 from ..conftest import require
@@ -54,8 +51,8 @@ def leftovers(root: Path, marker: str, ids: set[str]) -> dict[str, object]:
 NOTHING = {"records": [], "names": [], "cgroups": [], "processes": [], "kept work dirs": []}
 
 
-def gc(root: Path) -> dict[str, list[str]]:
-    return collect(Layout(root), detect())
+def gc(root: Path) -> Released:
+    return Runtime(root).gc().released
 
 
 def test_the_record_names_what_the_task_holds(state_root: Path) -> None:
@@ -84,8 +81,6 @@ def test_a_name_is_held_while_its_task_runs(state_root: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["native", "lxc", "docker"])
 def test_ps_inspect_and_kill(state_root: Path, backend: str) -> None:
-    from lxrun.runtime import Runtime
-
     probe = Runtime(state_root).backend(backend).probe()
     require(probe.available, f"backend {backend}: {probe.reason}")
     # lxc and docker can't give a task a user namespace of its own here (see docs/backends.md).
@@ -133,7 +128,7 @@ def test_a_runner_killed_at_any_step_leaves_only_what_gc_removes(state_root: Pat
     gc(state_root)
     assert leftovers(state_root, marker, ids) == NOTHING
     assert host_mounts() == mounts_before
-    assert gc(state_root) == {}  # idempotent
+    assert gc(state_root).nothing  # idempotent
 
 
 def test_runners_killed_at_random_moments(state_root: Path) -> None:
@@ -157,7 +152,7 @@ def test_runners_killed_at_random_moments(state_root: Path) -> None:
 
 def test_gc_never_touches_a_live_task(state_root: Path) -> None:
     def collect_meanwhile(handle: TaskHandle) -> None:
-        assert gc(state_root) == {}
+        assert gc(state_root).nothing
 
     result = run(
         TaskSpec(stack="busybox", argv=["sh", "-c", "sleep 0.2; echo alive"]),
@@ -218,7 +213,7 @@ def test_gc_releases_what_a_killed_runner_of_another_backend_left(state_root: Pa
     proc.kill()
     proc.wait()
     released = gc(state_root)
-    assert set(released) >= ids
+    assert set(released.tasks) >= ids
     top = {"lxc": lxc.TOP, "docker": docker.TOP}[backend]
     hierarchies = own_hierarchies()
     if backend == "docker":

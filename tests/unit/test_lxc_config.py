@@ -8,7 +8,7 @@ from lxrun.backends.lxc import prepare_workdir
 from lxrun.backends.lxc_config import LxcPaths, limit_lines, render
 from lxrun.cgroups.limits import shares_to_weight
 from lxrun.cgroups.tree import TaskTree
-from lxrun.errors import ChildSetupError, SpecError
+from lxrun.errors import ChildSetupError, Unsupported
 from lxrun.plan import plan_task
 from lxrun.spec import Limits, TaskSpec, Volume
 from lxrun.store.stacks import ResolvedStack
@@ -45,7 +45,7 @@ def test_volumes_are_escaped_and_read_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_a_line_break_in_a_value_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="env A: contains a line break"):
+    with pytest.raises(Unsupported, match="env A: contains a line break"):
         config(tmp_path, env={"A": "x\nlxc.init.cmd = /evil"})
 
 
