@@ -109,9 +109,11 @@ _HINTS = {
 
 
 @contextlib.contextmanager
-def host_errors(step: str, error: type[LxrunError] = SetupError, path: str | None = None) -> Iterator[None]:
+def host_errors(
+    step: str, error: type[LxrunError] = SetupError, path: str | None = None, hint: str | None = None
+) -> Iterator[None]:
     """Inside: an OSError becomes `error` naming `step`, with its errno and path, the cause chained."""
     try:
         yield
     except OSError as exc:
-        raise error.from_os_error(step, exc, path) from exc
+        raise error.from_os_error(step, exc, path, hint) from exc

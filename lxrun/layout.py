@@ -18,6 +18,7 @@ Paths are strings: pathlib costs several ms to import, paid on every `lxrun exec
 
 from __future__ import annotations
 
+import errno
 import os
 
 from lxrun.errors import host_errors
@@ -110,7 +111,9 @@ class Layout(Record):
         once they exist it costs one stat: the last one made, the newest kind (older roots lack it)."""
         if os.path.isdir(self.uid_leases):
             return
-        with host_errors("state root", path=self.root):
+        with host_errors("state root", path=self.root, hint="give a directory with --root or LXRUN_ROOT"):
+            if os.path.lexists(self.root) and not os.path.isdir(self.root):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), self.root)
             os.makedirs(self.root, mode=0o711, exist_ok=True)
             for path in (self.layers, self.stacks, self.run, self.names, self.kept, self.scratch, self.tmp):
                 os.makedirs(path, mode=0o700, exist_ok=True)
