@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_codes
+import functools
 import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from typing import ParamSpec, TypeVar
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
 
 
 class LxrunError(Exception):
@@ -117,3 +122,20 @@ def host_errors(
         yield
     except OSError as exc:
         raise error.from_os_error(step, exc, path, hint) from exc
+
+
+def api_edge(step: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorates a public entry point: its OSErrors become SetupErrors naming `step` (host_errors as a
+    plain try, without a generator per call: `run` pays for it on every task)."""
+
+    def wrap(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return function(*args, **kwargs)
+            except OSError as exc:
+                raise SetupError.from_os_error(step, exc) from exc
+
+        return guarded
+
+    return wrap

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from lxrun.errors import SpecError, host_errors
+from lxrun.errors import SpecError, api_edge
 from lxrun.layout import ROOT_ENV as ROOT_ENV  # the CLI's --root default: it imports nothing below the API
 from lxrun.layout import Layout
 from lxrun.layout import default_root as default_root
@@ -59,7 +59,7 @@ class Runtime:
             found = self._backends.setdefault(name, getattr(loaded, attribute)(self.layout))
         return found
 
-    @host_errors("task")
+    @api_edge("task")
     def run(self, spec: TaskSpec, *, backend: str = "native", on_start: OnStart | None = None) -> Result:
         """Run one task to its end; `on_start` gets a handle (task_id, send_signal) once it runs.
         A backend that can't honour the spec raises Unsupported before anything is made."""
@@ -69,28 +69,28 @@ class Runtime:
         return chosen.run(plan, on_start=on_start)
 
     # Tasks in flight
-    @host_errors("ps")
+    @api_edge("ps")
     def ps(self) -> list[TaskInfo]:
         """Every task in flight on this state root, with what it uses now."""
         from lxrun.tasks import list_tasks
 
         return list_tasks(self.layout)
 
-    @host_errors("inspect")
+    @api_edge("inspect")
     def inspect(self, id_or_name: str) -> TaskInfo:
         """A task in flight by id, id prefix or name; LxrunError if none."""
         from lxrun.tasks import inspect_task
 
         return inspect_task(self.layout, id_or_name)
 
-    @host_errors("kill")
+    @api_edge("kill")
     def kill(self, id_or_name: str, signal: int) -> str:
         """Send `signal` to a task in flight (its pid 1 passes it on); returns the task's id."""
         from lxrun.tasks import kill_task
 
         return kill_task(self.layout, id_or_name, signal)
 
-    @host_errors("gc")
+    @api_edge("gc")
     def gc(self, *, dry_run: bool = False, layers: bool = False) -> GcReport:
         """Release what dead runners left (each task through its own backend); with `layers`, also the
         layers no stack version references and what killed builds left. Never touches a live task."""
@@ -99,7 +99,7 @@ class Runtime:
         return gc(self.layout, self.backend, dry_run, layers)
 
     # Stacks
-    @host_errors("stack build")
+    @api_edge("stack build")
     def build_stack(
         self, name: str, *, log_fd: int = 2, report: Callable[[str], None] | None = None, promote: bool = True
     ) -> Built:
@@ -109,49 +109,49 @@ class Runtime:
 
         return build(self.layout, name, log_fd, report, promote)
 
-    @host_errors("base build")
+    @api_edge("base build")
     def build_base(self, name: str, *, log_fd: int = 2) -> StackVersion:
         """Build base `name` (or a path to its .toml, rootfs/) and make it the current version of its stack."""
         from lxrun.stacks_api import build_base
 
         return build_base(self.layout, name, log_fd)
 
-    @host_errors("stack ls")
+    @api_edge("stack ls")
     def stack_versions(self) -> list[StackCost]:
         """Every version of every stack, with its size as a diff and flattened."""
         from lxrun.stacks_api import versions
 
         return versions(self.layout)
 
-    @host_errors("stack inspect")
+    @api_edge("stack inspect")
     def inspect_stack(self, ref: str) -> StackDetails:
         """NAME (its current version) or NAME@VERSION, with its layers."""
         from lxrun.stacks_api import details
 
         return details(self.layout, ref)
 
-    @host_errors("stack promote")
+    @api_edge("stack promote")
     def promote(self, ref: str) -> StackSwitch:
         """Make NAME@VERSION current (one atomic rename)."""
         from lxrun.stacks_api import promote
 
         return promote(self.layout, ref)
 
-    @host_errors("stack rollback")
+    @api_edge("stack rollback")
     def rollback(self, name: str) -> StackSwitch:
         """Make current again the version that was before the last promote."""
         from lxrun.stacks_api import rollback
 
         return rollback(self.layout, name)
 
-    @host_errors("stack rm")
+    @api_edge("stack rm")
     def remove_stack(self, ref: str) -> str:
         """Forget NAME@VERSION (refused if current or in use); its layers stay until gc(layers=True)."""
         from lxrun.stacks_api import remove
 
         return remove(self.layout, ref)
 
-    @host_errors("df")
+    @api_edge("df")
     def df(self) -> DiskUsage:
         """The current version of every stack: stored as shared layers, and as flattened images."""
         from lxrun.stacks_api import disk_usage
