@@ -8,7 +8,6 @@ import signal
 import sys
 
 from lxrun.cli.exec_options import help_parser, parse
-from lxrun.errors import LxrunError
 from lxrun.net.spec import NetworkSpec, parse_publish
 from lxrun.options import (
     collect_env,
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from typing import TypeVar
 
     from lxrun import Result, TaskHandle
+    from lxrun.cli.result_file import ResultFile
 
     T = TypeVar("T")
 
@@ -51,21 +51,20 @@ def forwarding_signals(handles: list[TaskHandle]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def write_result(path: str, result: Result) -> None:
-    import json
-
-    try:
-        with open(path, "w") as file:
-            file.write(json.dumps(result.to_json(), indent=1) + "\n")
-    except OSError as exc:
-        raise LxrunError("--result-json", exc.strerror or "cannot be written", path=path) from exc
-
-
 def main(argv: list[str]) -> int:
     args = parse(argv)
     if args.help:
         help_parser().print_help()
         return 0
+    if args.result_json is None:
+        return run_task(args, None)
+    from lxrun.cli.result_file import result_file
+
+    with result_file(args.result_json) as destination:  # checked and cleared before anything runs
+        return run_task(args, destination)
+
+
+def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
     spec = TaskSpec(
         stack=args.stack,
         limits=parse_limits(args),
@@ -103,8 +102,8 @@ def main(argv: list[str]) -> int:
         print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
     if args.stats:
         print(f"lxrun: {summary(result)}", file=sys.stderr)
-    if args.result_json:
-        write_result(args.result_json, result)
+    if destination is not None:
+        destination.commit(result)
     return result.exit_code
 
 
