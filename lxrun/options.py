@@ -13,11 +13,21 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 
+ENV_FILE_MAX = 1 << 20  # bytes: far more than an environment execve takes (ARG_MAX), less than a runaway read
+WHITESPACE = " \t"  # docker's: a variable name holding either is refused
+
+
 def parse_env_item(item: str, host_env: Mapping[str, str], where: str = "-e") -> tuple[str, str]:
-    """`KEY=VAL`, or `KEY` alone to take the host's value (an error if the host has none)."""
+    """`KEY=VAL`, or `KEY` alone to take the host's value (an error if the host has none). KEY follows
+    docker's env-file rule: leading blanks dropped, then neither blanks nor NUL in it; VAL is taken as is."""
     key, sep, value = item.partition("=")
+    key = key.lstrip(WHITESPACE)
     if not key:
         raise SpecError(where, "needs KEY=VALUE", path=repr(item))
+    if any(char in key for char in WHITESPACE) or "\0" in key:
+        raise SpecError(where, "variable name contains whitespace or NUL", path=repr(key), hint="e.g. KEY=VALUE")
+    if "\0" in value:
+        raise SpecError(where, "value contains a NUL byte", path=key)
     if sep:
         return key, value
     if key not in host_env:
@@ -26,18 +36,25 @@ def parse_env_item(item: str, host_env: Mapping[str, str], where: str = "-e") ->
 
 
 def read_env_file(path: str, host_env: Mapping[str, str]) -> list[tuple[str, str]]:
-    """docker's env-file format: KEY=VAL or KEY per line; blank lines and lines starting with # are skipped."""
+    """docker's env-file format: KEY=VAL or KEY per line, UTF-8 (a leading BOM dropped); blank lines and
+    lines starting with # are skipped. At most ENV_FILE_MAX bytes are read."""
     try:
-        with open(path) as file:
-            lines = file.read().splitlines()
+        with open(path, "rb") as file:
+            data = file.read(ENV_FILE_MAX + 1)
     except OSError as exc:
         raise SpecError("--env-file", exc.strerror or "cannot be read", path=path) from exc
+    if len(data) > ENV_FILE_MAX:
+        raise SpecError("--env-file", f"is larger than {ENV_FILE_MAX >> 20} MiB", path=path, hint="is it an env file?")
     pairs = []
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1):
+        try:
+            line = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise SpecError("--env-file", f"line {number} is not UTF-8", path=path) from exc
+        stripped = line.lstrip()
         if not stripped or stripped.startswith("#"):
             continue
-        pairs.append(parse_env_item(line.lstrip(), host_env, where=f"--env-file {path}:{number}"))
+        pairs.append(parse_env_item(stripped, host_env, where=f"--env-file {path}:{number}"))
     return pairs
 
 
@@ -78,7 +95,12 @@ def parse_size(option: str, text: str) -> int:
         raise SpecError(
             option, "is not a size", path=text or "''", hint="use a number with an optional unit b, k, m, g or t"
         )
-    return int(float(match[1]) * SIZE_UNITS[match[2].lower()])
+    value = float(match[1]) * SIZE_UNITS[match[2].lower()]
+    if value >= 1 << 64:  # so many digits that no limit can hold them
+        raise SpecError(
+            option, "is too large", path=text[:40], hint="use a number with an optional unit b, k, m, g or t"
+        )
+    return int(value)
 
 
 def parse_number(option: str, text: str, hint: str) -> float:
@@ -101,8 +123,10 @@ def parse_int(option: str, text: str, hint: str) -> int:
 def parse_user(text: str) -> tuple[int, int | None]:
     """`UID[:GID]`, numeric: names would need the stack's /etc/passwd at parse time."""
     uid, sep, gid = text.partition(":")
-    if not uid.isdigit() or (sep and not gid.isdigit()):
+    if not uid.isascii() or not uid.isdigit() or (sep and not (gid.isascii() and gid.isdigit())):
         raise SpecError("--user", "must be UID or UID:GID, in numbers", path=text, hint="e.g. --user 1000:1000")
+    if len(uid) > 10 or len(gid) > 10:
+        raise SpecError("--user", "is not a valid id", path=text[:40], hint="use 0..4294967294")
     return int(uid), int(gid) if sep else None
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lxrun.backends.base import Backend, OnStart
+    from lxrun.kept import KeptDir
     from lxrun.result import Result
     from lxrun.spec import TaskSpec
     from lxrun.stacks_api import Built, DiskUsage, StackCost, StackDetails, StackSwitch, StackVersion
@@ -97,6 +98,20 @@ class Runtime:
         from lxrun.tasks import gc
 
         return gc(self.layout, self.backend, dry_run, layers)
+
+    @api_edge("kept ls")
+    def kept(self) -> list[KeptDir]:
+        """The upper dirs tasks kept (keep=True), with their size and age."""
+        from lxrun.kept import kept_dirs
+
+        return kept_dirs(self.layout)
+
+    @api_edge("kept rm")
+    def remove_kept(self, task_id: str) -> str:
+        """Remove the upper dir task `task_id` kept (refused while it runs); returns the path removed."""
+        from lxrun.kept import remove_kept
+
+        return remove_kept(self.layout, task_id)
 
     # Stacks
     @api_edge("stack build")

@@ -24,6 +24,9 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 TASK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 HOSTNAME_LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 HOSTNAME_MAX = 64  # the kernel's __NEW_UTS_LEN
+MAX_SECONDS = 2_147_483  # the longest wait poll() takes (2**31 - 1 ms): 24 days
+MAX_BYTES = (1 << 63) - (1 << 16)  # above it the kernel reads a memory or tmpfs size as "no limit"
+MAX_HOST_ID = (1 << 32) - 2  # (uid_t)-1 means "no change" to the kernel
 
 
 def is_valid_name(name: str) -> bool:
@@ -123,6 +126,7 @@ class Limits(Record):
     cpuset_cpus: str | None
 
     MIN_MEMORY = 6 * 1024 * 1024  # docker's floor: below this a task can't even start its runtime
+    MIN_PIDS = 3  # the command, lxrun's pid 1 and the moment pid 1 forks it all count
 
     def __init__(
         self,
@@ -134,12 +138,20 @@ class Limits(Record):
     ) -> None:
         if memory is not None and memory < self.MIN_MEMORY:
             raise SpecError("memory", f"{memory} bytes is below the minimum of 6m", hint="give at least 6m")
+        if memory is not None and memory > MAX_BYTES:
+            raise SpecError(
+                "memory", f"{memory} bytes is more than the kernel can limit", hint="leave it out for no limit"
+            )
         if cpus is not None and not cpus > 0:
             raise SpecError("cpus", f"{cpus} is not a positive number of CPUs", hint="e.g. 0.5")
         if cpu_shares is not None and not 2 <= cpu_shares <= 262144:
             raise SpecError("cpu_shares", f"{cpu_shares} is out of range", hint="use 2..262144 (default 1024)")
-        if pids is not None and pids < 1:
-            raise SpecError("pids", f"{pids} allows no process", hint="give at least 1")
+        if pids is not None and pids < self.MIN_PIDS:
+            raise SpecError(
+                "pids",
+                f"{pids} is too few: lxrun's own pid 1 in the sandbox counts too",
+                hint=f"give at least {self.MIN_PIDS}",
+            )
         if cpuset_cpus is not None:
             cpuset_cpus = ",".join(str(cpu) for cpu in parse_cpu_list(cpuset_cpus))
         super().__init__(memory=memory, cpus=cpus, cpu_shares=cpu_shares, pids=pids, cpuset_cpus=cpuset_cpus)
@@ -154,7 +166,7 @@ def parse_cpu_list(text: str) -> list[int]:
     cpus: set[int] = set()
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
+        if not low.isdigit() or (dash and not high.isdigit()) or len(low) > 9 or len(high) > 9:
             raise SpecError("cpuset_cpus", "is not a CPU list", path=text, hint="e.g. 0-1,3")
         first, last = int(low), int(high) if dash else int(low)
         if last < first:
@@ -201,8 +213,8 @@ class Security(Record):
 
         if userns not in (USERNS_PRIVATE, USERNS_HOST):
             raise SpecError("userns", f"unknown mode {userns!r}", hint="use host, or leave it out for a private one")
-        if user is not None and (user[0] < 0 or (user[1] is not None and user[1] < 0)):
-            raise SpecError("user", "ids must be >= 0", path=f"{user[0]}:{user[1]}")
+        if user is not None:
+            check_user(user, userns)
         cap_add, cap_drop = tuple(cap_add), tuple(cap_drop)
         caps.effective_set(cap_add, cap_drop)  # validates the names
         if not seccomp:
@@ -219,6 +231,26 @@ class Security(Record):
 
 
 DEFAULT_SECURITY = Security()
+
+
+def check_user(user: tuple[int, int | None], userns: str) -> None:
+    """Ids a task can run as: those its user namespace maps (a private one maps 0..65535)."""
+    shown = f"{user[0]}:{user[1]}" if user[1] is not None else str(user[0])
+    if any(value is not None and value < 0 for value in user):
+        raise SpecError("user", "ids must be >= 0", path=shown)
+    highest = max(value for value in user if value is not None)
+    if userns == USERNS_PRIVATE:
+        from lxrun.sandbox.userns import RANGE
+
+        if highest >= RANGE:
+            raise SpecError(
+                "user",
+                f"{highest} is outside the task's user namespace, which maps ids 0..{RANGE - 1}",
+                path=shown,
+                hint=f"use an id below {RANGE}, or --userns host for the host's ids",
+            )
+    elif highest > MAX_HOST_ID:
+        raise SpecError("user", f"{highest} is not a valid id", path=shown, hint=f"use 0..{MAX_HOST_ID}")
 
 
 class TaskSpec(Record):
@@ -324,12 +356,18 @@ class TaskSpec(Record):
         for stream, value in (("stdout", stdout), ("stderr", stderr)):
             if value != CAPTURE and (not isinstance(value, int) or value < 0):
                 raise SpecError(stream, f"{value!r} is neither a file descriptor nor {CAPTURE!r}")
-        if timeout is not None and not timeout > 0:
-            raise SpecError("timeout", f"{timeout} is not a positive number of seconds", hint="e.g. 60")
-        if not stop_timeout >= 0:
-            raise SpecError("stop_timeout", f"{stop_timeout} is not a number of seconds >= 0")
+        if timeout is not None and not 0 < timeout <= MAX_SECONDS:
+            raise SpecError(
+                "timeout", f"{timeout} is not a number of seconds in 0..{MAX_SECONDS}", hint="e.g. 60; 24 days at most"
+            )
+        if not 0 <= stop_timeout <= MAX_SECONDS:
+            raise SpecError(
+                "stop_timeout", f"{stop_timeout} is not a number of seconds in 0..{MAX_SECONDS}", hint="e.g. 10"
+            )
         if disk is not None and disk < MIN_DISK:
             raise SpecError("disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. 512m")
+        if disk is not None and disk > MAX_BYTES:
+            raise SpecError("disk", f"{disk} bytes is more than the kernel can limit", hint="leave it out")
         if disk is not None and keep:
             raise SpecError("disk", "can't cap an upper dir kept on disk (keep)", hint="use one or the other")
         if output_limit is not None and output_limit < 2:

@@ -195,9 +195,12 @@ def _link_target(link: str) -> str | None:
 
 
 def find_task(layout: Layout, id_or_name: str) -> tuple[str, dict[str, Any]]:
-    """A task in flight by id, id prefix (as docker allows) or name; LxrunError if none."""
-    link = f"{layout.names}/{id_or_name}"
-    task_id = _link_target(link) if "/" not in id_or_name else None
+    """A task in flight by id, name or id prefix, in docker's order (a name equal to another task's id
+    can't take its place); LxrunError if none."""
+    if "/" not in id_or_name and os.path.exists(layout.task(id_or_name)):
+        task_id: str | None = id_or_name
+    else:
+        task_id = _link_target(f"{layout.names}/{id_or_name}") if "/" not in id_or_name else None
     candidates = [task_id] if task_id else [t for t, _ in records(layout) if t.startswith(id_or_name)]
     if len(candidates) > 1:
         raise SpecError("task", f"matches {len(candidates)} tasks", path=id_or_name, hint="give more of the id")

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import signal
 
-from lxrun.cli.usage import UsageError
+from lxrun.cli.usage import UsageError, root_arg
 from lxrun.runtime import ROOT_ENV, default_root
 
 TYPE_CHECKING = False
@@ -31,6 +31,7 @@ class Parser(argparse.ArgumentParser):
 def add_root_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
+        type=root_arg,
         default=default_root(),
         metavar="DIR",
         help=f"state root: layers, stacks, tasks in flight (env {ROOT_ENV}; default %(default)s)",

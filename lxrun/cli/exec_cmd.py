@@ -8,6 +8,7 @@ import signal
 import sys
 
 from lxrun.cli.exec_options import help_parser, parse
+from lxrun.cli.usage import root_arg
 from lxrun.net.spec import NetworkSpec, parse_publish
 from lxrun.options import (
     collect_env,
@@ -56,6 +57,7 @@ def main(argv: list[str]) -> int:
     if args.help:
         help_parser().print_help()
         return 0
+    root_arg(args.root)
     if args.result_json is None:
         return run_task(args, None)
     from lxrun.cli.result_file import result_file
@@ -102,6 +104,8 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
         print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
     if args.stats:
         print(f"lxrun: {summary(result)}", file=sys.stderr)
+    elif result.timed_out or result.oom_killed:  # else a 137 or 143 would not say who ended the task
+        print(f"lxrun: {ending(result)}", file=sys.stderr)
     if destination is not None:
         destination.commit(result)
     return result.exit_code
@@ -118,6 +122,12 @@ def parse_limits(args: SimpleNamespace) -> Limits:
         pids=optional(args.pids_limit, lambda v: parse_int("--pids-limit", v, "e.g. 100")),
         cpuset_cpus=args.cpuset_cpus,
     )
+
+
+def ending(result: Result) -> str:
+    """Why lxrun ended the task, when it did: its timeout or the kernel's OOM killer."""
+    why = "reached its --timeout" if result.timed_out else "ran out of memory (--memory) and the kernel killed it"
+    return f"task {result.task_id} {why}: exit {result.exit_code}"
 
 
 def summary(result: Result) -> str:

@@ -19,7 +19,7 @@ def parser() -> Parser:
 
 def parse_signal(text: str) -> int:
     name = text.upper().removeprefix("SIG")
-    if text.isdigit() and 0 < int(text) < signal.NSIG:
+    if text.isdigit() and len(text) < 4 and 0 < int(text) < signal.NSIG:
         return int(text)
     try:
         return int(signal.Signals[f"SIG{name}"])

@@ -12,3 +12,16 @@ class UsageError(Exception):
 
     def __init__(self, message: str, help_command: str) -> None:
         super().__init__(f"{message} (see `{help_command} --help`)")
+
+
+PATH_MAX = 4096  # bytes, the terminating NUL included
+
+
+def root_arg(value: str) -> str:
+    """--root: a path (empty would mean the working directory; past PATH_MAX it can't name one)."""
+    import os
+
+    if not value or len(os.fsencode(value)) >= PATH_MAX:
+        what = "is empty" if not value else f"is longer than {PATH_MAX - 1} bytes"
+        raise UsageError(f"lxrun: argument --root: {what}", "lxrun")
+    return value

@@ -76,6 +76,8 @@ class _Fields:
                 self.data: dict[str, Any] = tomllib.load(file)
         except tomllib.TOMLDecodeError as exc:
             raise SpecError("spec", f"is not valid TOML: {exc}", path=str(path)) from exc
+        except UnicodeDecodeError as exc:
+            raise SpecError("spec", f"is not UTF-8 (byte {exc.start})", path=str(path), hint="TOML is UTF-8") from exc
 
     def only(self, known: Iterable[str]) -> None:
         known = sorted(known)

@@ -165,9 +165,9 @@ class StackStore:
         except FileNotFoundError as exc:
             raise StackNotFound(
                 "stack",
-                "not found",
+                f"not found in {self.layout.stacks}",
                 path=name,
-                hint=f"build it first: `lxrun base build {name}` or `lxrun stack build {name}`",
+                hint=f"build it first: `lxrun base build {name}` or `lxrun stack build {name}`; or another --root",
             ) from exc
         return os.path.basename(target).removesuffix(".json")
 
