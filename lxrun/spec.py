@@ -146,6 +146,8 @@ class Limits(Record):
             raise SpecError("cpus", f"{cpus} is not a positive number of CPUs", hint="e.g. 0.5")
         if cpu_shares is not None and not 2 <= cpu_shares <= 262144:
             raise SpecError("cpu_shares", f"{cpu_shares} is out of range", hint="use 2..262144 (default 1024)")
+        if pids is not None and pids < 1:
+            raise SpecError("pids", f"{pids} allows no process", hint=f"give at least {self.MIN_PIDS}")
         if pids is not None and pids < self.MIN_PIDS:
             raise SpecError(
                 "pids",
@@ -356,9 +358,11 @@ class TaskSpec(Record):
         for stream, value in (("stdout", stdout), ("stderr", stderr)):
             if value != CAPTURE and (not isinstance(value, int) or value < 0):
                 raise SpecError(stream, f"{value!r} is neither a file descriptor nor {CAPTURE!r}")
-        if timeout is not None and not 0 < timeout <= MAX_SECONDS:
+        if timeout is not None and not timeout > 0:
+            raise SpecError("timeout", f"{timeout} is not a positive number of seconds", hint="e.g. 60")
+        if timeout is not None and timeout > MAX_SECONDS:
             raise SpecError(
-                "timeout", f"{timeout} is not a number of seconds in 0..{MAX_SECONDS}", hint="e.g. 60; 24 days at most"
+                "timeout", f"{timeout} is more than lxrun can wait", hint=f"at most {MAX_SECONDS} (24 days)"
             )
         if not 0 <= stop_timeout <= MAX_SECONDS:
             raise SpecError(
