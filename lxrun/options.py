@@ -1,5 +1,5 @@
-"""docker-run-style option strings -> spec values: `-e KEY[=VAL]`, `--env-file`, `-v HOST:CONTAINER[:ro|rw]`,
-sizes (`256m`), CPU counts and durations."""
+"""docker-run-style option strings -> spec values: `-e KEY[=VAL]`, `--env-file`, `-v HOST:CONTAINER[:OPTIONS]`, sizes
+(`256m`), CPU counts and durations."""
 
 from __future__ import annotations
 
@@ -69,19 +69,23 @@ def collect_env(env_files: Iterable[str], items: Iterable[str], host_env: Mappin
     return env
 
 
+VOLUME_FORM = "HOST:CONTAINER[:OPTIONS]"
+VOLUME_OPTIONS = {"ro", "rw", "noidmap"}
+
+
 def parse_volume(text: str) -> Volume:
+    """`HOST:CONTAINER[:OPTIONS]`, OPTIONS comma-separated as docker's: ro or rw, and noidmap (a plain bind
+    where the task has its own user namespace)."""
     parts = text.split(":")
-    if len(parts) == 2:
-        source, target, mode = parts[0], parts[1], "rw"
-    elif len(parts) == 3:
-        source, target, mode = parts
-    else:
-        raise SpecError("-v", "expected HOST:CONTAINER[:ro|rw]", path=text)
-    if mode not in ("ro", "rw"):
-        raise SpecError("-v", f"unknown mode {mode!r}", path=text, hint="use ro or rw")
-    if not source or not target:
-        raise SpecError("-v", "expected HOST:CONTAINER[:ro|rw]", path=text)
-    return Volume(source=source, target=target, read_only=mode == "ro")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise SpecError("-v", f"expected {VOLUME_FORM}", path=text)
+    options = parts[2].split(",") if len(parts) == 3 else []
+    unknown = [option for option in options if option not in VOLUME_OPTIONS]
+    if unknown:
+        raise SpecError("-v", f"unknown option {unknown[0]!r}", path=text, hint="use ro or rw, and noidmap")
+    if "ro" in options and "rw" in options:
+        raise SpecError("-v", "both ro and rw given", path=text, hint="give one")
+    return Volume(source=parts[0], target=parts[1], read_only="ro" in options, idmap="noidmap" not in options)
 
 
 # docker's units for sizes: binary multiples, an optional "b", any case (256m, 1G, 512kb, 100).

@@ -1,6 +1,6 @@
 """A TaskSpec on a resolved stack becomes a TaskPlan: everything a backend needs, decided up front.
 
-This is where the host is first consulted (volume sources must exist) and where the task's
+This is where the host is first consulted (volume sources must exist, without symlinks) and where the task's
 environment, hostname and workdir get their docker-like defaults. Backends only carry plans out.
 """
 
@@ -73,14 +73,22 @@ def new_task_id() -> str:
 
 
 def _plan_volume(volume: Volume) -> PlannedVolume:
+    """A source that exists, with no symlink in its path: a task may have planted one in a directory it
+    could write, to turn a later task's volume onto the host's / (the helper refuses them again when it
+    opens the source, so one planted after this check is refused too)."""
     try:
-        mode = os.stat(volume.source).st_mode
+        real = os.path.realpath(volume.source, strict=True)
+        mode = os.stat(real).st_mode
     except FileNotFoundError as exc:
         raise SpecError(
             "volume", "source does not exist on the host", path=volume.source, hint="create it first, or fix the path"
         ) from exc
     except OSError as exc:
         raise SpecError("volume", f"source cannot be used: {exc.strerror}", path=volume.source) from exc
+    if real != os.path.normpath(volume.source):
+        raise SpecError(
+            "volume", "source has a symlink in its path", path=volume.source, hint=f"give the resolved path {real}"
+        )
     return PlannedVolume(volume, stat.S_ISDIR(mode))
 
 

@@ -90,23 +90,56 @@ def frozen_env(env: Mapping[str, str] | Iterable[tuple[str, str]]) -> Mapping[st
     return MappingProxyType(pairs)
 
 
-class Volume(Record):
-    """A host path bind-mounted into the sandbox."""
+# Filesystems the sandbox mounts itself: a volume over them hides what the task relies on (runc refuses
+# them too). Below /proc only the files lxcfs stands in for may be covered, as runc allows.
+RESERVED_TARGETS = ("/proc", "/dev", "/sys")
+PROC_FILES_ALLOWED = frozenset(
+    f"/proc/{name}"
+    for name in (
+        "cpuinfo",
+        "diskstats",
+        "meminfo",
+        "stat",
+        "swaps",
+        "uptime",
+        "loadavg",
+        "slabinfo",
+        "net/dev",
+        "sys/kernel/ns_last_pid",
+    )
+)
 
-    __slots__ = ("read_only", "source", "target")
+
+def check_volume_target(target: str) -> str:
+    target = check_container_path("volume", target)
+    if target == "/":
+        raise SpecError("volume", "cannot be mounted over the sandbox's root", path=target)
+    if target in RESERVED_TARGETS or (target.startswith("/proc/") and target not in PROC_FILES_ALLOWED):
+        where = next(reserved for reserved in RESERVED_TARGETS if f"{target}/".startswith(f"{reserved}/"))
+        raise SpecError(
+            "volume", f"the sandbox mounts its own {where} there", path=target, hint="mount the volume elsewhere"
+        )
+    return target
+
+
+class Volume(Record):
+    """A host path bind-mounted into the sandbox. The source must have no symlink in its path (a task
+    may have planted one where it could write). With the task's own user namespace (the default) it is
+    idmapped into it, as the layers are: on disk, uid and gid 0 are the task's root, whichever uid range
+    the task has; `idmap=False` binds it plainly (the task's root is then an unprivileged host uid there)."""
+
+    __slots__ = ("idmap", "read_only", "source", "target")
     source: str
     target: str
     read_only: bool
+    idmap: bool
 
-    def __init__(self, source: str, target: str, read_only: bool = False) -> None:
+    def __init__(self, source: str, target: str, read_only: bool = False, idmap: bool = True) -> None:
         if not source.startswith("/") or "\0" in source:
             raise SpecError(
                 "volume", "host path must be absolute", path=source, hint="give the full path, e.g. $PWD/dir"
             )
-        target = check_container_path("volume", target)
-        if target == "/":
-            raise SpecError("volume", "cannot be mounted over the sandbox's root", path=target)
-        super().__init__(source=source, target=target, read_only=read_only)
+        super().__init__(source=source, target=check_volume_target(target), read_only=read_only, idmap=idmap)
 
 
 class Limits(Record):

@@ -198,6 +198,51 @@ static int attach(int mnt, int dirfd, const char *path, unsigned int flags)
 	return rc < 0 ? close_keeping_errno(mnt) : close(mnt);
 }
 
+/* HOST_VOLUME: the source opened without following a symlink anywhere in its path (a task may have
+ * planted one where it could write), then cloned from that very descriptor, so what was checked is what
+ * gets mounted; ro and idmap are set while it is detached, then it waits at the staging point. */
+static int stage_volume(const struct stage_ctx *ctx, const struct lxrun_step *s)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_PATH | O_CLOEXEC;
+	how.resolve = RESOLVE_NO_SYMLINKS;
+	int source = (int)syscall(SYS_openat2, AT_FDCWD, s->source, &how, sizeof how);
+	if (source < 0)
+		return -1;
+	int mnt = clone_tree(ctx, source, "", s);
+	close_keeping_errno(source);
+	if (mnt < 0)
+		return -1;
+	return attach(mnt, AT_FDCWD, s->target, 0);
+}
+
+/* MOVE: the staged mount onto its in-root target, which must be of the same kind (the kernel would only
+ * say EINVAL). On failure, failed holds the path that failed. */
+static int move_staged(const struct stage_ctx *ctx, const struct lxrun_step *s, char *failed)
+{
+	strncpy(failed, s->target, PATH_MAX - 1);
+	failed[PATH_MAX - 1] = '\0';
+	int mnt = open_tree(AT_FDCWD, s->source, OPEN_TREE_CLOEXEC);
+	if (mnt < 0)
+		return -1;
+	int target = open_in_root(ctx->root_fd, s->target, s->create, s->mode, failed);
+	if (target < 0)
+		return close_keeping_errno(mnt);
+	struct stat from, onto;
+	int rc = fstat(mnt, &from) < 0 || fstat(target, &onto) < 0 ? -1 : 0;
+	if (rc == 0 && S_ISDIR(from.st_mode) != S_ISDIR(onto.st_mode)) {
+		errno = S_ISDIR(from.st_mode) ? ENOTDIR : EISDIR;
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = attach(mnt, target, "", MOVE_MOUNT_T_EMPTY_PATH);
+	else
+		close_keeping_errno(mnt);
+	close_keeping_errno(target);
+	return rc;
+}
+
 /* HOST_WRITE: a file that did not exist (O_EXCL, no symlink followed), all of data in it. */
 static int write_new_file(const struct lxrun_step *s)
 {
@@ -246,6 +291,14 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 		mnt = clone_tree(ctx, AT_FDCWD, s->source, s);
 		if (mnt < 0 || attach(mnt, AT_FDCWD, s->target, 0) < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		return;
+	case LXRUN_OP_HOST_VOLUME:
+		if (stage_volume(ctx, s) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->source);
+		return;
+	case LXRUN_OP_MOVE:
+		if (move_staged(ctx, s, buf) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
 		return;
 	case LXRUN_OP_OPEN_ROOT:
 		ctx->root_fd = open(s->target, O_PATH | O_DIRECTORY | O_CLOEXEC);

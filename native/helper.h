@@ -30,6 +30,10 @@ enum lxrun_op {
 	LXRUN_OP_MKDIR,       /* mkdir -p of an in-root target */
 	LXRUN_OP_PIVOT,       /* make the opened root the process's root; the old root is detached */
 	LXRUN_OP_HOST_WRITE,  /* a new file at host path target holding data, with mode (chown to owner if set) */
+	LXRUN_OP_HOST_VOLUME, /* a clone of the host tree at source, opened with no symlink followed anywhere in
+	                       * its path, at host path target (a staging point); attr may include IDMAP */
+	LXRUN_OP_MOVE,        /* the mount staged at host path source moved onto an in-root target of its kind
+	                       * (a directory onto a directory: else ENOTDIR; a file onto a non-directory: else EISDIR) */
 };
 
 enum lxrun_create {

@@ -281,13 +281,15 @@ class Composer:
         files = etc_files(plan.hostname, plan.network.mode, address) if plan.task_files else {}
         files_host_steps, files_binds = mounts.etc_file_steps(scratch, files, root_owner)
         steps = mounts.sandbox_steps(scratch, dev_template, plan.disk) + files_binds + list(plan.binds)
-        steps += [mounts.volume_step(v.volume, v.is_dir) for v in plan.volumes]
+        volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
+        steps += volume_moves
         steps += [mounts.workdir_step(plan.cwd), mounts.PIVOT]
         return helper.SpawnRequest(
             namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
             host_steps=[
                 *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk),
                 *files_host_steps,
+                *volumes_host_steps,
             ],
             steps=steps,
             argv=plan.argv,

@@ -81,6 +81,8 @@ OPS = {
     mounts.BIND: lib.LXRUN_OP_BIND,
     mounts.MKDIR: lib.LXRUN_OP_MKDIR,
     mounts.PIVOT_ROOT: lib.LXRUN_OP_PIVOT,
+    mounts.HOST_VOLUME: lib.LXRUN_OP_HOST_VOLUME,
+    mounts.MOVE: lib.LXRUN_OP_MOVE,
 }
 CREATE = {
     mounts.CREATE_NONE: lib.LXRUN_CREATE_NONE,
@@ -380,6 +382,8 @@ def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
     if error.step == lib.LXRUN_STEP_EXEC:
         return _exec_error(code, path, request.env)
     failed_step = request.step(error.index) if error.step == lib.LXRUN_STEP_MOUNT else None
+    if failed_step is not None and failed_step.op in (mounts.HOST_VOLUME, mounts.MOVE):
+        return _volume_error(failed_step, code, path)
     if failed_step is not None:
         step = failed_step.what
         if "idmap" in failed_step.attrs and code == errno_codes.EINVAL:
@@ -395,6 +399,25 @@ def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
     if error.step == lib.LXRUN_STEP_WORKDIR:
         return ChildSetupError.from_errno(step, code, path, hint="give a directory the task can enter with -w")
     return ChildSetupError.from_errno(step, code, path)
+
+
+# Why a volume's move onto its target failed, where the errno alone would not say.
+MOVE_HINTS = {
+    errno_codes.EISDIR: "a file can't be mounted over a directory",
+    errno_codes.ENOTDIR: "a directory can't be mounted over a file, nor below one",
+}
+
+
+def _volume_error(step: MountStep, code: int, path: str | None) -> LxrunError:
+    hint = MOVE_HINTS.get(code) if step.op == mounts.MOVE else None
+    if step.op == mounts.HOST_VOLUME and code == errno_codes.ELOOP:
+        hint = f"a symlink is in its path: give the resolved path {os.path.realpath(step.source or '/')}"
+    elif step.op == mounts.HOST_VOLUME and code == errno_codes.EINVAL and "idmap" in step.attrs:
+        hint = (
+            "this kernel can't idmap the filesystem it is on (tmpfs needs Linux 6.3): add the noidmap option "
+            "(-v SRC:DST:noidmap, Volume(idmap=False)) for a plain bind, or run with --userns host"
+        )
+    return ChildSetupError.from_errno(step.what, code, path, hint=hint)
 
 
 def new_netns_fd() -> int:

@@ -5,7 +5,8 @@ stage, which works in the sandbox's mount namespace with the host's privileges (
 propagation, the task's own tmpfs, the layers idmapped into the task's user namespace, the overlay
 root, sysfs of the task's network namespace); the sandbox steps by its second stage, in the task's
 namespaces (/proc, /dev, /tmp, volumes, masked and read-only paths, pivot_root). Every in-root
-target is resolved inside the new root, so a symlink in a layer can never point a mount at the host.
+target is resolved inside the new root, so a symlink in a layer can never point a mount at the host;
+volume sources are opened on the host with no symlink followed (volume_steps).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from lxrun.layout import Layout
-    from lxrun.spec import Volume
+    from lxrun.plan import PlannedVolume
 
 # Operations. Host ops take host paths; FS, BIND and MKDIR targets are paths inside the new root.
 # HOST_WRITE writes `data` to a new file.
@@ -36,6 +37,9 @@ PIVOT_ROOT = "pivot"
 HOST_BIND = "host-bind"
 HOST_WRITE = "host-write"
 REBIND = "rebind"
+# A volume: HOST_VOLUME stages it (source opened with no symlink followed), MOVE puts it on its target.
+HOST_VOLUME = "host-volume"
+MOVE = "move"
 
 # What to do when an in-root target is missing: fail, create it, or skip the step.
 CREATE_NONE = "none"
@@ -235,17 +239,39 @@ def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> l
     return steps
 
 
-def volume_step(volume: Volume, source_is_dir: bool) -> MountStep:
-    return MountStep(
-        BIND,
-        volume.target,
-        f"volume {volume.source}:{volume.target}",
-        source=volume.source,
-        flags=frozenset({"rec"}),
-        attrs=frozenset({"ro"}) if volume.read_only else frozenset(),
-        create=CREATE_DIR if source_is_dir else CREATE_FILE,
-        mode=0o755 if source_is_dir else 0o644,
-    )
+def volume_steps(
+    volumes: Sequence[PlannedVolume], scratch: str, userns: bool
+) -> tuple[list[MountStep], list[MountStep]]:
+    """Each volume in two steps. The first stage opens its source with no symlink followed (a task may
+    have planted one where it could write), clones that very mount (recursively, read-only if asked,
+    and idmapped into the task's user namespace when the task has one and the volume doesn't opt out:
+    only the host's privileges may idmap) and stages it on the task's tmpfs; the second stage moves it
+    onto its target, resolved inside the new root, after /proc, /dev, /tmp and the task's /etc files."""
+    host, sandbox = [], []
+    for number, planned in enumerate(volumes):
+        volume = planned.volume
+        what = f"volume {volume.source}:{volume.target}"
+        staged = f"{scratch}/volume{number}"
+        attrs = {"ro"} if volume.read_only else set()
+        if userns and volume.idmap:
+            attrs.add("idmap")
+        host += [
+            MountStep(HOST_MKDIR, staged, what) if planned.is_dir else MountStep(HOST_WRITE, staged, what, data=""),
+            MountStep(
+                HOST_VOLUME, staged, what, source=volume.source, flags=frozenset({"rec"}), attrs=frozenset(attrs)
+            ),
+        ]
+        sandbox.append(
+            MountStep(
+                MOVE,
+                volume.target,
+                what,
+                source=staged,
+                create=CREATE_DIR if planned.is_dir else CREATE_FILE,
+                mode=0o755 if planned.is_dir else 0o644,
+            )
+        )
+    return host, sandbox
 
 
 def etc_file_steps(

@@ -97,8 +97,9 @@ def leaves_nothing_behind(state_root: Path) -> Iterator[None]:
 @pytest.fixture
 def volume_dir() -> Iterator[Path]:
     """A host directory every backend's task can write to: pytest's tmp_path is private to root (0700),
-    and native's task root is an unprivileged host uid in its user namespace."""
-    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-"))
+    and a task's root may be an unprivileged host uid. On disk (/var/tmp): native idmaps volumes, and
+    tmpfs takes that only from Linux 6.3 (the v2 guest has 6.1)."""
+    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-", dir="/var/tmp"))
     path.chmod(0o777)
     yield path
     shutil.rmtree(path)

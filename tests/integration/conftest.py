@@ -46,8 +46,9 @@ def leaves_nothing_behind(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def volume_dir() -> Iterator[Path]:
     """A host directory tasks can reach: pytest's tmp_path is private to root (0700), and a task's root
-    in its user namespace is an unprivileged host uid."""
-    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-"))
+    in its user namespace is an unprivileged host uid where a volume opts out of idmapping. On disk
+    (/var/tmp): volumes are idmapped, and tmpfs takes that only from Linux 6.3 (the v2 guest has 6.1)."""
+    path = Path(tempfile.mkdtemp(prefix="lxrun-volume-", dir="/var/tmp"))
     path.chmod(0o755)
     yield path
     shutil.rmtree(path)

@@ -73,3 +73,40 @@ def test_other_steps_are_named(step: str, name: str) -> None:
 
 def test_spawn_failure_is_a_setup_error() -> None:
     assert isinstance(helper._child_error(record(helper.lib.LXRUN_STEP_SPAWN, errno.ENOMEM), request()), SetupError)
+
+
+def volume_request() -> helper.SpawnRequest:
+    from lxrun.plan import PlannedVolume
+    from lxrun.sandbox.mounts import volume_steps
+    from lxrun.spec import Volume
+
+    host, moves = volume_steps([PlannedVolume(Volume("/srv/link", "/data"), is_dir=True)], "/r/scratch", userns=True)
+    base = request()
+    return base.replace(host_steps=[*base.host_steps, *host], steps=[*base.steps, *moves])
+
+
+@pytest.mark.parametrize(
+    ("op", "code", "expected"),
+    [
+        (
+            "host-volume",
+            errno.EINVAL,
+            "volume /srv/link:/data /srv/link: Invalid argument (this kernel can't idmap the filesystem it is on "
+            "(tmpfs needs Linux 6.3): add the noidmap option (-v SRC:DST:noidmap, Volume(idmap=False)) for a plain "
+            "bind, or run with --userns host)",
+        ),
+        ("host-volume", errno.ELOOP, "volume /srv/link:/data /srv/link: Too many levels of symbolic links (a symlink"),
+        (
+            "move",
+            errno.EISDIR,
+            "volume /srv/link:/data /data: Is a directory (a file can't be mounted over a directory)",
+        ),
+        ("move", errno.ENOTDIR, "volume /srv/link:/data /data: Not a directory (a directory can't be mounted over a"),
+    ],
+)
+def test_volume_failures_say_why(op: str, code: int, expected: str) -> None:
+    req = volume_request()
+    index = next(n for n, step in enumerate([*req.host_steps, *req.steps]) if step.op == op)
+    path = b"/srv/link" if op == "host-volume" else b"/data"
+    error = helper._child_error(record(helper.lib.LXRUN_STEP_MOUNT, code, path, index=index), req)
+    assert isinstance(error, ChildSetupError) and str(error).startswith(expected)

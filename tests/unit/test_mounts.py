@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from lxrun.plan import PlannedVolume
 from lxrun.sandbox import mounts
-from lxrun.sandbox.mounts import PIVOT, host_steps, overlay_options, sandbox_steps, volume_step, workdir_step
+from lxrun.sandbox.mounts import PIVOT, host_steps, overlay_options, sandbox_steps, volume_steps, workdir_step
 from lxrun.spec import Volume
 
 
@@ -64,11 +65,30 @@ def test_masked_and_read_only_paths_like_runc() -> None:
 
 
 def test_volume_steps() -> None:
-    ro_dir = volume_step(Volume("/src", "/data", read_only=True), source_is_dir=True)
-    assert ro_dir.attrs == {"ro"} and ro_dir.flags == {"rec"} and ro_dir.create == mounts.CREATE_DIR
-    rw_file = volume_step(Volume("/etc/hosts", "/etc/hosts"), source_is_dir=False)
-    assert rw_file.attrs == frozenset() and rw_file.create == mounts.CREATE_FILE
-    assert "/src:/data" in ro_dir.what
+    volumes = [
+        PlannedVolume(Volume("/src", "/data", read_only=True), is_dir=True),
+        PlannedVolume(Volume("/etc/hosts", "/etc/hosts", idmap=False), is_dir=False),
+    ]
+    host, sandbox = volume_steps(volumes, "/s", userns=True)
+    assert [(step.op, step.target) for step in host] == [
+        (mounts.HOST_MKDIR, "/s/volume0"),
+        (mounts.HOST_VOLUME, "/s/volume0"),
+        (mounts.HOST_WRITE, "/s/volume1"),
+        (mounts.HOST_VOLUME, "/s/volume1"),
+    ]
+    assert (host[1].source, host[1].attrs, host[1].flags) == ("/src", {"ro", "idmap"}, {"rec"})
+    assert (host[3].source, host[3].attrs) == ("/etc/hosts", frozenset())  # opted out of idmapping
+    ro_dir, rw_file = sandbox
+    assert (ro_dir.op, ro_dir.source, ro_dir.target, ro_dir.create) == (
+        mounts.MOVE,
+        "/s/volume0",
+        "/data",
+        mounts.CREATE_DIR,
+    )
+    assert (rw_file.source, rw_file.target, rw_file.create) == ("/s/volume1", "/etc/hosts", mounts.CREATE_FILE)
+    assert "/src:/data" in ro_dir.what and all(step.what == ro_dir.what for step in host[:2])
+    host, _ = volume_steps(volumes, "/s", userns=False)
+    assert not any("idmap" in step.attrs for step in host)
 
 
 def test_workdir_and_pivot() -> None:

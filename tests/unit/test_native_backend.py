@@ -72,19 +72,25 @@ def test_the_request_overlays_the_layers_in_a_private_user_namespace(layout: Lay
     lowers = [f"{layout.scratch}/lower1", f"{layout.scratch}/lower0"]  # idmapped binds of the layers, top first
     assert overlay.data.startswith(f"lowerdir={':'.join(lowers)},upperdir={layout.scratch}/upper")
     idmapped = [step.source for step in request.host_steps if "idmap" in step.attrs]
-    assert idmapped == [str(tmp_path / "base"), str(tmp_path / "diff")]
+    assert idmapped == [str(tmp_path / "base"), str(tmp_path / "diff"), str(volume)]  # the volume too
     targets = [step.target for step in request.steps]
     assert targets.index("/etc/hosts") < targets.index("/data") < len(targets) - 2  # volumes over the task's files
     assert request.steps[-2] == mounts.workdir_step("/data") and request.steps[-1] == mounts.PIVOT
-    bind = request.steps[targets.index("/data")]
-    assert (bind.source, "ro" in bind.attrs) == (str(volume), True)
+    move = request.steps[targets.index("/data")]
+    staged = next(step for step in request.host_steps if step.op == mounts.HOST_VOLUME)
+    assert (move.op, move.source) == (mounts.MOVE, staged.target)
+    assert (staged.source, staged.attrs) == (str(volume), {"ro", "idmap"})
     assert (request.cwd, request.network, request.env["STACK"]) == ("/data", "new", "1")
     assert request.seccomp is not None and "SYS_ADMIN" not in (request.caps or ())
 
 
 def test_userns_host_runs_without_a_user_namespace(layout: Layout, tmp_path: Path) -> None:
     helper = FakeHelper()
-    run(layout, tmp_path, helper, security=Security(userns="host", seccomp="unconfined"))
+    volume = tmp_path / "data"
+    volume.mkdir()
+    security = Security(userns="host", seccomp="unconfined")
+    run(layout, tmp_path, helper, security=security, volumes=[Volume(str(volume), "/data")])
+    assert any(step.op == mounts.HOST_VOLUME for step in helper.last.host_steps)
     assert "user" not in helper.last.namespaces and helper.last.uid_map is None and helper.last.seccomp is None
     assert not any("idmap" in step.attrs for step in helper.last.host_steps)
 

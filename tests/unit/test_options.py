@@ -42,9 +42,12 @@ def test_volume_forms() -> None:
     assert (volume.source, volume.target, volume.read_only) == ("/src", "/dst", False)
     assert parse_volume("/src:/dst:ro").read_only
     assert not parse_volume("/src:/dst:rw").read_only
+    assert volume.idmap and not parse_volume("/src:/dst:noidmap").idmap
+    plain = parse_volume("/src:/dst:ro,noidmap")
+    assert (plain.read_only, plain.idmap) == (True, False)
 
 
-@pytest.mark.parametrize("text", ["/src", "/a:/b:ro:x", "/a:/b:z", ":/b", "/a:"])
+@pytest.mark.parametrize("text", ["/src", "/a:/b:ro:x", "/a:/b:z", ":/b", "/a:", "/a:/b:ro,rw", "/a:/b:ro,"])
 def test_bad_volume_forms(text: str) -> None:
     with pytest.raises(SpecError, match="-v"):
         parse_volume(text)

@@ -87,6 +87,22 @@ def test_volume_checks() -> None:
         spec(volumes=[Volume("/tmp", "/x"), Volume("/var", "/x/")])
 
 
+@pytest.mark.parametrize(
+    ("target", "where"),
+    [("/proc", "/proc"), ("/proc/sys/", "/proc"), ("/proc/1/root", "/proc"), ("/dev", "/dev"), ("/sys", "/sys")],
+)
+def test_volumes_over_what_the_sandbox_mounts_are_refused(target: str, where: str) -> None:
+    with pytest.raises(SpecError, match=rf"^volume {target.rstrip('/')}: the sandbox mounts its own {where} there"):
+        Volume("/srv", target)
+
+
+@pytest.mark.parametrize(
+    "target", ["/proc/meminfo", "/proc/sys/kernel/ns_last_pid", "/dev/shm", "/sys/fs/cgroup", "/processes"]
+)
+def test_lxcfs_files_and_paths_below_dev_and_sys_may_be_covered(target: str) -> None:
+    assert Volume("/srv", target).target == target
+
+
 def test_negative_descriptor_is_refused() -> None:
     with pytest.raises(SpecError, match="stdin"):
         spec(stdin=-1)
