@@ -30,6 +30,9 @@ enum lxrun_op {
 	LXRUN_OP_MKDIR,       /* mkdir -p of an in-root target */
 	LXRUN_OP_PIVOT,       /* make the opened root the process's root; the old root is detached */
 	LXRUN_OP_HOST_WRITE,  /* a new file at host path target holding data, with mode (chown to owner if set) */
+	LXRUN_OP_HOST_MKNOD,  /* a character device `device` at host path target, with mode (chown to owner if set) */
+	LXRUN_OP_SYMLINK,     /* a symlink at the in-root target whose text is source (its parent must exist) */
+	LXRUN_OP_SET_ATTR,    /* attr set on the mount at the in-root target, that mount alone (no new mount) */
 };
 
 enum lxrun_create {
@@ -55,7 +58,8 @@ struct lxrun_step {
 	uint64_t attr;        /* MOUNT_ATTR_*; MOUNT_ATTR_IDMAP maps through the sandbox's user namespace */
 	int create;
 	unsigned int mode;
-	int64_t owner;        /* HOST_MKDIR, HOST_WRITE: chown to this uid and gid; -1 keeps root */
+	int64_t owner;        /* HOST_MKDIR, HOST_WRITE, HOST_MKNOD: chown to this uid and gid; -1 keeps root */
+	uint64_t device;      /* HOST_MKNOD: makedev(major, minor) */
 };
 
 struct lxrun_request {
