@@ -63,4 +63,6 @@ def test_node_sizes_its_heap_from_the_task_memory_limit(state_root: Path) -> Non
     cli_ok(state_root, "stack", "build", "node18")
     script = "console.log(require('v8').getHeapStatistics().heap_size_limit)"
     limit = int(cli_ok(state_root, "exec", "--memory", "256m", "--stack", "node18", "--", "node", "-e", script))
-    assert limit < LIMIT, limit  # from the cgroup; from the host's RAM it would be 2 GB or more
+    # V8 takes a quarter of the memory it is given for its old generation, raised to its 256 MB floor:
+    # ~259 MB in all from the cgroup's 256m; from the host's RAM (24 GB here) it is 2 GB or more.
+    assert limit < 2 * LIMIT, limit
