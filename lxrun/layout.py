@@ -7,7 +7,6 @@
     <root>/uids/leases              byte n locked (OFD lock) while a task uses uid range n of the pool
     <root>/kept/<task-id>/          upper dirs kept with --keep
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
-    <root>/dev/                     the read-only /dev template every sandbox binds
     <root>/cache/seccomp/           compiled seccomp filters, named after their profile and capabilities
     <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
     <root>/net/leases/<address>     addresses of bridge-mode tasks, each held with flock while its task runs
@@ -81,10 +80,6 @@ class Layout(Record):
     @property
     def scratch(self) -> str:
         return f"{self.root}/scratch"
-
-    @property
-    def dev_template(self) -> str:
-        return f"{self.root}/dev"
 
     @property
     def seccomp_cache(self) -> str:

@@ -89,7 +89,7 @@ enum scmp_compare { SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP
 
 enum lxrun_op { LXRUN_OP_HOST_MKDIR, LXRUN_OP_HOST_MOUNT, LXRUN_OP_HOST_BIND, LXRUN_OP_OPEN_ROOT, LXRUN_OP_FS,
                 LXRUN_OP_BIND, LXRUN_OP_REBIND, LXRUN_OP_MKDIR, LXRUN_OP_PIVOT, LXRUN_OP_HOST_WRITE,
-                LXRUN_OP_HOST_VOLUME, LXRUN_OP_MOVE, ... };
+                LXRUN_OP_HOST_VOLUME, LXRUN_OP_MOVE, LXRUN_OP_HOST_MKNOD, LXRUN_OP_SYMLINK, LXRUN_OP_SET_ATTR, ... };
 enum lxrun_create { LXRUN_CREATE_NONE, LXRUN_CREATE_DIR, LXRUN_CREATE_FILE, LXRUN_CREATE_SKIP, ... };
 enum lxrun_net { LXRUN_NET_NEW, LXRUN_NET_JOIN, LXRUN_NET_HOST, ... };
 enum lxrun_step_code { LXRUN_STEP_SPAWN, LXRUN_STEP_OPEN_INIT, LXRUN_STEP_CGROUP, LXRUN_STEP_CGROUPNS,
@@ -111,6 +111,7 @@ struct lxrun_step {
     int create;
     unsigned int mode;
     int64_t owner;
+    uint64_t device;
     ...;
 };
 

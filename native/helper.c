@@ -268,6 +268,50 @@ static int write_new_file(const struct lxrun_step *s)
 	return close(fd);
 }
 
+/* HOST_MKNOD: a node with exactly `mode` (mknod's is cut by the caller's umask). */
+static int make_node(const struct lxrun_step *s)
+{
+	if (mknod(s->target, S_IFCHR | s->mode, (dev_t)s->device) < 0 || chmod(s->target, s->mode) < 0)
+		return -1;
+	if (s->owner >= 0 && chown(s->target, (uid_t)s->owner, (gid_t)s->owner) < 0)
+		return -1;
+	return 0;
+}
+
+/* SYMLINK: the link made in its parent as resolved inside the root. */
+static int make_symlink_in_root(int root_fd, const struct lxrun_step *s, char *failed)
+{
+	char parent_path[PATH_MAX];
+	strncpy(parent_path, s->target, sizeof parent_path - 1);
+	parent_path[sizeof parent_path - 1] = '\0';
+	char *slash = strrchr(parent_path, '/');
+	if (!slash) {
+		errno = EINVAL;
+		return -1;
+	}
+	*slash = '\0';
+	int parent = open_in_root(root_fd, parent_path, LXRUN_CREATE_NONE, 0, failed);
+	if (parent < 0)
+		return -1;
+	int rc = symlinkat(s->source, parent, slash + 1);
+	close_keeping_errno(parent);
+	return rc;
+}
+
+/* SET_ATTR: mount_setattr on the mount whose root the in-root target is. */
+static int set_attr_in_root(int root_fd, const struct lxrun_step *s, char *failed)
+{
+	int target = open_in_root(root_fd, s->target, LXRUN_CREATE_NONE, 0, failed);
+	if (target < 0)
+		return -1;
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = s->attr;
+	int rc = mount_setattr(target, "", AT_EMPTY_PATH, &attr, sizeof attr);
+	close_keeping_errno(target);
+	return rc;
+}
+
 static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int index, char *buf)
 {
 	int mnt = -1;
@@ -281,6 +325,18 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 		return;
 	case LXRUN_OP_HOST_WRITE:
 		if (write_new_file(s) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		return;
+	case LXRUN_OP_HOST_MKNOD:
+		if (make_node(s) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		return;
+	case LXRUN_OP_SYMLINK:
+		if (make_symlink_in_root(ctx->root_fd, s, buf) < 0)
+			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		return;
+	case LXRUN_OP_SET_ATTR:
+		if (set_attr_in_root(ctx->root_fd, s, buf) < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_HOST_MOUNT:

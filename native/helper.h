@@ -34,6 +34,9 @@ enum lxrun_op {
 	                       * its path, at host path target (a staging point); attr may include IDMAP */
 	LXRUN_OP_MOVE,        /* the mount staged at host path source moved onto an in-root target of its kind
 	                       * (a directory onto a directory: else ENOTDIR; a file onto a non-directory: else EISDIR) */
+	LXRUN_OP_HOST_MKNOD,  /* a character device `device` at host path target, with mode (chown to owner if set) */
+	LXRUN_OP_SYMLINK,     /* a symlink at the in-root target whose text is source (its parent must exist) */
+	LXRUN_OP_SET_ATTR,    /* attr set on the mount at the in-root target, that mount alone (no new mount) */
 };
 
 enum lxrun_create {
@@ -59,7 +62,8 @@ struct lxrun_step {
 	uint64_t attr;        /* MOUNT_ATTR_*; MOUNT_ATTR_IDMAP maps through the sandbox's user namespace */
 	int create;
 	unsigned int mode;
-	int64_t owner;        /* HOST_MKDIR, HOST_WRITE: chown to this uid and gid; -1 keeps root */
+	int64_t owner;        /* HOST_MKDIR, HOST_WRITE, HOST_MKNOD: chown to this uid and gid; -1 keeps root */
+	uint64_t device;      /* HOST_MKNOD: makedev(major, minor) */
 };
 
 struct lxrun_request {

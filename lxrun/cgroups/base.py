@@ -52,12 +52,34 @@ class Usage(Record):
 NO_USAGE = Usage()
 
 
+class CgroupView(Record):
+    """What a task sees of its own cgroup at /sys/fs/cgroup, mounted read-only inside its cgroup
+    namespace (so the root of each mount is the task's cgroup): one cgroup2 mount (`unified`), or a
+    tmpfs holding one mount per v1 hierarchy the task is in, `hierarchies` (directory name -> the
+    hierarchy's mount options, its controllers), with `links` (name -> directory) for co-mounted
+    ones (cpu -> cpu,cpuacct) as the host has them."""
+
+    __slots__ = ("hierarchies", "links", "unified")
+    unified: bool
+    hierarchies: dict[str, str]
+    links: dict[str, str]
+
+    def __init__(
+        self, unified: bool, hierarchies: dict[str, str] | None = None, links: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(unified=unified, hierarchies=hierarchies or {}, links=links or {})
+
+
 class TaskCgroup:
     """One task's cgroup (a directory per hierarchy). As a context manager it kills everything left in it
     and removes it on the way out, on every path."""
 
     def __init__(self, dirs: dict[str, str]) -> None:
         self.dirs = dirs  # hierarchy name -> the task's directory in it
+
+    def view(self) -> CgroupView | None:
+        """What the task is to see at /sys/fs/cgroup; None: nothing."""
+        return None
 
     def join_files(self) -> list[str]:
         """The files the child writes "0" to before exec, one per hierarchy."""

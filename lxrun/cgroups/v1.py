@@ -2,8 +2,11 @@
 
 Every task joins memory, cpuacct, pids and freezer (for its usage figures, fork-bomb protection and
 a race-free kill) and devices (an allow-list of the minimal /dev: a v1 child copies its parent's
-list when created, so the `lxrun/` parent holds it and a task only checks its copy); cpu and cpuset
-only when it has such a limit, as each hierarchy costs a mkdir, a join and an rmdir (~40-110 us).
+list when created, so the `lxrun/` parent holds it and a task only checks its copy); a cgroup of its
+own in cpu and cpuset only when it has such a limit, as each hierarchy costs a mkdir, a join and an
+rmdir (~40-110 us). Without one it joins the leaf `lxrun/shared` there (a join alone): runtimes such
+as the JVM read their limits from /sys/fs/cgroup only when they find cpu and cpuset mounted too, and
+a task is shown only the hierarchies it is in, each from its own cgroup down (see `view`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 
 from lxrun.cgroups.base import (
     CgroupManager,
+    CgroupView,
     TaskCgroup,
     Usage,
     make_dir,
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
     from lxrun.spec import Limits
 
 ALWAYS = ("memory", "cpuacct", "pids", "freezer", "devices")
+SHARED = ("cpu", "cpuset")  # joined in the shared leaf unless limited
+SHARED_LEAF = "shared"
 OPTIONS = {"memory": "memory", "cpu": "cpus/cpu_shares", "pids": "pids", "cpuset": "cpuset_cpus"}
 # The minimal /dev: null, zero, full, random, urandom, tty, ptmx and the pts it opens.
 ALLOWED_DEVICES = (
@@ -49,11 +55,30 @@ FREEZE_TIMEOUT = 2.0
 
 
 class V1TaskCgroup(TaskCgroup):
+    """`dirs` are the task's own (removed with it); `shared` the leaves it joins without owning them;
+    `hierarchies` each joined controller's hierarchy as the task is to see it (directory name, mount
+    options)."""
+
+    def __init__(
+        self,
+        dirs: dict[str, str],
+        shared: dict[str, str] | None = None,
+        hierarchies: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(dirs)
+        self.shared = shared or {}
+        self.hierarchies = hierarchies or {}
+
     def join_files(self) -> list[str]:
         # `tasks` moves the writing thread alone, which the kernel does without taking its global
         # threadgroup lock for writing (that waits for an RCU grace period: 5-30 ms for the first
         # task after a pause). The child that writes is single-threaded: that is the whole process.
-        return [f"{path}/tasks" for path in self.dirs.values()]
+        return [f"{path}/tasks" for path in dict.fromkeys((*self.dirs.values(), *self.shared.values()))]
+
+    def view(self) -> CgroupView:
+        mounted = dict(self.hierarchies[c] for c in (*self.dirs, *self.shared) if c in self.hierarchies)
+        links = {part: name for name in mounted if "," in name for part in name.split(",") if part != name}
+        return CgroupView(unified=False, hierarchies=mounted, links=links)
 
     def usage(self) -> Usage:
         memory, cpuacct, pids = self.dirs.get("memory"), self.dirs.get("cpuacct"), self.dirs.get("pids")
@@ -99,6 +124,19 @@ class V1Manager(CgroupManager):
 
     def parent_dirs(self) -> list[str]:
         return [f"{mount}{self.own[name].rstrip('/')}/lxrun" for name, mount in self.mounts.items()]
+
+    def remove_idle_parents(self) -> list[str]:
+        for path in self.parent_dirs():
+            with contextlib.suppress(OSError):  # in use (EBUSY), or not there: either way it stays out
+                os.rmdir(f"{path}/{SHARED_LEAF}")
+        return super().remove_idle_parents()
+
+    def _hierarchy(self, controller: str) -> tuple[str, str]:
+        """The controller's hierarchy as a task sees it: its directory name and the mount options naming
+        every controller it carries (co-mounted ones, such as cpu,cpuacct, included)."""
+        mount = self.mounts[controller]
+        carried = sorted(c for c, point in self.mounts.items() if point == mount)
+        return os.path.basename(mount), ",".join(carried)
 
     def own_cgroup(self) -> V1TaskCgroup:
         return V1TaskCgroup({name: f"{mount}{self.own[name].rstrip('/')}" for name, mount in self.mounts.items()})
@@ -161,18 +199,36 @@ class V1Manager(CgroupManager):
                 self._parent_dir(controller, parent)
         task = V1TaskCgroup({})
         try:
+            made: dict[str, str] = {}  # mount point -> the task's dir there: co-mounted controllers share one
             for controller in wanted:
-                path = f"{self._parent_dir(controller, parent)}/{name}"
-                if not make_dir(path):
-                    raise SetupError("create cgroup", "already exists", path=path)
-                task.dirs[controller] = path
+                mount = self.mounts[controller]
+                if mount not in made:
+                    path = f"{self._parent_dir(controller, parent)}/{name}"
+                    if not make_dir(path):
+                        raise SetupError("create cgroup", "already exists", path=path)
+                    made[mount] = path
+                task.dirs[controller] = made[mount]
             for file, value in files.items():
                 write(f"{task.dirs[controller_of(file)]}/{file}", value)
             self._complete(task)
+            self._join_shared(task)
         except BaseException:
             task.remove()
             raise
         return task
+
+    def _join_shared(self, task: V1TaskCgroup) -> None:
+        """The shared leaf (under lxrun's own parent, whatever `parent` the task has) in each of SHARED's
+        hierarchies the task has no cgroup of its own in; and the view of every hierarchy it joins."""
+        joined = {self.mounts[c] for c in task.dirs}
+        for controller in SHARED:
+            if controller in self.mounts and self.mounts[controller] not in joined:
+                leaf = f"{self._parent_dir(controller, None)}/{SHARED_LEAF}"
+                if not os.path.isdir(leaf):
+                    self._make_parent(controller, leaf)
+                task.shared[controller] = leaf
+                joined.add(self.mounts[controller])
+        task.hierarchies = {c: self._hierarchy(c) for c in (*task.dirs, *task.shared)}
 
     def _swap_accounting(self) -> bool:
         """Whether memory.memsw.* exist: in every memory cgroup, the hierarchy's root included, or in none."""

@@ -16,6 +16,7 @@ import signal
 
 from lxrun.cgroups.base import (
     CgroupManager,
+    CgroupView,
     TaskCgroup,
     Usage,
     make_dir,
@@ -44,6 +45,9 @@ class V2TaskCgroup(TaskCgroup):
 
     def birth_dir(self) -> str | None:
         return self.path
+
+    def view(self) -> CgroupView:
+        return CgroupView(unified=True)
 
     def usage(self) -> Usage:
         cpu = read_keyed(f"{self.path}/cpu.stat")

@@ -234,7 +234,6 @@ class Composer:
     def start(self, plan: SandboxPlan, stdio: tuple[int, int, int], resources: contextlib.ExitStack) -> Sandbox:
         """Acquire what `plan` needs into `resources` and start its pid 1 on the `stdio` descriptors
         (the state root's directories exist: Layout.ensure)."""
-        dev_template = mounts.ensure_dev_template(self.layout)
         ids = None
         if plan.userns:
             self._next_range += 1
@@ -256,7 +255,7 @@ class Composer:
             )
         faults.point("cgroup")
         with _cgroup_entry(cgroup) as cgroup_entry:
-            request = self._request(plan, stdio, dev_template, ids, cgroup_entry, netns_fd, address)
+            request = self._request(plan, stdio, cgroup, ids, cgroup_entry, netns_fd, address)
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             started = time.monotonic()
             try:
@@ -269,7 +268,7 @@ class Composer:
         self,
         plan: SandboxPlan,
         stdio: tuple[int, int, int],
-        dev_template: str,
+        cgroup: TaskCgroup | None,
         ids: IdRange | None,
         cgroup_entry: tuple[list[int], int],
         netns_fd: int,
@@ -280,7 +279,9 @@ class Composer:
         scratch = self.layout.scratch
         files = etc_files(plan.hostname, plan.network.mode, address) if plan.task_files else {}
         files_host_steps, files_binds = mounts.etc_file_steps(scratch, files, root_owner)
-        steps = mounts.sandbox_steps(scratch, dev_template, plan.disk) + files_binds + list(plan.binds)
+        view = cgroup.view() if cgroup is not None else None
+        cgroup_host_steps, cgroup_steps = mounts.cgroup_steps(scratch, view) if view is not None else ([], [])
+        steps = mounts.sandbox_steps(scratch, plan.disk, cgroup_steps) + files_binds + list(plan.binds)
         volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
         steps += volume_moves
         steps += [mounts.workdir_step(plan.cwd), mounts.PIVOT]
@@ -289,6 +290,7 @@ class Composer:
             host_steps=[
                 *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk),
                 *files_host_steps,
+                *cgroup_host_steps,
                 *volumes_host_steps,
             ],
             steps=steps,

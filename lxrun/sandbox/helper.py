@@ -75,6 +75,9 @@ OPS = {
     mounts.HOST_MOUNT: lib.LXRUN_OP_HOST_MOUNT,
     mounts.HOST_BIND: lib.LXRUN_OP_HOST_BIND,
     mounts.HOST_WRITE: lib.LXRUN_OP_HOST_WRITE,
+    mounts.HOST_MKNOD: lib.LXRUN_OP_HOST_MKNOD,
+    mounts.SYMLINK: lib.LXRUN_OP_SYMLINK,
+    mounts.SET_ATTR: lib.LXRUN_OP_SET_ATTR,
     mounts.REBIND: lib.LXRUN_OP_REBIND,
     mounts.OPEN_ROOT: lib.LXRUN_OP_OPEN_ROOT,
     mounts.FS: lib.LXRUN_OP_FS,
@@ -300,6 +303,7 @@ class _Builder:
             c_step.create = CREATE[step.create]
             c_step.mode = step.mode
             c_step.owner = -1 if step.owner is None else step.owner
+            c_step.device = step.device
         return array
 
 

@@ -1,27 +1,26 @@
-"""The sandbox's filesystem as ordered lists of mount steps (plan), and the /dev template they bind.
+"""The sandbox's filesystem as ordered lists of mount steps (plan).
 
 The plan is pure data, built here and executed by the native helper: the host steps by its first
 stage, which works in the sandbox's mount namespace with the host's privileges (private
 propagation, the task's own tmpfs, the layers idmapped into the task's user namespace, the overlay
-root, sysfs of the task's network namespace); the sandbox steps by its second stage, in the task's
-namespaces (/proc, /dev, /tmp, volumes, masked and read-only paths, pivot_root). Every in-root
-target is resolved inside the new root, so a symlink in a layer can never point a mount at the host;
-volume sources are opened on the host with no symlink followed (volume_steps).
+root, the task's /dev tmpfs and its device nodes, sysfs of the task's network namespace); the
+sandbox steps by its second stage, in the task's namespaces (/proc, /dev, /sys/fs/cgroup, /tmp,
+volumes, masked and read-only paths, pivot_root). Every in-root target is resolved inside the new
+root, so a symlink in a layer can never point a mount at the host; volume sources are opened on the
+host with no symlink followed (volume_steps).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 
-from lxrun.errors import host_errors
 from lxrun.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from lxrun.layout import Layout
+    from lxrun.cgroups.base import CgroupView
     from lxrun.plan import PlannedVolume
 
 # Operations. Host ops take host paths; FS, BIND and MKDIR targets are paths inside the new root.
@@ -36,10 +35,13 @@ PIVOT_ROOT = "pivot"
 
 HOST_BIND = "host-bind"
 HOST_WRITE = "host-write"
+HOST_MKNOD = "host-mknod"
 REBIND = "rebind"
 # A volume: HOST_VOLUME stages it (source opened with no symlink followed), MOVE puts it on its target.
 HOST_VOLUME = "host-volume"
 MOVE = "move"
+SYMLINK = "symlink"  # a link at an in-root target whose text is `source`
+SET_ATTR = "set-attr"  # `attrs` set on the mount at an in-root target, no new mount
 
 # What to do when an in-root target is missing: fail, create it, or skip the step.
 CREATE_NONE = "none"
@@ -60,6 +62,19 @@ MASKED_DIRS = ("/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sy
 READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 HARDENED = frozenset({"nosuid", "nodev", "noexec"})
 TMP_SIZE = "256m"  # /tmp is RAM: capped, so a task filling it gets ENOSPC, not the host's memory
+DEV_SIZE = "64m"  # /dev, as docker's: room for sockets and fifos, not for data
+
+# The task's /dev, as docker's: a tmpfs of its own holding the nodes a program expects (made by the
+# first stage, which may mknod: a user namespace can't), links into /proc, pts, shm and mqueue.
+DEV_NODES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+}
+CGROUP = "/sys/fs/cgroup"
 
 
 class MountStep(Record):
@@ -67,7 +82,20 @@ class MountStep(Record):
     ops and BIND's rec; `attrs` are mount attributes (ro, nosuid, nodev, noexec) set on FS and BIND
     mounts. `what` names the step in error messages."""
 
-    __slots__ = ("attrs", "create", "data", "flags", "fstype", "mode", "op", "owner", "source", "target", "what")
+    __slots__ = (
+        "attrs",
+        "create",
+        "data",
+        "device",
+        "flags",
+        "fstype",
+        "mode",
+        "op",
+        "owner",
+        "source",
+        "target",
+        "what",
+    )
     op: str
     target: str
     what: str
@@ -79,6 +107,7 @@ class MountStep(Record):
     create: str
     mode: int
     owner: int | None
+    device: int
 
     def __init__(
         self,
@@ -93,6 +122,7 @@ class MountStep(Record):
         create: str = CREATE_NONE,
         mode: int = 0o755,
         owner: int | None = None,
+        device: int = 0,
     ) -> None:
         super().__init__(
             op=op,
@@ -106,6 +136,7 @@ class MountStep(Record):
             create=create,
             mode=mode,
             owner=owner,
+            device=device,
         )
 
 
@@ -164,6 +195,7 @@ def host_steps(
                 MountStep(HOST_MKDIR, lower, "idmapped layer"),
                 MountStep(HOST_BIND, lower, f"idmapped layer {layer}", source=layer, attrs=frozenset({"ro", "idmap"})),
             ]
+    steps += dev_host_steps(scratch, root_owner)
     steps += [
         MountStep(
             HOST_MOUNT,
@@ -179,9 +211,30 @@ def host_steps(
     return steps
 
 
-def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> list[MountStep]:
-    """The second stage's own filesystems: /proc, /dev, /tmp (capped at `disk` bytes, else TMP_SIZE),
-    as a container's, then the masks."""
+def dev_host_steps(scratch: str, root_owner: int | None) -> list[MountStep]:
+    """The task's /dev, made at `scratch`/dev for the second stage to bind: a capped tmpfs of its own,
+    owned by the task's root (so it can make sockets and fifos there), with the device nodes. Made by
+    the first stage, in the host's user namespace: a node made there opens, one made in the task's
+    can't be made at all, and a bind of the host's would show the host's devtmpfs (and its size)."""
+    dev = f"{scratch}/dev"
+    steps = [
+        MountStep(HOST_MKDIR, dev, "task /dev"),
+        MountStep(HOST_MOUNT, dev, "task /dev", source="tmpfs", fstype="tmpfs", data=f"mode=0755,size={DEV_SIZE}"),
+        MountStep(HOST_MKDIR, dev, "task /dev", owner=root_owner),  # chown: a uid= option would show in mountinfo
+    ]
+    steps += [
+        MountStep(
+            HOST_MKNOD, f"{dev}/{name}", f"/dev/{name}", mode=0o666, owner=root_owner, device=os.makedev(major, minor)
+        )
+        for name, (major, minor) in DEV_NODES.items()
+    ]
+    return steps
+
+
+def sandbox_steps(scratch: str, disk: int | None = None, cgroup: Sequence[MountStep] = ()) -> list[MountStep]:
+    """The second stage's own filesystems: /proc, /dev (the task's, see dev_host_steps), the task's
+    cgroup (`cgroup`: cgroup_steps' second part), /tmp (capped at `disk` bytes, else TMP_SIZE), as a
+    container's, then the masks."""
     steps = [
         MountStep(OPEN_ROOT, f"{scratch}/root", "overlay root"),
         MountStep(FS, "/proc", "mount /proc", fstype="proc", source="proc", attrs=HARDENED, create=CREATE_DIR),
@@ -189,10 +242,13 @@ def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> l
             BIND,
             "/dev",
             "mount /dev",
-            source=dev_template,
-            attrs=frozenset({"ro", "nosuid", "noexec"}),
+            source=f"{scratch}/dev",
+            attrs=frozenset({"nosuid", "noexec"}),
             create=CREATE_DIR,
         ),
+    ]
+    steps += [MountStep(SYMLINK, f"/dev/{name}", f"link /dev/{name}", source=link) for name, link in DEV_LINKS.items()]
+    steps += [
         MountStep(
             FS,
             "/dev/pts",
@@ -201,10 +257,24 @@ def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> l
             source="devpts",
             data="newinstance,ptmxmode=0666,mode=0620,gid=5",
             attrs=frozenset({"nosuid", "noexec"}),
+            create=CREATE_DIR,
         ),
         MountStep(
-            FS, "/dev/shm", "mount /dev/shm", fstype="tmpfs", source="shm", data="mode=1777,size=65536k", attrs=HARDENED
+            FS,
+            "/dev/shm",
+            "mount /dev/shm",
+            fstype="tmpfs",
+            source="shm",
+            data="mode=1777,size=65536k",
+            attrs=HARDENED,
+            create=CREATE_DIR,
         ),
+        MountStep(
+            FS, "/dev/mqueue", "mount /dev/mqueue", fstype="mqueue", source="mqueue", attrs=HARDENED, create=CREATE_DIR
+        ),
+    ]
+    steps += cgroup
+    steps += [
         MountStep(
             FS,
             "/tmp",
@@ -216,7 +286,10 @@ def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> l
             create=CREATE_DIR,
         ),
     ]
-    steps += [MountStep(BIND, path, f"mask {path}", source="/dev/null", create=CREATE_SKIP) for path in MASKED_FILES]
+    # The task's own /dev/null: a bind of the host's would show the host's devtmpfs in mountinfo.
+    steps += [
+        MountStep(BIND, path, f"mask {path}", source=f"{scratch}/dev/null", create=CREATE_SKIP) for path in MASKED_FILES
+    ]
     steps += [
         MountStep(
             FS,
@@ -237,6 +310,42 @@ def sandbox_steps(scratch: str, dev_template: str, disk: int | None = None) -> l
         for path in READ_ONLY
     ]
     return steps
+
+
+def cgroup_steps(scratch: str, view: CgroupView) -> tuple[list[MountStep], list[MountStep]]:
+    """The task's own cgroup, read-only at /sys/fs/cgroup, as runc mounts it: (first stage's steps,
+    second stage's). Mounted by the second stage inside the task's cgroup namespace, each mount's
+    root is the task's cgroup: nothing above it shows. cgroup v2: one cgroup2 mount. v1: a tmpfs
+    holding one mount per hierarchy and the links to co-mounted ones, then made read-only itself;
+    the first stage makes that tmpfs, as it does /dev, so the second can write to it before it
+    takes on the task's uid."""
+    read_only = HARDENED | {"ro"}
+    if view.unified:
+        return [], [MountStep(FS, CGROUP, f"mount {CGROUP}", fstype="cgroup2", source="cgroup2", attrs=read_only)]
+    tree = f"{scratch}/cgroup"
+    host = [
+        MountStep(HOST_MKDIR, tree, f"task {CGROUP}"),
+        MountStep(HOST_MOUNT, tree, f"task {CGROUP}", source="tmpfs", fstype="tmpfs", data="mode=0755,size=64k"),
+    ]
+    sandbox = [MountStep(BIND, CGROUP, f"mount {CGROUP}", source=tree, attrs=HARDENED)]
+    sandbox += [
+        MountStep(
+            FS,
+            f"{CGROUP}/{name}",
+            f"mount {CGROUP}/{name}",
+            fstype="cgroup",
+            source="cgroup",
+            data=options,
+            attrs=read_only,
+            create=CREATE_DIR,
+        )
+        for name, options in view.hierarchies.items()
+    ]
+    sandbox += [
+        MountStep(SYMLINK, f"{CGROUP}/{name}", f"link {CGROUP}/{name}", source=to) for name, to in view.links.items()
+    ]
+    sandbox.append(MountStep(SET_ATTR, CGROUP, f"read-only {CGROUP}", attrs=read_only))
+    return host, sandbox
 
 
 def volume_steps(
@@ -297,47 +406,3 @@ def workdir_step(workdir: str) -> MountStep:
 
 
 PIVOT = MountStep(PIVOT_ROOT, "/", "pivot_root")
-
-# The minimal /dev: the nodes a program expects, links into /proc, and mount points for pts and shm.
-DEV_NODES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
-DEV_LINKS = {
-    "fd": "/proc/self/fd",
-    "stdin": "/proc/self/fd/0",
-    "stdout": "/proc/self/fd/1",
-    "stderr": "/proc/self/fd/2",
-    "ptmx": "pts/ptmx",
-}
-
-
-def ensure_dev_template(layout: Layout) -> str:
-    """The /dev template, made once: binding one read-only tree is cheaper than mknod per task."""
-    template = layout.dev_template
-    if os.path.isdir(template):
-        return template
-    with host_errors("/dev template", path=template):
-        return _make_dev_template(layout, template)
-
-
-def _make_dev_template(layout: Layout, template: str) -> str:
-    building = f"{layout.tmp}/dev-{os.urandom(4).hex()}"
-    os.mkdir(building, 0o755)
-    try:
-        for name, (major, minor) in DEV_NODES.items():
-            os.mknod(f"{building}/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-            os.chmod(f"{building}/{name}", 0o666)
-        for name, link in DEV_LINKS.items():
-            os.symlink(link, f"{building}/{name}")
-        for name in ("pts", "shm"):
-            os.mkdir(f"{building}/{name}", 0o755)
-        try:
-            os.rename(building, template)
-        except OSError:
-            # Another runner made it meanwhile: theirs is as good as ours.
-            if not os.path.isdir(template):
-                raise
-    finally:
-        if os.path.isdir(building):
-            import shutil
-
-            shutil.rmtree(building)
-    return template

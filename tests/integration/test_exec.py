@@ -226,3 +226,23 @@ def test_keep_keeps_the_upper_dir(state_root: Path) -> None:
         assert not (upper.parent / "work").exists()
     finally:
         shutil.rmtree(state_root / "kept" / result.task_id)
+
+
+def test_dev_is_a_tmpfs_of_the_tasks_own_with_fifos_and_mqueue(state_root: Path) -> None:
+    script = (
+        "grep -E ' /dev(/mqueue)? ' /proc/mounts | cut -d' ' -f2,3; "
+        "mkfifo /dev/fifo && test -p /dev/fifo && echo fifo; touch /dev/mqueue/q && grep -o QSIZE /dev/mqueue/q"
+    )
+    result = sh(state_root, script)
+    lines = result.stdout.decode().splitlines()
+    assert lines[:2] == ["/dev tmpfs", "/dev/mqueue mqueue"], lines
+    assert "fifo" in lines and "QSIZE" in lines, lines  # a POSIX message queue, as a file of the task's mqueue fs
+    # The queue is the task's ipc namespace's: the next task's /dev/mqueue is empty.
+    assert sh(state_root, "ls /dev/mqueue").stdout == b""
+
+
+def test_dev_shows_nothing_of_the_host_disk(state_root: Path) -> None:
+    result = sh(state_root, "grep ' /dev ' /proc/self/mountinfo")
+    fields = result.stdout.decode().split()
+    assert fields[3] == "/" and fields[fields.index("-") + 1] == "tmpfs", fields  # not a bind of a host dir
+    assert str(state_root) not in result.stdout.decode()

@@ -53,8 +53,36 @@ def v1_tree(tmp_path: Path) -> V1Manager:
 def test_v1_task_without_limits_joins_only_the_always_hierarchies(tmp_path: Path) -> None:
     task = v1_tree(tmp_path).create("t1", Limits())
     assert sorted(task.dirs) == ["cpuacct", "freezer", "memory", "pids"]
-    assert task.join_files() == [f"{tmp_path}/{c}/own/lxrun/t1/tasks" for c in task.dirs]
+    # cpu and cpuset: the shared leaf (a runtime reading its limits needs them mounted), not a cgroup of its own
+    shared = [f"{tmp_path}/{c}/own/lxrun/shared/tasks" for c in ("cpu", "cpuset")]
+    assert task.join_files() == [f"{tmp_path}/{c}/own/lxrun/t1/tasks" for c in task.dirs] + shared
+    assert (tmp_path / "cpuset/own/lxrun/shared/cpuset.cpus").read_text() == "0-3"
     assert list((tmp_path / "memory/own/lxrun/t1").iterdir()) == []  # nothing written without limits
+    view = task.view()
+    assert not view.unified and sorted(view.hierarchies) == ["cpu", "cpuacct", "cpuset", "freezer", "memory", "pids"]
+    assert view.hierarchies["memory"] == "memory" and view.links == {}
+    task.remove()
+    assert (tmp_path / "cpu/own/lxrun/shared").is_dir()  # not the task's to remove
+
+
+def test_v1_task_with_a_cpu_limit_owns_its_cpu_cgroup_and_co_mounted_hierarchies_are_linked(tmp_path: Path) -> None:
+    manager = v1_tree(tmp_path)
+    manager.mounts["cpuacct"] = manager.mounts["cpu"] = str(tmp_path / "cpu,cpuacct")
+    (tmp_path / "cpu,cpuacct/own").mkdir(parents=True)
+    task = manager.create("t1", Limits(cpus=1.0))
+    assert "cpu" not in task.shared and "cpuset" in task.shared
+    view = task.view()
+    assert view.hierarchies["cpu,cpuacct"] == "cpu,cpuacct"
+    assert view.links == {"cpu": "cpu,cpuacct", "cpuacct": "cpu,cpuacct"}
+
+
+def test_v1_idle_shared_leaves_go_with_their_parents(tmp_path: Path) -> None:
+    manager = v1_tree(tmp_path)
+    manager.create("t1", Limits()).remove()
+    assert (tmp_path / "cpu/own/lxrun/shared").is_dir()
+    # cpuset's are left: on a fake tree the files written into them are real, so the dirs are not empty
+    removed = [f"{tmp_path}/{c}/own/lxrun" for c in manager.mounts if c != "cpuset"]
+    assert sorted(manager.remove_idle_parents()) == sorted(removed)
 
 
 def test_v1_limits_land_in_their_files(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ def request() -> helper.SpawnRequest:
     return helper.SpawnRequest(
         namespaces=frozenset(),
         host_steps=host_steps(["/l/base"], "/r/scratch"),
-        steps=sandbox_steps("/r/scratch", "/dev-template"),
+        steps=sandbox_steps("/r/scratch"),
         argv=["tool"],
         env={"PATH": "/bin"},
         cwd="/",

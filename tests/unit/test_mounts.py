@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+import os
+
+from lxrun.cgroups.base import CgroupView
 from lxrun.plan import PlannedVolume
 from lxrun.sandbox import mounts
-from lxrun.sandbox.mounts import PIVOT, host_steps, overlay_options, sandbox_steps, volume_steps, workdir_step
+from lxrun.sandbox.mounts import (
+    PIVOT,
+    cgroup_steps,
+    host_steps,
+    overlay_options,
+    sandbox_steps,
+    volume_steps,
+    workdir_step,
+)
 from lxrun.spec import Volume
 
 
@@ -42,19 +53,63 @@ def test_kept_upper_lives_on_disk() -> None:
 
 
 def test_sandbox_mounts() -> None:
-    steps = sandbox_steps("/r/scratch", "/r/dev")
+    steps = sandbox_steps("/r/scratch")
     assert steps[0].op == mounts.OPEN_ROOT and steps[0].target == "/r/scratch/root"
     by_target = {step.target: step for step in steps}
     assert by_target["/proc"].fstype == "proc"
-    assert by_target["/dev"].op == mounts.BIND and "ro" in by_target["/dev"].attrs
     assert "newinstance" in (by_target["/dev/pts"].data or "")
+    assert by_target["/dev/mqueue"].fstype == "mqueue"
     assert by_target["/tmp"].fstype == "tmpfs"
+    assert "/sys/fs/cgroup" not in by_target  # no cgroup, nothing to show
+
+
+def test_dev_is_the_tasks_own_tmpfs_with_nodes_made_by_the_first_stage() -> None:
+    host = host_steps(["/l/base"], "/r/scratch", root_owner=100000)
+    dev_mount = next(step for step in host if step.target == "/r/scratch/dev" and step.op == mounts.HOST_MOUNT)
+    assert dev_mount.fstype == "tmpfs" and "size=64m" in (dev_mount.data or "") and "uid" not in (dev_mount.data or "")
+    assert any(s.target == "/r/scratch/dev" and s.owner == 100000 for s in host)  # the task's root may add sockets
+    nodes = {step.target: step for step in host if step.op == mounts.HOST_MKNOD}
+    assert nodes["/r/scratch/dev/null"].device == os.makedev(1, 3) and nodes["/r/scratch/dev/null"].mode == 0o666
+    assert len(nodes) == len(mounts.DEV_NODES)
+    assert host.index(dev_mount) < host.index(next(s for s in host if s.op == mounts.OPEN_ROOT))
+    by_target = {step.target: step for step in sandbox_steps("/r/scratch")}
+    assert by_target["/dev"].op == mounts.BIND and by_target["/dev"].source == "/r/scratch/dev"
+    assert by_target["/dev"].attrs == {"nosuid", "noexec"}  # writable: sockets and fifos
+    assert by_target["/dev/ptmx"].op == mounts.SYMLINK and by_target["/dev/ptmx"].source == "pts/ptmx"
+
+
+def test_cgroup_v2_is_one_read_only_cgroup2_mount() -> None:
+    host, sandbox = cgroup_steps("/r/scratch", CgroupView(unified=True))
+    assert host == []
+    assert [(s.op, s.target, s.fstype) for s in sandbox] == [(mounts.FS, "/sys/fs/cgroup", "cgroup2")]
+    assert "ro" in sandbox[0].attrs
+    assert sandbox[0] in sandbox_steps("/r/scratch", cgroup=sandbox)
+
+
+def test_cgroup_v1_is_a_read_only_tmpfs_of_hierarchies_and_links() -> None:
+    view = CgroupView(
+        unified=False, hierarchies={"memory": "memory", "cpu,cpuacct": "cpu,cpuacct"}, links={"cpu": "cpu,cpuacct"}
+    )
+    host, sandbox = cgroup_steps("/r/scratch", view)
+    assert [s.op for s in host] == [mounts.HOST_MKDIR, mounts.HOST_MOUNT] and host[1].fstype == "tmpfs"
+    assert sandbox[0].op == mounts.BIND and (sandbox[0].source, sandbox[0].target) == (
+        "/r/scratch/cgroup",
+        "/sys/fs/cgroup",
+    )
+    mounted = {s.target: s for s in sandbox if s.fstype == "cgroup"}
+    assert (
+        mounted["/sys/fs/cgroup/cpu,cpuacct"].data == "cpu,cpuacct" and "ro" in mounted["/sys/fs/cgroup/memory"].attrs
+    )
+    link = next(s for s in sandbox if s.op == mounts.SYMLINK)
+    assert (link.target, link.source) == ("/sys/fs/cgroup/cpu", "cpu,cpuacct")
+    assert sandbox[-1].op == mounts.SET_ATTR and sandbox[-1].target == "/sys/fs/cgroup" and "ro" in sandbox[-1].attrs
 
 
 def test_masked_and_read_only_paths_like_runc() -> None:
-    steps = {step.target: step for step in sandbox_steps("/r/scratch", "/r/dev")}
+    steps = {step.target: step for step in sandbox_steps("/r/scratch")}
     for path in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"):
-        assert steps[path].op == mounts.BIND and steps[path].source == "/dev/null"
+        # the task's own /dev/null: the host's would show the host's devtmpfs (its size) in mountinfo
+        assert steps[path].op == mounts.BIND and steps[path].source == "/r/scratch/dev/null"
     for path in ("/proc/scsi", "/sys/firmware"):
         assert steps[path].fstype == "tmpfs" and "ro" in steps[path].attrs
     for path in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"):

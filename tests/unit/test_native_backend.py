@@ -28,7 +28,6 @@ POOL = IdPool(uid_start=2_000_000, gid_start=3_000_000, ranges=4)
 def layout(tmp_path: Path) -> Layout:
     layout = Layout(tmp_path / "root")
     layout.ensure()
-    os.mkdir(layout.dev_template)  # made once per state root by root (mknod); here it only has to exist
     return layout
 
 
