@@ -39,6 +39,7 @@
 #endif
 
 #define STAGE_STACK_SIZE (256 * 1024)
+#define INIT_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 #define FS_OPTIONS_MAX 1024
 
 struct stage_ctx {
@@ -665,6 +666,12 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 		.req = req, .go_fd = { -1, -1 }, .exec_fd = { -1, -1 }, .init_fd = req->init_fd, .root_fd = AT_FDCWD,
 		.userns_fd = -1, .stage2_pid = -1, .caller = getpid(),
 	};
+	/* init_fd stays open for the caller's life: one closed and its number reused must not be exec'd. */
+	int seals = fcntl(req->init_fd, F_GET_SEALS);
+	if (seals < 0 || (seals & INIT_SEALS) != INIT_SEALS) {
+		fill_error(err, LXRUN_STEP_EXEC_INIT, seals < 0 ? errno : EBADF);
+		goto fail;
+	}
 	if (pipe2(error_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
 		fill_error(err, LXRUN_STEP_SPAWN, errno);
 		goto fail;
@@ -746,7 +753,7 @@ int lxrun_seal_init(const char *path)
 	close(src);
 	if (rc == 0) {
 		(void)fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC);  /* no chmod +w later either, where the kernel has it */
-		if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		if (fcntl(fd, F_ADD_SEALS, INIT_SEALS) < 0)
 			rc = -errno;
 	}
 	if (rc < 0 && fd >= 0)
