@@ -92,7 +92,7 @@ enum lxrun_op { LXRUN_OP_HOST_MKDIR, LXRUN_OP_HOST_MOUNT, LXRUN_OP_HOST_BIND, LX
                 LXRUN_OP_HOST_VOLUME, LXRUN_OP_MOVE, LXRUN_OP_HOST_MKNOD, LXRUN_OP_SYMLINK, LXRUN_OP_SET_ATTR, ... };
 enum lxrun_create { LXRUN_CREATE_NONE, LXRUN_CREATE_DIR, LXRUN_CREATE_FILE, LXRUN_CREATE_SKIP, ... };
 enum lxrun_net { LXRUN_NET_NEW, LXRUN_NET_JOIN, LXRUN_NET_HOST, ... };
-enum lxrun_step_code { LXRUN_STEP_SPAWN, LXRUN_STEP_OPEN_INIT, LXRUN_STEP_CGROUP, LXRUN_STEP_CGROUPNS,
+enum lxrun_step_code { LXRUN_STEP_SPAWN, LXRUN_STEP_CGROUP, LXRUN_STEP_CGROUPNS,
                        LXRUN_STEP_HOSTNAME, LXRUN_STEP_LOOPBACK, LXRUN_STEP_MOUNT, LXRUN_STEP_WORKDIR,
                        LXRUN_STEP_USER, LXRUN_STEP_STDIO, LXRUN_STEP_EXEC_INIT, LXRUN_STEP_EXEC,
                        LXRUN_STEP_INIT, LXRUN_STEP_NETNS, LXRUN_STEP_USERNS, LXRUN_STEP_SYNC, LXRUN_STEP_CAPS,
@@ -131,6 +131,7 @@ struct lxrun_request {
     int n_steps;
     const char *hostname;
     const char *init_path;
+    int init_fd;
     char *const *init_argv;
     char *const *envp;
     const char *cwd;
@@ -155,6 +156,7 @@ struct lxrun_seccomp_profile { uint32_t default_action; const uint32_t *arches; 
                                const struct lxrun_seccomp_rule *rules; int n_rules; ...; };
 
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err);
+int lxrun_seal_init(const char *path);
 int lxrun_can_clone_into_cgroup(void);
 int lxrun_new_netns(void);
 int lxrun_setns(int fd, int nstype);

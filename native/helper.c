@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +39,7 @@
 #endif
 
 #define STAGE_STACK_SIZE (256 * 1024)
+#define INIT_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 #define FS_OPTIONS_MAX 1024
 
 struct stage_ctx {
@@ -673,9 +675,6 @@ static int stage1_main(void *arg)
 	if (getppid() != ctx->caller)
 		_exit(125);  /* it died before the line above */
 
-	ctx->init_fd = open(req->init_path, O_PATH | O_CLOEXEC);
-	if (ctx->init_fd < 0)
-		stage_fail(ctx, LXRUN_STEP_OPEN_INIT, -1, req->init_path);
 	/* Made here, in our own descriptor table, so only the two stages hold them: our caller, suspended
 	 * until we exit, must not keep the exec pipe open or we would wait for its end forever. */
 	if (pipe2(ctx->go_fd, O_CLOEXEC) < 0 || pipe2(ctx->exec_fd, O_CLOEXEC) < 0)
@@ -773,9 +772,15 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 	int error_pipe[2] = { -1, -1 };
 	int status_pipe[2] = { -1, -1 };
 	struct stage_ctx ctx = {
-		.req = req, .go_fd = { -1, -1 }, .exec_fd = { -1, -1 }, .init_fd = -1, .root_fd = AT_FDCWD,
+		.req = req, .go_fd = { -1, -1 }, .exec_fd = { -1, -1 }, .init_fd = req->init_fd, .root_fd = AT_FDCWD,
 		.userns_fd = -1, .stage2_pid = -1, .caller = getpid(),
 	};
+	/* init_fd stays open for the caller's life: one closed and its number reused must not be exec'd. */
+	int seals = fcntl(req->init_fd, F_GET_SEALS);
+	if (seals < 0 || (seals & INIT_SEALS) != INIT_SEALS) {
+		fill_error(err, LXRUN_STEP_EXEC_INIT, seals < 0 ? errno : EBADF);
+		goto fail;
+	}
 	if (pipe2(error_pipe, O_CLOEXEC) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
 		fill_error(err, LXRUN_STEP_SPAWN, errno);
 		goto fail;
@@ -813,6 +818,56 @@ fail:
 	close_if_open(status_pipe[0]);
 	close_if_open(status_pipe[1]);
 	return -1;
+}
+
+/* ------------------------------------------------------------------ the sealed init binary */
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
+/* MFD_EXEC where the kernel knows it (6.3+: with vm.memfd_noexec=1 a memfd is otherwise not executable). */
+static int executable_memfd(void)
+{
+	unsigned int flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd = memfd_create("lxrun-init", flags | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create("lxrun-init", flags);
+	return fd;
+}
+
+static int copy_all(int from, int to)
+{
+	for (;;) {
+		ssize_t n = sendfile(to, from, NULL, 1 << 20);
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+int lxrun_seal_init(const char *path)
+{
+	int src = open(path, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return -errno;
+	int fd = executable_memfd();
+	/* 0511: only the host's root reads it, so a task in a user namespace, which can't, execs it as
+	 * non-dumpable with its mm owned by the host's user namespace (as runc's copy is made). */
+	int rc = fd < 0 || copy_all(src, fd) < 0 || fchmod(fd, 0511) < 0 ? -errno : 0;
+	close(src);
+	if (rc == 0) {
+		(void)fcntl(fd, F_ADD_SEALS, F_SEAL_EXEC);  /* no chmod +w later either, where the kernel has it */
+		if (fcntl(fd, F_ADD_SEALS, INIT_SEALS) < 0)
+			rc = -errno;
+	}
+	if (rc < 0 && fd >= 0)
+		close(fd);
+	return rc < 0 ? rc : fd;
 }
 
 /* ------------------------------------------------------------------ namespaces for the caller */

@@ -81,7 +81,8 @@ struct lxrun_request {
 	const struct lxrun_step *steps;       /* stage 2 */
 	int n_steps;
 	const char *hostname;         /* NULL keeps the parent's */
-	const char *init_path;        /* the static init binary, opened before the root changes */
+	const char *init_path;        /* the static init binary's host path, named in error records */
+	int init_fd;                  /* its sealed copy (lxrun_seal_init), which stage 2 execs */
 	char *const *init_argv;       /* { "lxrun-init", task argv..., NULL } */
 	char *const *envp;
 	const char *cwd;
@@ -105,6 +106,12 @@ struct lxrun_child {
 
 /* 0 and *out filled, or -1 and *err filled; on -1 no process and no descriptor is left over. */
 int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct lxrun_error *err);
+
+/* A sealed, close-on-exec memfd copy of the file at path (mode 0511, no longer writable, growable or
+ * shrinkable, seals sealed), made for lxrun_request.init_fd: what the sandbox's pid 1 is exec'd from,
+ * so /proc/1/exe names no host file and no task can write to it (runc's fix for CVE-2019-5736).
+ * The descriptor, or -errno. */
+int lxrun_seal_init(const char *path);
 
 /* 1 where stage 2 can be cloned into a cgroup (clone3 with CLONE_INTO_CGROUP on its own stack needs a
  * few lines of assembly, written for x86_64), else 0: then cgroup_dir_fd must be -1. */

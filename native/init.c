@@ -6,6 +6,12 @@
  * zombie, forwards every catchable signal but SIGCHLD to the task, and when the task ends writes
  * its wait status to LXRUN_INIT_STATUS_FD and exits with the docker-style code (128+N on signal N).
  * A failed exec is reported as a record on LXRUN_INIT_ERROR_FD, exit 127 (not found) or 126.
+ * lxrun trusts the record only where it agrees with this exit code, which the kernel reports.
+ *
+ * Non-dumpable from its first system call on (as runc's init is): the task runs as the same user,
+ * so without this it could ptrace pid 1, read its memory or open its descriptors in /proc/1/fd
+ * (the status pipe). The flag is inherited by the fork and reset by the task's exec, so the task
+ * is as dumpable as under docker. lxrun execs this from a sealed memfd (helper.c), so no task holds a path to it.
  *
  * Freestanding (no libc, raw system calls, its own _start): it is exec'd by descriptor after the
  * root changed, so it must be static, and a static glibc's start-up alone costs ~0.3 ms here, more
@@ -13,6 +19,7 @@
 #include <asm/unistd.h>
 #include <linux/errno.h>
 #include <linux/fcntl.h>
+#include <linux/prctl.h>
 #include <linux/wait.h>
 
 #include "protocol.h"
@@ -194,6 +201,7 @@ static void __attribute__((noreturn)) exec_task(char **argv, char **envp)
 	exit_now(rc == -ENOENT ? 127 : 126);
 }
 
+/* The docker-style code, which lxrun checks the status record against (see task_status.py). */
 static int exit_code(int status)
 {
 	int sig = status & 0x7f;
@@ -204,6 +212,11 @@ static int exit_code(int status)
 
 void __attribute__((noreturn, used)) start_c(long *sp)
 {
+	long rc = sys3(__NR_prctl, PR_SET_DUMPABLE, 0, 0);
+	if (rc < 0) {
+		report(LXRUN_STEP_INIT, rc, "prctl(PR_SET_DUMPABLE)");
+		exit_now(125);
+	}
 	int argc = (int)sp[0];
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;

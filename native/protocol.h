@@ -5,7 +5,6 @@
 /* Where a setup failure happened; Python turns the number into a step name. */
 enum lxrun_step_code {
 	LXRUN_STEP_SPAWN = 1,   /* pipe2/mmap/clone in the calling process */
-	LXRUN_STEP_OPEN_INIT,   /* opening the init binary before the root changes */
 	LXRUN_STEP_CGROUP,      /* joining a task cgroup (write "0" to tasks or cgroup.procs) */
 	LXRUN_STEP_CGROUPNS,    /* unshare(CLONE_NEWCGROUP) after joining */
 	LXRUN_STEP_HOSTNAME,

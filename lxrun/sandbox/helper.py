@@ -7,11 +7,11 @@ kills and reaps that process if it still runs, and closes its descriptors.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno as errno_codes
 import os
 import signal
-import sys
 
 from lxrun.errors import (
     ChildSetupError,
@@ -25,6 +25,7 @@ from lxrun.errors import (
 from lxrun.record import Record
 from lxrun.sandbox import mounts
 from lxrun.sandbox.caps import bitmask
+from lxrun.sandbox.task_status import RECORD_SIZE, task_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ except ImportError as exc:  # pragma: no cover - only without a build
     ) from exc
 
 INIT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_lxrun_init")
+# Sealed memfd copies of init binaries (lxrun_seal_init), made once per process and reused by every
+# task: a path's copy is never closed, as a spawn in another thread may be using it.
+_sealed_inits: dict[str, int] = {}
+_sealing = _thread.allocate_lock()
 
 # Namespaces of the sandbox's second stage; the network namespace is the first stage's (see NETWORK).
 NAMESPACE_FLAGS = {
@@ -95,7 +100,6 @@ CREATE = {
 }
 STEP_NAMES = {
     lib.LXRUN_STEP_SPAWN: "spawn",
-    lib.LXRUN_STEP_OPEN_INIT: "open init",
     lib.LXRUN_STEP_CGROUP: "join cgroup",
     lib.LXRUN_STEP_CGROUPNS: "cgroup namespace",
     lib.LXRUN_STEP_HOSTNAME: "hostname",
@@ -248,11 +252,12 @@ class SandboxProcess:
                 signal.pidfd_send_signal(self.pidfd, sig)
 
     def reap(self) -> int:
-        """Wait for pid 1 to end; returns the task's wait status (pid 1's own if it died first)."""
+        """Wait for pid 1 to end; returns the task's wait status, as far as the kernel confirms it (task_status)."""
         if self._wait_status is None:
             _, own_status = os.waitpid(self.pid, 0)
-            reported = os.read(self.status_fd, 4)
-            self._wait_status = int.from_bytes(reported, sys.byteorder) if len(reported) == 4 else own_status
+            # One byte more than a record: init writes once, so more means someone else wrote too.
+            record = os.read(self.status_fd, RECORD_SIZE + 1)
+            self._wait_status = task_status(record, own_status)
         return self._wait_status
 
     def close(self) -> None:
@@ -334,6 +339,7 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.n_steps = len(request.steps)
     c_request.hostname = build.cstr(request.hostname)
     c_request.init_path = build.cstr(request.init_path)
+    c_request.init_fd = sealed_init(request.init_path)
     c_request.init_argv = build.cstr_array(["lxrun-init", *request.argv])
     c_request.envp = build.cstr_array([f"{key}={value}" for key, value in request.env.items()])
     c_request.cwd = build.cstr(request.cwd)
@@ -353,6 +359,21 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     if lib.lxrun_spawn(c_request, child, error) != 0:
         raise _child_error(error, request)
     return SandboxProcess(child.pid, child.pidfd, child.status_fd)
+
+
+def sealed_init(path: str) -> int:
+    """The sealed memfd copy of the init binary at `path` that pid 1 is exec'd from (made on first use)."""
+    fd = _sealed_inits.get(path)
+    if fd is None:
+        with _sealing:
+            fd = _sealed_inits.get(path)
+            if fd is None:
+                fd = lib.lxrun_seal_init(os.fsencode(path))
+                if fd < 0:
+                    hint = "build it: pip install -e ." if -fd == errno_codes.ENOENT else None
+                    raise SetupError.from_errno("seal init", -fd, path, hint=hint)
+                _sealed_inits[path] = fd
+    return fd
 
 
 def _exec_error(code: int, path: str | None, env: Mapping[str, str]) -> LxrunError:

@@ -208,6 +208,76 @@ static int fill_tmp(void)
 	return escaped("wrote 2 GiB to /tmp");
 }
 
+/* The sandbox's pid 1 (lxrun-init) runs as the task's user: reading its memory, its executable or its
+ * descriptors (status_fd is its status pipe) and tracing it must all fail. Each found open is used
+ * as an attacker would: a status claiming exit 42 goes into the pipe. */
+static int trace_init(const char *status_fd)
+{
+	int result = 0;
+	char path[64], exe[256];
+	snprintf(path, sizeof path, "/proc/1/fd/%s", status_fd);
+	int fd = open(path, O_WRONLY);
+	int forged = 42 << 8;
+	if (fd < 0)
+		blocked("opening pid 1's status pipe");
+	else
+		result = escaped(write(fd, &forged, sizeof forged) == sizeof forged ? "wrote pid 1's status pipe"
+									       : "opened pid 1's status pipe");
+	/* Opening it is the check (the access mode of ptrace): reading offset 0 fails anyway (unmapped). */
+	fd = open("/proc/1/mem", O_RDONLY);
+	if (fd < 0)
+		blocked("opening pid 1's memory");
+	else
+		result = escaped("opening pid 1's memory");
+	if (readlink("/proc/1/exe", exe, sizeof exe) < 0)
+		blocked("reading /proc/1/exe");
+	else
+		result = escaped("reading /proc/1/exe");
+	if (ptrace(PTRACE_SEIZE, 1, 0, 0) < 0)
+		blocked("PTRACE_SEIZE of pid 1");
+	else
+		result = escaped("PTRACE_SEIZE of pid 1");
+	return result;
+}
+
+/* With the right to trace pid 1 (CAP_SYS_PTRACE over it): write a status claiming exit 42 into its
+ * status pipe, then exit 0. */
+static int forge_status(const char *status_fd)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/1/fd/%s", status_fd);
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return precondition_failed("opening pid 1's status pipe");
+	int forged = 42 << 8;
+	if (write(fd, &forged, sizeof forged) != sizeof forged)
+		return precondition_failed("writing pid 1's status pipe");
+	printf("forged exit 42\n");
+	return 0;
+}
+
+/* With the right to trace pid 1: print what /proc/1/exe names and whether it is sealed against every
+ * change (memfd seals), then try to write to the file. */
+static int init_exe(void)
+{
+	char exe[256];
+	ssize_t n = readlink("/proc/1/exe", exe, sizeof exe - 1);
+	if (n < 0)
+		return precondition_failed("reading /proc/1/exe");
+	exe[n] = '\0';
+	printf("exe: %s\n", exe);
+	int all = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+	int reader = open("/proc/1/exe", O_RDONLY);
+	int seals = reader < 0 ? -1 : fcntl(reader, F_GET_SEALS);
+	printf("%s\n", seals >= 0 && (seals & all) == all ? "sealed" : "not sealed");
+	int fd = open("/proc/1/exe", O_WRONLY);
+	if (fd < 0)
+		return blocked("opening pid 1's executable for writing");
+	if (write(fd, "\x7f", 1) < 0)
+		return blocked("writing pid 1's executable");
+	return escaped("wrote pid 1's executable");
+}
+
 static int whoami(void)
 {
 	return geteuid() == 0 ? 1 : 0;
@@ -231,6 +301,12 @@ int main(int argc, char **argv)
 		return chroot_fd_escape(arg);
 	if (!strcmp(name, "ptrace_host"))
 		return MUST_FAIL(ptrace(PTRACE_ATTACH, atoi(arg), 0, 0), "ptrace of a host process");
+	if (!strcmp(name, "trace_init"))
+		return trace_init(arg);
+	if (!strcmp(name, "forge_status"))
+		return forge_status(arg);
+	if (!strcmp(name, "init_exe"))
+		return init_exe();
 	if (!strcmp(name, "kill_host"))
 		return MUST_FAIL(kill(atoi(arg), SIGKILL), "kill of a host process");
 	if (!strcmp(name, "kcore"))

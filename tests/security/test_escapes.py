@@ -109,6 +109,51 @@ def test_host_processes_can_be_neither_traced_nor_killed(state_root: Path, attem
     assert (code, "No such process" in output) == (0, True), output
 
 
+STATUS_FD = "4"  # native/protocol.h: LXRUN_INIT_STATUS_FD, pid 1's status pipe
+# What a task needs to trace pid 1 even where pid 1 is non-dumpable: CAP_SYS_PTRACE in the host's user namespace.
+TRACER = Security(userns="host", cap_add=["SYS_PTRACE"])
+
+
+@pytest.mark.parametrize(
+    "security",
+    [Security(), Security(userns="host"), Security(cap_add=["SYS_PTRACE"])],
+    ids=["private", "host", "private+SYS_PTRACE"],
+)
+def test_pid1_can_be_neither_traced_nor_read(state_root: Path, attempts: Path, security: Security) -> None:
+    """lxrun-init runs as the task's user with the task's capabilities: only its being non-dumpable stops this.
+    In a user namespace, CAP_SYS_PTRACE there is not enough: the task can't read init's sealed copy, so
+    the kernel made init's memory the host user namespace's (as for runc's init)."""
+    code, output = attempt(state_root, attempts, "trace_init", STATUS_FD, security=security)
+    assert (code, output.count("blocked")) == (0, 4), output
+
+
+def test_a_forged_status_record_changes_no_outcome(state_root: Path, attempts: Path) -> None:
+    """A task that can write pid 1's status pipe claims exit 42, then exits 0: lxrun reports what the kernel says."""
+    result = run(
+        TaskSpec(
+            stack="busybox",
+            argv=["/attempts/attempts", "forge_status", STATUS_FD],
+            volumes=(Volume(str(attempts), "/attempts", read_only=True),),
+            security=TRACER,
+        ),
+        root=state_root,
+    )
+    assert (result.stdout, result.exit_code, result.signal) == (b"forged exit 42\n", 0, None), result.stderr
+
+
+def test_pid1_runs_from_a_sealed_memfd(state_root: Path, attempts: Path) -> None:
+    """/proc/1/exe names no host path, and even a task that may trace pid 1 can't write to the file."""
+    code, output = attempt(state_root, attempts, "init_exe", security=TRACER)
+    assert output.startswith("exe: /memfd:lxrun-init ") and "\nsealed\n" in output, output
+    assert (code, "\nblocked: " in output) == (0, True), output
+
+
+def test_the_task_itself_stays_dumpable(state_root: Path) -> None:
+    """Non-dumpable is pid 1's alone: exec resets it, so the task's processes can read each other's /proc files."""
+    result = sh(state_root, "sleep 5 & tr '\\0' '\\n' < /proc/$!/environ | grep -c '^PATH='; kill $!")
+    assert (result.stdout, result.exit_code) == (b"1\n", 0), result.stderr
+
+
 def test_the_hosts_environment_is_out_of_reach(state_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LXRUN_HOST_SECRET", "s3cret")
     result = sh(state_root, "cat /proc/1/environ /proc/*/environ 2>/dev/null | tr '\\0' '\\n'")
