@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lxrun import Runtime, TaskSpec
+from lxrun.backends.base import TaskHandle
 from lxrun.errors import LxrunError, SpecError, StoreError
 from lxrun.layout import Layout
 from lxrun.store.bases import build_base
@@ -29,10 +30,14 @@ def test_ps_inspect_and_kill_a_task_running_on_a_thread(state_root: Path) -> Non
     script = "trap 'exit 9' TERM; echo up; while :; do sleep 0.05; done"
     read_end, write_end = os.pipe()
     spec = TaskSpec(stack="busybox", argv=["sh", "-c", script], name="api-victim", stdout=write_end)
+    started: list[TaskHandle] = []  # on_start runs once the record names the task's pid 1
     with ThreadPoolExecutor(1) as pool, os.fdopen(read_end) as output:
-        future = pool.submit(runtime.run, spec)
+        future = pool.submit(runtime.run, spec, on_start=started.append)
         try:
             assert output.readline() == "up\n"  # the trap is set
+            deadline = time.monotonic() + 10
+            while not started and time.monotonic() < deadline:
+                time.sleep(0.01)
             [task] = runtime.ps()
             assert (task.name, task.stack, task.state, task.command) == ("api-victim", "busybox@1", RUNNING, spec.argv)
             assert task.pid is not None and task.memory is not None and task.memory > 0
@@ -41,6 +46,10 @@ def test_ps_inspect_and_kill_a_task_running_on_a_thread(state_root: Path) -> Non
             inspected = runtime.inspect("api-victim").to_json(with_record=True)
             assert inspected["backend"] == "native" and inspected["state"] == RUNNING
             assert runtime.kill("api-victim", signal.SIGTERM) == task.id
+        except BaseException:
+            if started:
+                started[0].send_signal(signal.SIGKILL)  # a failed assertion must not leave the task running
+            raise
         finally:
             os.close(write_end)
             result = future.result(timeout=10)
