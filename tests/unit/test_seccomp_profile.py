@@ -1,6 +1,6 @@
 """lxrun's default seccomp profile makes Docker's decisions, syscall by syscall and argument by argument.
 
-The reference is Docker's own profile, vendored unchanged as tests/unit/data/docker-seccomp-default.json
+The reference is Docker's own profile (moby's), vendored unchanged as tests/unit/data/docker-seccomp-default.json
 (its source in SOURCES.md beside it). The profiles are compared as data and as lxrun resolves them for a
 task; a small evaluator then asks the resolved rules what a few calls with given arguments get.
 """
@@ -17,12 +17,12 @@ from lxrun.sandbox import caps
 from lxrun.sandbox.seccomp import DEFAULT_PROFILE
 from lxrun.sandbox.seccomp.profile import ACTIONS, Resolved, load, resolve
 
-DOCKER_PROFILE = str(Path(__file__).with_name("data") / "docker-seccomp-default.json")
+MOBY_PROFILE = str(Path(__file__).with_name("data") / "docker-seccomp-default.json")
 ALLOW = ACTIONS["SCMP_ACT_ALLOW"]
 EPERM = ACTIONS["SCMP_ACT_ERRNO"] | 1
 ENOSYS = ACTIONS["SCMP_ACT_ERRNO"] | 38
 CAP_SETS = {
-    "docker's default": caps.DOCKER_DEFAULT,
+    "default caps": caps.DOCKER_DEFAULT,
     "default + SYS_ADMIN": caps.DOCKER_DEFAULT | {"SYS_ADMIN"},
     "none": frozenset(),
     "all": caps.effective_set(add=["ALL"]),
@@ -59,15 +59,15 @@ def decisions(profile: dict[str, Any]) -> dict[str, set[tuple[Any, ...]]]:
     return out
 
 
-def test_the_default_profile_makes_dockers_decisions_syscall_by_syscall() -> None:
-    ours, docker = load(DEFAULT_PROFILE), load(DOCKER_PROFILE)
-    assert (ours["defaultAction"], ours.get("defaultErrnoRet")) == (docker["defaultAction"], docker["defaultErrnoRet"])
-    assert ours["archMap"] == docker["archMap"]
-    ours_by_name, docker_by_name = decisions(ours), decisions(docker)
+def test_the_default_profile_makes_mobys_decisions_syscall_by_syscall() -> None:
+    ours, moby = load(DEFAULT_PROFILE), load(MOBY_PROFILE)
+    assert (ours["defaultAction"], ours.get("defaultErrnoRet")) == (moby["defaultAction"], moby["defaultErrnoRet"])
+    assert ours["archMap"] == moby["archMap"]
+    ours_by_name, moby_by_name = decisions(ours), decisions(moby)
     differ = {
-        name: {"lxrun": ours_by_name.get(name), "docker": docker_by_name.get(name)}
-        for name in ours_by_name.keys() | docker_by_name.keys()
-        if ours_by_name.get(name) != docker_by_name.get(name)
+        name: {"lxrun": ours_by_name.get(name), "moby": moby_by_name.get(name)}
+        for name in ours_by_name.keys() | moby_by_name.keys()
+        if ours_by_name.get(name) != moby_by_name.get(name)
     }
     assert differ == {}
 
@@ -77,12 +77,12 @@ def rules_of(resolved: Resolved) -> list[tuple[str, int, tuple[tuple[int, str, i
 
 
 @pytest.mark.parametrize("caps_name", CAP_SETS)
-def test_resolved_for_a_task_the_rules_are_dockers(caps_name: str) -> None:
+def test_resolved_for_a_task_the_rules_are_mobys(caps_name: str) -> None:
     task_caps = CAP_SETS[caps_name]
     ours = resolve(DEFAULT_PROFILE, load(DEFAULT_PROFILE), task_caps)
-    docker = resolve(DOCKER_PROFILE, load(DOCKER_PROFILE), task_caps)
-    assert (ours.default_action, ours.arches) == (docker.default_action, docker.arches)
-    assert rules_of(ours) == rules_of(docker)
+    moby = resolve(MOBY_PROFILE, load(MOBY_PROFILE), task_caps)
+    assert (ours.default_action, ours.arches) == (moby.default_action, moby.arches)
+    assert rules_of(ours) == rules_of(moby)
 
 
 def holds(op: str, arg: int, value: int, value_two: int) -> bool:
@@ -120,7 +120,7 @@ def test_af_vsock_is_refused_whatever_the_capabilities(caps_name: str) -> None:
         assert action_for(resolved, "socket", family, socket.SOCK_STREAM, 0) == ALLOW, family
 
 
-def test_personality_takes_only_dockers_values() -> None:
+def test_personality_takes_only_the_upstream_values() -> None:
     resolved = default_for(caps.DOCKER_DEFAULT)
     for allowed in (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF):
         assert action_for(resolved, "personality", allowed) == ALLOW, allowed
