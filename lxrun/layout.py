@@ -7,7 +7,9 @@
     <root>/uids/leases              byte n locked (OFD lock) while a task uses uid range n of the pool
     <root>/kept/<task-id>/          upper dirs kept with --keep
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
+    <root>/config.toml              the host's defaults for tasks, for this state root only (lxrun.config)
     <root>/cache/seccomp/           compiled seccomp filters, named after their profile and capabilities
+    <root>/cache/config.json        the defaults read from the config file in force, named after it
     <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
     <root>/net/leases/<address>     addresses of bridge-mode tasks, each held with flock while its task runs
     <root>/net/lock                 taken shared to attach a task, exclusively to make or remove the bridge
@@ -25,6 +27,7 @@ from lxrun.record import Record
 
 DEFAULT_ROOT = "/var/lib/lxrun"
 ROOT_ENV = "LXRUN_ROOT"
+HOST_CONFIG = "/etc/lxrun/config.toml"  # read when the state root has no config.toml of its own
 
 
 def default_root() -> str:
@@ -80,6 +83,14 @@ class Layout(Record):
     @property
     def scratch(self) -> str:
         return f"{self.root}/scratch"
+
+    @property
+    def config(self) -> str:
+        return f"{self.root}/config.toml"
+
+    @property
+    def config_cache(self) -> str:
+        return f"{self.root}/cache/config.json"
 
     @property
     def seccomp_cache(self) -> str:

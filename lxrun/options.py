@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from lxrun.errors import SpecError
-from lxrun.spec import Volume
+from lxrun.spec import UNLIMITED, Volume
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,6 +94,9 @@ SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def parse_size(option: str, text: str) -> int:
+    """`256m` -> bytes; `-1` -> UNLIMITED (no cap where the field takes one)."""
+    if text.strip() == str(UNLIMITED):
+        return UNLIMITED
     match = re.fullmatch(SIZE_PATTERN, text.strip(), re.IGNORECASE)
     if not match:
         raise SpecError(

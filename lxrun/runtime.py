@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 
+from lxrun.config import Defaults, apply, load_defaults
 from lxrun.errors import SpecError, api_edge
+from lxrun.layout import HOST_CONFIG, Layout
 from lxrun.layout import ROOT_ENV as ROOT_ENV  # the CLI's --root default: it imports nothing below the API
-from lxrun.layout import Layout
 from lxrun.layout import default_root as default_root
 from lxrun.plan import plan_task
 from lxrun.store.stacks import StackStore
@@ -47,6 +48,7 @@ class Runtime:
         self.layout = Layout(root if root is not None else default_root())
         self.stacks = StackStore(self.layout)
         self._backends: dict[str, Backend] = {}
+        self._defaults: Defaults | None = None
 
     def backend(self, name: str) -> Backend:
         found = self._backends.get(name)
@@ -63,7 +65,11 @@ class Runtime:
     @api_edge("task")
     def run(self, spec: TaskSpec, *, backend: str = "native", on_start: OnStart | None = None) -> Result:
         """Run one task to its end; `on_start` gets a handle (task_id, send_signal) once it runs.
-        A backend that can't honour the spec raises Unsupported before anything is made."""
+        A backend that can't honour the spec raises Unsupported before anything is made. The bounds
+        the spec leaves unset are the host's defaults (lxrun.config), read once per Runtime."""
+        if self._defaults is None:
+            self._defaults = load_defaults((self.layout.config, HOST_CONFIG), self.layout.config_cache)
+        spec = apply(spec, self._defaults)
         chosen = self.backend(backend)
         plan = plan_task(spec, self.stacks.resolve(spec.stack))
         chosen.refuse(plan)

@@ -142,8 +142,14 @@ class Volume(Record):
         super().__init__(source=source, target=check_volume_target(target), read_only=read_only, idmap=idmap)
 
 
+UNLIMITED = -1
+"""Asks explicitly for no bound on memory, pids, disk or timeout (as `docker run --pids-limit -1`);
+None instead takes the host's default from lxrun's config (lxrun.config), which may be unlimited."""
+
+
 class Limits(Record):
-    """Resource limits with docker run's meaning; None leaves a resource unlimited.
+    """Resource limits with docker run's meaning. memory and pids left None take the host's default
+    (lxrun.config), UNLIMITED asks for none; the others left None are unlimited.
 
     memory: bytes of RAM (swap disabled for the task: it gets no more RAM+swap than RAM);
     cpus: CPU time as a number of CPUs (0.5 = half of one); cpu_shares: relative weight under
@@ -169,8 +175,10 @@ class Limits(Record):
         pids: int | None = None,
         cpuset_cpus: str | None = None,
     ) -> None:
-        if memory is not None and memory < self.MIN_MEMORY:
-            raise SpecError("memory", f"{memory} bytes is below the minimum of 6m", hint="give at least 6m")
+        if memory is not None and memory != UNLIMITED and memory < self.MIN_MEMORY:
+            raise SpecError(
+                "memory", f"{memory} bytes is below the minimum of 6m", hint="give at least 6m, or -1 for none"
+            )
         if memory is not None and memory > MAX_BYTES:
             raise SpecError(
                 "memory", f"{memory} bytes is more than the kernel can limit", hint="leave it out for no limit"
@@ -179,9 +187,11 @@ class Limits(Record):
             raise SpecError("cpus", f"{cpus} is not a positive number of CPUs", hint="e.g. 0.5")
         if cpu_shares is not None and not 2 <= cpu_shares <= 262144:
             raise SpecError("cpu_shares", f"{cpu_shares} is out of range", hint="use 2..262144 (default 1024)")
-        if pids is not None and pids < 1:
-            raise SpecError("pids", f"{pids} allows no process", hint=f"give at least {self.MIN_PIDS}")
-        if pids is not None and pids < self.MIN_PIDS:
+        if pids is not None and pids != UNLIMITED and pids < 1:
+            raise SpecError(
+                "pids", f"{pids} allows no process", hint=f"give at least {self.MIN_PIDS}, or -1 for no limit"
+            )
+        if pids is not None and pids != UNLIMITED and pids < self.MIN_PIDS:
             raise SpecError(
                 "pids",
                 f"{pids} is too few: lxrun's own pid 1 in the sandbox counts too",
@@ -299,7 +309,9 @@ class TaskSpec(Record):
     stream in bytes, keeping its head and tail (the task keeps running). `cgroup_parent` is an
     existing cgroup (a path as in /proc/self/cgroup) to put the task's cgroup in. `security` holds
     the user namespace, user, capabilities and seccomp profile. `disk` caps, in bytes, each place the
-    task can write: its root's upper dir and /tmp (the default: the task's memory, /tmp 256m).
+    task can write: its root's upper dir and /tmp (UNLIMITED: tmpfs's own size, /tmp 256m).
+    `timeout`, `disk` and `limits`' memory and pids left None take the host's defaults (lxrun.config,
+    applied by the Runtime); UNLIMITED (-1) asks for no bound.
     `network` is none (a namespace of its own with only loopback), bridge (lxrun's bridge, NAT out,
     published ports) or host.
     """
@@ -391,8 +403,8 @@ class TaskSpec(Record):
         for stream, value in (("stdout", stdout), ("stderr", stderr)):
             if value != CAPTURE and (not isinstance(value, int) or value < 0):
                 raise SpecError(stream, f"{value!r} is neither a file descriptor nor {CAPTURE!r}")
-        if timeout is not None and not timeout > 0:
-            raise SpecError("timeout", f"{timeout} is not a positive number of seconds", hint="e.g. 60")
+        if timeout is not None and timeout != UNLIMITED and not timeout > 0:
+            raise SpecError("timeout", f"{timeout} is not a positive number of seconds", hint="e.g. 60, or -1 for none")
         if timeout is not None and timeout > MAX_SECONDS:
             raise SpecError(
                 "timeout", f"{timeout} is more than lxrun can wait", hint=f"at most {MAX_SECONDS} (24 days)"
@@ -401,11 +413,11 @@ class TaskSpec(Record):
             raise SpecError(
                 "stop_timeout", f"{stop_timeout} is not a number of seconds in 0..{MAX_SECONDS}", hint="e.g. 10"
             )
-        if disk is not None and disk < MIN_DISK:
-            raise SpecError("disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. 512m")
+        if disk is not None and disk != UNLIMITED and disk < MIN_DISK:
+            raise SpecError("disk", f"{disk} bytes is below the minimum of 1m", hint="e.g. 512m, or -1 for no cap")
         if disk is not None and disk > MAX_BYTES:
             raise SpecError("disk", f"{disk} bytes is more than the kernel can limit", hint="leave it out")
-        if disk is not None and keep:
+        if disk is not None and disk != UNLIMITED and keep:
             raise SpecError("disk", "can't cap an upper dir kept on disk (keep)", hint="use one or the other")
         if output_limit is not None and output_limit < 2:
             raise SpecError("output_limit", f"{output_limit} bytes can't hold a head and a tail", hint="e.g. 1m")

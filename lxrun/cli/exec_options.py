@@ -26,7 +26,7 @@ DESCRIPTION = "Run COMMAND in a fresh sandbox on a stack; its output streams liv
 
 FLAG, VALUE, APPEND = "flag", "value", "append"  # store_true, store, append: argparse's actions
 
-LIMITS = "limits (default: none)"
+LIMITS = "limits (memory, pids, disk and timeout default to the host's, from /etc/lxrun/config.toml)"
 SECURITY = "security (default: a private user namespace, docker's capabilities and seccomp)"
 NETWORK = "network (default: none, only loopback)"
 
@@ -104,7 +104,11 @@ def options() -> tuple[Option, ...]:
             help=f"state root: layers, stacks, tasks in flight (env {ROOT_ENV}; default %(default)s)",
         ),
         Option(
-            "-m", "--memory", metavar="SIZE", group=LIMITS, help="RAM limit, e.g. 256m (swap disabled for the task)"
+            "-m",
+            "--memory",
+            metavar="SIZE",
+            group=LIMITS,
+            help="RAM limit, e.g. 256m (swap disabled for the task); -1: none",
         ),
         Option("--cpus", metavar="N", group=LIMITS, help="CPU time as a number of CPUs, e.g. 0.5"),
         Option(
@@ -114,7 +118,7 @@ def options() -> tuple[Option, ...]:
             group=LIMITS,
             help="relative CPU weight under contention (1024 = default)",
         ),
-        Option("--pids-limit", metavar="N", group=LIMITS, help="most processes and threads at once"),
+        Option("--pids-limit", metavar="N", group=LIMITS, help="most processes and threads at once; -1: no limit"),
         Option("--cpuset-cpus", metavar="LIST", group=LIMITS, help="CPUs the task may run on, e.g. 0-1,3"),
         Option(
             "--cgroup-parent",
@@ -126,7 +130,7 @@ def options() -> tuple[Option, ...]:
             "--timeout",
             metavar="SECONDS",
             group=LIMITS,
-            help="wall-clock limit from the start: then SIGTERM, and SIGKILL after --stop-timeout",
+            help="wall-clock limit from the start: then SIGTERM, and SIGKILL after --stop-timeout; -1: none",
         ),
         Option(
             "--stop-timeout",
@@ -139,7 +143,7 @@ def options() -> tuple[Option, ...]:
             "--disk",
             metavar="SIZE",
             group=LIMITS,
-            help="cap each place the task writes (its root's upper dir, /tmp) at SIZE; beyond it: ENOSPC",
+            help="cap each place the task writes (its root's upper dir, /tmp) at SIZE; beyond it: ENOSPC; -1: no cap",
         ),
         Option(
             "--output-limit",

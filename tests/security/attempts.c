@@ -325,6 +325,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "mknod_disk"))
 		return mknod_disk();
+	if (!strcmp(name, "vsock"))
+		/* vsock has no network namespace: it reaches the host's vsock ports and the hypervisor. */
+		return refused_with(socket(AF_VSOCK, SOCK_STREAM, 0), EPERM, "an AF_VSOCK socket");
 	if (!strcmp(name, "raw_socket"))
 		return MUST_FAIL(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), "a raw socket");
 	if (!strcmp(name, "write_proc_sys"))

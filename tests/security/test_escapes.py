@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -65,11 +66,13 @@ SIMPLE = [
 # that takes the protection away and what the attempt then does (exit code, first word). mount and
 # pivot_root need CAP_SYS_ADMIN in the task's user namespace; finit_module needs CAP_SYS_MODULE in the
 # host's, and docker's profile refuses it without that capability. Past the block no module loads
-# from a program's binary (ENOEXEC), or the kernel has no module support (ENOSYS).
+# from a program's binary (ENOEXEC), or the kernel has no module support (ENOSYS). socket(AF_VSOCK)
+# needs nothing: only docker's profile refuses it (where the host has vsock, as VMs do).
 UNPROTECTED = {
     "mount": (Security(cap_add=["SYS_ADMIN"], seccomp="unconfined"), 1, "ESCAPED"),
     "pivot_root": (Security(cap_add=["SYS_ADMIN"], seccomp="unconfined"), 1, "ESCAPED"),
     "init_module": (Security(userns="host", cap_add=["SYS_MODULE"], seccomp="unconfined"), 3, "OTHER ERROR"),
+    "vsock": (Security(seccomp="unconfined"), 1, "ESCAPED"),
 }
 
 
@@ -77,6 +80,14 @@ UNPROTECTED = {
 def test_attempt_is_blocked(state_root: Path, attempts: Path, name: str) -> None:
     code, output = attempt(state_root, attempts, name)
     assert (code, output.startswith("blocked")) == (0, True), output
+
+
+def host_has_vsock() -> bool:
+    try:
+        socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).close()
+    except OSError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("name", UNPROTECTED)
@@ -94,6 +105,8 @@ def test_attempt_gets_past_the_block_without_the_protection(state_root: Path, at
     modules_disabled = Path("/proc/sys/kernel/modules_disabled")  # absent without module support
     if name == "init_module" and modules_disabled.exists():
         require(modules_disabled.read_text() == "0\n", "kernel.modules_disabled is set: no root can load a module")
+    if name == "vsock":
+        require(host_has_vsock(), "this host has no vsock transport: AF_VSOCK fails unprotected too")
     code, output = attempt(state_root, attempts, name, security=security)
     assert (code, output.split(":")[0]) == (exit_code, outcome), output
 
