@@ -163,7 +163,12 @@ def test_pid1_runs_from_a_sealed_memfd(state_root: Path, attempts: Path) -> None
 
 def test_the_task_itself_stays_dumpable(state_root: Path) -> None:
     """Non-dumpable is pid 1's alone: exec resets it, so the task's processes can read each other's /proc files."""
-    result = sh(state_root, "sleep 5 & tr '\\0' '\\n' < /proc/$!/environ | grep -c '^PATH='; kill $!")
+    # Until the child has exec'd sleep, its environ reads empty: try for a while (a non-dumpable one never reads).
+    script = (
+        "sleep 5 & n=0; until tr '\\0' '\\n' < /proc/$!/environ | grep -q '^PATH=' || [ $n -ge 200 ]; do"
+        " sleep 0.01; n=$((n+1)); done; tr '\\0' '\\n' < /proc/$!/environ | grep -c '^PATH='; kill $!"
+    )
+    result = sh(state_root, script)
     assert (result.stdout, result.exit_code) == (b"1\n", 0), result.stderr
 
 
