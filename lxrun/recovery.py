@@ -74,7 +74,7 @@ def collect(
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(link)
-    idle = _idle_parents(cgroups) if dry_run else cgroups.remove_idle_parents()
+    idle = cgroups.idle_parents() if dry_run else cgroups.remove_idle_parents()
     other += [f"idle cgroup {path}" for path in idle]
     if not dry_run and os.path.isdir(layout.net):
         from lxrun.net.gc import gc_network  # bridge networking was used on this state root
@@ -84,20 +84,3 @@ def collect(
         other += [f"{net.elements} published-port rules"] if net.elements else []
         other += list(net.shared)
     return Released(tasks, tuple(other))
-
-
-def _idle_parents(cgroups: CgroupManager) -> list[str]:
-    """The `lxrun/` cgroup parents remove_idle_parents would remove now: no child cgroup, no process."""
-    idle = []
-    for path in cgroups.parent_dirs():
-        try:
-            with os.scandir(path) as entries:
-                if any(entry.is_dir(follow_symlinks=False) for entry in entries):
-                    continue
-            with open(f"{path}/cgroup.procs") as procs:
-                if procs.read().strip():
-                    continue
-        except FileNotFoundError:
-            continue
-        idle.append(path)
-    return idle

@@ -149,6 +149,14 @@ class CgroupManager:
         """The `lxrun/` directories task cgroups go in by default (they outlive tasks, like docker's)."""
         return []
 
+    # Leaves below a parent that go with it when no process is in them (v1's shared leaf).
+    idle_leaves: tuple[str, ...] = ()
+
+    def idle_parents(self) -> list[str]:
+        """The `lxrun/` parents remove_idle_parents would remove now (what `gc --dry-run` lists): no
+        process in them, no child cgroup but idle leaves of `idle_leaves`."""
+        return [path for path in self.parent_dirs() if _idle(path, self.idle_leaves)]
+
     def remove_idle_parents(self) -> list[str]:
         """Remove the `lxrun/` parents no task uses any more; returns those removed. Safe while tasks run."""
         removed = []
@@ -163,6 +171,20 @@ class CgroupManager:
                 raise SetupError.from_errno("remove cgroup", exc.errno or errno.EIO, path) from exc
             removed.append(path)
         return removed
+
+
+def _idle(path: str, leaves: tuple[str, ...]) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            children = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+        return all(name in leaves and _idle(f"{path}/{name}", ()) for name in children) and not _procs(path)
+    except FileNotFoundError:
+        return False
+
+
+def _procs(path: str) -> str:
+    with open(f"{path}/cgroup.procs") as procs:
+        return procs.read().strip()
 
 
 def rmdir_patiently(path: str, deadline: float) -> None:

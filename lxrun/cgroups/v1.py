@@ -125,6 +125,8 @@ class V1Manager(CgroupManager):
     def parent_dirs(self) -> list[str]:
         return [f"{mount}{self.own[name].rstrip('/')}/lxrun" for name, mount in self.mounts.items()]
 
+    idle_leaves = (SHARED_LEAF,)
+
     def remove_idle_parents(self) -> list[str]:
         for path in self.parent_dirs():
             with contextlib.suppress(OSError):  # in use (EBUSY), or not there: either way it stays out

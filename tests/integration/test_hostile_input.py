@@ -21,7 +21,7 @@ from .conftest import LXRUN
 HOSTILE = {
     "huge": b"99999999999999999999999",
     "digits": b"9" * 5000,
-    "negative": b"-1",
+    "negative": b"-2",
     "nan": b"nan",
     "inf": b"inf",
     "non-utf8": b"\xff\xfe",
@@ -34,6 +34,8 @@ ACCEPTED = {
     ("--name", "huge"), ("--name", "nan"), ("--name", "inf"),
     ("--hostname", "huge"), ("--hostname", "nan"), ("--hostname", "inf"),
 }  # fmt: skip
+# -1 lifts a bound the host's config sets by default (lxrun.config): valid for these, hostile for the others.
+UNBOUNDED = {"--memory", "--pids-limit", "--timeout", "--disk"}
 # --result-json takes any file name relative to the working directory: checked apart below.
 RELATIVE_FILE = {"huge", "negative", "nan", "inf", "non-utf8"}
 
@@ -92,6 +94,14 @@ def test_every_exec_option(state_root: Path, workdir: Path, flag: str, value: st
             written.unlink()
     else:
         assert_one_line(done)
+    assert snapshot(state_root, workdir) == before
+
+
+@pytest.mark.parametrize("flag", sorted(UNBOUNDED))
+def test_minus_one_lifts_a_default_bound(state_root: Path, workdir: Path, flag: str) -> None:
+    before = snapshot(state_root, workdir)
+    done = lxrun(state_root, workdir, b"exec", b"--stack", b"busybox", flag.encode(), b"-1", b"--", b"true")
+    assert done.returncode == 0, done.stderr
     assert snapshot(state_root, workdir) == before
 
 
