@@ -234,7 +234,10 @@ class TaskSpec(Record):
     the user namespace, user, capabilities and seccomp profile. `disk` caps, in bytes, each place the
     task can write: its root's upper dir and /tmp (the default: the task's memory, /tmp 256m).
     `network` is none (a namespace of its own with only loopback), bridge (lxrun's bridge, NAT out,
-    published ports) or host.
+    published ports) or host. `tty` gives the task a pty of its own (stdin, stdout and stderr, its
+    controlling terminal; its output, stderr included, arrives as stdout; with stdin a terminal,
+    that terminal is raw while the task runs). Without it, a terminal given as stdin, stdout or
+    stderr reaches the task only through a pipe lxrun relays.
     """
 
     __slots__ = (
@@ -255,6 +258,7 @@ class TaskSpec(Record):
         "stdout",
         "stop_timeout",
         "timeout",
+        "tty",
         "volumes",
         "workdir",
     )
@@ -277,6 +281,7 @@ class TaskSpec(Record):
     security: Security
     disk: int | None
     network: NetworkSpec
+    tty: bool
 
     def __init__(
         self,
@@ -299,6 +304,7 @@ class TaskSpec(Record):
         security: Security = DEFAULT_SECURITY,
         disk: int | None = None,
         network: NetworkSpec = NO_NETWORK,
+        tty: bool = False,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -354,4 +360,5 @@ class TaskSpec(Record):
             security=security,
             disk=disk,
             network=network,
+            tty=tty,
         )

@@ -32,18 +32,40 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# Not forwarded, as docker's sig-proxy: SIGKILL and SIGSTOP (can't be caught), SIGCHLD (lxrun's own
+# children), SIGPIPE (lxrun's writes to a reader that left end the task's output instead: see
+# sandbox/relay.py). Nor the signals the kernel raises for a fault in lxrun itself: a handler that
+# returns would rerun the faulting instruction forever.
+NOT_FORWARDED = frozenset(
+    {
+        signal.SIGKILL,
+        signal.SIGSTOP,
+        signal.SIGCHLD,
+        signal.SIGPIPE,
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGILL,
+        signal.SIGTRAP,
+        signal.SIGSYS,
+    }
+)
 
 
 @contextlib.contextmanager
 def forwarding_signals(handles: list[TaskHandle]) -> Iterator[None]:
-    """While the task runs, SIGTERM/INT/HUP/QUIT to lxrun go to the task; it decides how to end."""
+    """While the task runs, every signal lxrun can catch goes to the task, which decides what it means
+    (SIGTSTP, SIGTTIN, SIGTTOU stop the task, not lxrun); SIGWINCH resizes a task's own terminal."""
 
     def forward(sig: int, _frame: FrameType | None) -> None:
         for handle in handles:
             handle.send_signal(sig)
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    previous = {}
+    for sig in signal.valid_signals():
+        if sig not in NOT_FORWARDED:
+            with contextlib.suppress(OSError, ValueError):  # the C library's own (glibc's 32 and 33)
+                previous[sig] = signal.signal(sig, forward)
     try:
         yield
     finally:
@@ -92,6 +114,7 @@ def main(argv: list[str]) -> int:
         stdout=1,
         stderr=2,
         keep=args.keep,
+        tty=args.tty,
     )
     handles: list[TaskHandle] = []
     sys.stdout.flush()
