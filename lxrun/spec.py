@@ -313,7 +313,10 @@ class TaskSpec(Record):
     `timeout`, `disk` and `limits`' memory and pids left None take the host's defaults (lxrun.config,
     applied by the Runtime); UNLIMITED (-1) asks for no bound.
     `network` is none (a namespace of its own with only loopback), bridge (lxrun's bridge, NAT out,
-    published ports) or host.
+    published ports) or host. `tty` gives the task a pty of its own (stdin, stdout and stderr, its
+    controlling terminal; its output, stderr included, arrives as stdout; with stdin a terminal,
+    that terminal is raw while the task runs). Without it, a terminal given as stdin, stdout or
+    stderr reaches the task only through a pipe lxrun relays.
     """
 
     __slots__ = (
@@ -334,6 +337,7 @@ class TaskSpec(Record):
         "stdout",
         "stop_timeout",
         "timeout",
+        "tty",
         "volumes",
         "workdir",
     )
@@ -356,6 +360,7 @@ class TaskSpec(Record):
     security: Security
     disk: int | None
     network: NetworkSpec
+    tty: bool
 
     def __init__(
         self,
@@ -378,6 +383,7 @@ class TaskSpec(Record):
         security: Security = DEFAULT_SECURITY,
         disk: int | None = None,
         network: NetworkSpec = NO_NETWORK,
+        tty: bool = False,
     ) -> None:
         check_stack_ref(stack)
         argv = tuple(argv)
@@ -441,4 +447,5 @@ class TaskSpec(Record):
             security=security,
             disk=disk,
             network=network,
+            tty=tty,
         )

@@ -16,6 +16,7 @@
  * Freestanding (no libc, raw system calls, its own _start): it is exec'd by descriptor after the
  * root changed, so it must be static, and a static glibc's start-up alone costs ~0.3 ms here, more
  * than the rest of this program's work. Built with -nostdlib -static; see setup.py. */
+#include <asm/ioctls.h>
 #include <asm/unistd.h>
 #include <linux/errno.h>
 #include <linux/fcntl.h>
@@ -184,6 +185,14 @@ static long exec_path(char **argv, char **envp)
 	}
 }
 
+/* A task whose stdin is a terminal (only a pty of its own: lxrun relays the caller's through pipes)
+ * takes it as its controlling terminal, so Ctrl-C becomes SIGINT and job control works. It must
+ * lead its session already. On a pipe or /dev/null this fails (ENOTTY) and changes nothing. */
+static void take_controlling_terminal(void)
+{
+	sys3(__NR_ioctl, 0, TIOCSCTTY, 0);
+}
+
 static void __attribute__((noreturn)) exec_task(char **argv, char **envp)
 {
 	/* Dispositions the caller ignored (Python ignores SIGPIPE) survive exec: give the task defaults. */
@@ -196,6 +205,7 @@ static void __attribute__((noreturn)) exec_task(char **argv, char **envp)
 	sys4(__NR_rt_sigprocmask, SIG_SETMASK, &none, 0, SIGSET_BYTES);
 	/* Its own session and process group, as a container's main process has. */
 	sys3(__NR_setsid, 0, 0, 0);
+	take_controlling_terminal();
 	long rc = exec_path(argv, envp);
 	report(LXRUN_STEP_EXEC, rc, argv[0]);
 	exit_now(rc == -ENOENT ? 127 : 126);

@@ -260,7 +260,8 @@ class DockerBackend:
 
     def refuse(self, plan: TaskPlan) -> None:
         """none and host are Docker's own networks; lxrun's bridge (its leases, NAT and --publish) is
-        native's only. The upper dir is Docker's own: it can't be kept."""
+        native's only. The upper dir is Docker's own: it can't be kept. A pty would change the attached
+        stream's framing and need its resizes relayed: not done here."""
         mode = plan.spec.network.mode
         if mode not in (NONE, HOST):
             raise Unsupported(
@@ -268,6 +269,8 @@ class DockerBackend:
             )
         if plan.spec.keep:
             raise Unsupported("keep", "the docker backend can't keep a task's upper dir", hint="use native or lxc")
+        if plan.spec.tty:
+            raise Unsupported("tty", "the docker backend relays no pty (its stream is framed)", hint="use native")
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         import docker.errors

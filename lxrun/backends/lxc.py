@@ -281,13 +281,16 @@ class LxcBackend:
         return Probe(True, f"liblxc {getattr(lxc, 'version', '?')}")
 
     def refuse(self, plan: TaskPlan) -> None:
-        """What a config file can't say (lxrun's bridge, a line break) and a cgroup parent of the task's own."""
+        """What a config file can't say (lxrun's bridge, a line break), a cgroup parent of the task's own
+        and a pty of the task's own."""
         lxc_config.network_lines(plan)
         lxc_config.check_one_line(plan)
         if plan.spec.cgroup_parent is not None:
             raise Unsupported(
                 "cgroup_parent", "the lxc backend nests its cgroups under lxrun's own", hint="use native or docker"
             )
+        if plan.spec.tty:
+            raise Unsupported("tty", "the lxc backend gives a task no pty of its own", hint="use native")
 
     def run(self, plan: TaskPlan, on_start: OnStart | None = None) -> Result:
         spec = plan.spec
@@ -349,7 +352,7 @@ class LxcBackend:
             init_pid = monitor.init_pid()  # as the task can't end before it exists, this costs no time
             if init_pid is not None:
                 record.running_as(init_pid)
-            _, timed_out = wait(monitor, stdio.sinks, started, spec.timeout, spec.stop_timeout)
+            _, timed_out = wait(monitor, stdio.relay, started, spec.timeout, spec.stop_timeout)
             wall_time = time.monotonic() - started
             outputs, truncated = stdio.finish()
             error_record, status_record = init_pipes.read()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 
 from lxrun import faults
@@ -39,11 +40,16 @@ MIN_KERNEL = (5, 19)  # overlayfs over idmapped layers
 
 
 class _Handle:
-    def __init__(self, task_id: str, process: helper.SandboxProcess) -> None:
+    def __init__(self, task_id: str, process: helper.SandboxProcess, stdio: TaskStdio) -> None:
         self.task_id = task_id
         self._process = process
+        self._stdio = stdio
 
     def send_signal(self, sig: int) -> None:
+        """SIGWINCH to a task with a pty means the caller's window changed: the pty takes its size
+        (and its kernel tells the task); anything else goes to pid 1, which passes it on."""
+        if sig == signal.SIGWINCH and self._stdio.resize():
+            return
         self._process.send_signal(sig)
 
 
@@ -107,10 +113,10 @@ class NativeBackend:
             faults.point("spawned")
             stdio.close_child_ends()
             if on_start is not None:
-                on_start(_Handle(plan.task_id, process))
+                on_start(_Handle(plan.task_id, process, stdio))
             faults.point("running")
             status, timed_out = wait(
-                process, stdio.sinks, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all
+                process, stdio.relay, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all
             )
             wall_time = time.monotonic() - started
             usage = cgroup.usage()

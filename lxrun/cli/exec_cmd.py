@@ -33,23 +33,58 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# Not forwarded, as docker's sig-proxy: SIGKILL and SIGSTOP (can't be caught), SIGCHLD (lxrun's own
+# children), SIGPIPE (lxrun's writes to a reader that left end the task's output instead: see
+# sandbox/relay.py). Nor the signals the kernel raises for a fault in lxrun itself: a handler that
+# returns would rerun the faulting instruction forever.
+NOT_FORWARDED = frozenset(
+    {
+        signal.SIGKILL,
+        signal.SIGSTOP,
+        signal.SIGCHLD,
+        signal.SIGPIPE,
+        signal.SIGSEGV,
+        signal.SIGBUS,
+        signal.SIGFPE,
+        signal.SIGILL,
+        signal.SIGTRAP,
+        signal.SIGSYS,
+    }
+)
 
 
-@contextlib.contextmanager
-def forwarding_signals(handles: list[TaskHandle]) -> Iterator[None]:
-    """While the task runs, SIGTERM/INT/HUP/QUIT to lxrun go to the task; it decides how to end."""
+class Forwarder:
+    """Every signal lxrun can catch goes to the task, which decides what it means (SIGTSTP, SIGTTIN,
+    SIGTTOU stop the task, not lxrun); SIGWINCH resizes a task's own terminal. One that comes before
+    the task runs waits for it: the task may print before lxrun has its handle."""
 
-    def forward(sig: int, _frame: FrameType | None) -> None:
-        for handle in handles:
+    def __init__(self) -> None:
+        self.handles: list[TaskHandle] = []
+        self.early: list[int] = []
+
+    def started(self, handle: TaskHandle) -> None:
+        self.handles.append(handle)
+        while self.early:  # a signal from here on goes straight to the handle
+            handle.send_signal(self.early.pop(0))
+
+    def forward(self, sig: int, _frame: FrameType | None) -> None:
+        if not self.handles:
+            self.early.append(sig)
+        for handle in self.handles:
             handle.send_signal(sig)
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {}
+        for sig in signal.valid_signals():
+            if sig not in NOT_FORWARDED:
+                with contextlib.suppress(OSError, ValueError):  # the C library's own (glibc's 32 and 33)
+                    previous[sig] = signal.signal(sig, self.forward)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def main(argv: list[str]) -> int:
@@ -93,11 +128,12 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
         stdout=1,
         stderr=2,
         keep=args.keep,
+        tty=args.tty,
     )
-    handles: list[TaskHandle] = []
+    forwarder = Forwarder()
     sys.stdout.flush()
-    with forwarding_signals(handles):
-        result = run(spec, backend=args.backend, root=args.root, on_start=handles.append)
+    with forwarder.installed():
+        result = run(spec, backend=args.backend, root=args.root, on_start=forwarder.started)
     for notice in result.notices:
         print(f"lxrun: {notice}", file=sys.stderr)
     if result.upper_dir:

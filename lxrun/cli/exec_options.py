@@ -67,6 +67,12 @@ def options() -> tuple[Option, ...]:
         Option("--stack", required=True, help="stack to run on: NAME (its current version) or NAME@VERSION"),
         Option("-i", "--interactive", kind=FLAG, help="connect stdin to the task (default: /dev/null)"),
         Option(
+            "-t",
+            "--tty",
+            kind=FLAG,
+            help="give the task a terminal of its own (stderr joins stdout); -it for an interactive shell",
+        ),
+        Option(
             "-e",
             "--env",
             kind=APPEND,

@@ -28,6 +28,7 @@ FLAG_OF_FIELD = {
     "name": "--name",
     "workdir": "--workdir",
     "hostname": "--hostname",
+    "tty": "--tty",
 }
 
 

@@ -1,6 +1,9 @@
 """Where a task's stdout or stderr goes when lxrun reads it: a descriptor (written as it arrives) or
 memory, with an optional cap that keeps the head and the tail and drops the middle, as BenchExec
 does: the task keeps running, the caller sees how it began and how it ended, and where the cut was.
+When the descriptor's reader leaves (EPIPE, or EIO from a hung-up terminal), the sink is `gone`:
+whoever feeds it closes its source, so the task meets the broken pipe itself, as it would writing
+to the descriptor directly.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ class StreamSink:
         self.kept = bytearray()  # in memory: everything kept so far of the head
         self.tail = bytearray()
         self.dropped = 0
-        self._target_gone = False
+        self.gone = False  # the target's reader left: nothing more is written
 
     @property
     def truncated(self) -> bool:
@@ -53,11 +56,11 @@ class StreamSink:
             self.kept += data
             return
         view = memoryview(data)
-        while view and not self._target_gone:
+        while view and not self.gone:
             try:
                 view = view[os.write(self.target_fd, view) :]
-            except BrokenPipeError:
-                self._target_gone = True  # the reader left; keep draining so the task isn't blocked
             except OSError as exc:
-                if exc.errno != errno.EINTR:
+                if exc.errno in (errno.EPIPE, errno.EIO):  # EIO: a terminal that hung up
+                    self.gone = True
+                elif exc.errno != errno.EINTR:
                     raise

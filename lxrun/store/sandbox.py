@@ -23,6 +23,7 @@ from lxrun.sandbox import mounts
 from lxrun.sandbox.caps import DOCKER_DEFAULT
 from lxrun.sandbox.compose import Composer, SandboxPlan
 from lxrun.sandbox.output import StreamSink
+from lxrun.sandbox.relay import Relay
 from lxrun.sandbox.seccomp import DEFAULT
 from lxrun.sandbox.supervise import wait
 
@@ -93,16 +94,16 @@ class BuildSandbox:
             child_ends = resources.enter_context(contextlib.ExitStack())
             stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             child_ends.callback(os.close, stdin)
-            output, sinks = self.log_fd, {}
+            output, relay = self.log_fd, resources.enter_context(contextlib.closing(Relay()))
             if capture:
                 read_end, output = os.pipe2(os.O_CLOEXEC)
-                resources.callback(os.close, read_end)
+                relay.add_output(read_end, StreamSink(None, None))
                 child_ends.callback(os.close, output)
-                sinks[read_end] = StreamSink(None, None)
+            sinks = list(relay.outputs.values())
             try:
                 sandbox = self.composer.start(plan, (stdin, output, output), resources)
             finally:
                 child_ends.close()
-            status, _ = wait(sandbox.process, sinks, time.monotonic())
+            status, _ = wait(sandbox.process, relay, time.monotonic())
         code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        return code, b"".join(sink.finish() or b"" for sink in sinks.values())
+        return code, b"".join(sink.finish() or b"" for sink in sinks)
