@@ -49,13 +49,17 @@ NOT_FORWARDED = frozenset(
         signal.SIGILL,
         signal.SIGTRAP,
         signal.SIGSYS,
+        # Job control of lxrun itself: caught, a background `lxrun exec -i` reading the terminal would be
+        # sent SIGTTIN again at each retry of its read, spinning; left alone, the shell stops it as any job.
+        signal.SIGTTIN,
+        signal.SIGTTOU,
     }
 )
 
 
 class Forwarder:
-    """Every signal lxrun can catch goes to the task, which decides what it means (SIGTSTP, SIGTTIN,
-    SIGTTOU stop the task, not lxrun); SIGWINCH resizes a task's own terminal. One that comes before
+    """Every signal lxrun can catch goes to the task, which decides what it means (SIGTSTP stops the
+    task, not lxrun); SIGWINCH resizes a task's own terminal. One that comes before
     the task runs waits for it: the task may print before lxrun has its handle."""
 
     def __init__(self) -> None:
