@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -93,3 +94,17 @@ def lxrun_cli(
     env = {**os.environ, "LXRUN_ROOT": str(root), **(env_extra or {})}
     kwargs.setdefault("capture_output", True)
     return subprocess.run([LXRUN, *args], env=env, text=True, check=False, **kwargs)
+
+
+HANG_GUARD = 60  # seconds; only a hang ever takes that long
+
+
+def finish(proc: subprocess.Popen[Any]) -> int:
+    """An `lxrun exec` started by a test, to its end; one that hangs is ended (and releases its task)."""
+    try:
+        return proc.wait(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # forwarded: the task ends, lxrun releases it
+            proc.send_signal(signal.SIGCONT)  # (a stopped lxrun must first go on to see it)
+            proc.wait()

@@ -9,25 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LXRUN
-
-HANG_GUARD = 60  # seconds; only a hang ever takes that long
+from .conftest import LXRUN, finish
 
 
 def start(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [LXRUN, "exec", "--root", str(root), "--stack", "busybox", *args], stdout=subprocess.PIPE, text=True
     )
-
-
-def finish(proc: subprocess.Popen[str]) -> int:
-    try:
-        return proc.wait(timeout=HANG_GUARD)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()  # forwarded: the task ends, lxrun releases it
-            proc.send_signal(signal.SIGCONT)  # (a stopped lxrun must first go on to see it)
-            proc.wait()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import signal
 import struct
 import subprocess
 import termios
@@ -16,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LXRUN
+from .conftest import HANG_GUARD, LXRUN, finish
 
 ROWS, COLS = 37, 111
-HANG_GUARD = 60  # seconds; only a hang ever takes that long
 
 
 class UserTerminal:
@@ -67,16 +65,6 @@ def user() -> Iterator[UserTerminal]:
     terminal = UserTerminal()
     yield terminal
     terminal.close()
-
-
-def finish(proc: subprocess.Popen[bytes]) -> int:
-    try:
-        return proc.wait(timeout=HANG_GUARD)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()  # forwarded: the task ends, lxrun releases it
-            proc.send_signal(signal.SIGCONT)  # (a stopped lxrun must first go on to see it)
-            proc.wait()
 
 
 def echo_is_on(user: UserTerminal) -> bool:
