@@ -76,10 +76,10 @@ def collect(
                     os.unlink(link)
     idle = cgroups.idle_parents() if dry_run else cgroups.remove_idle_parents()
     other += [f"idle cgroup {path}" for path in idle]
-    if not dry_run and os.path.isdir(layout.net):
+    if os.path.isdir(layout.net):
         from lxrun.net.gc import gc_network  # bridge networking was used on this state root
 
-        net = gc_network(layout)
+        net = gc_network(layout, dry_run=dry_run)
         other += [f"veth {v}" for v in net.veths] + [f"address lease {a}" for a in net.leases]
         other += [f"{net.elements} published-port rules"] if net.elements else []
         other += list(net.shared)

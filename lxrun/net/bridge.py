@@ -87,16 +87,17 @@ def _create_table(config: NetworkConfig) -> list[str]:
         raise
 
 
-def remove(config: NetworkConfig, ipr: IPRoute) -> list[str]:
+def remove(config: NetworkConfig, ipr: IPRoute, dry_run: bool = False) -> list[str]:
     """Remove table and bridge, and leave the forwarding guard (call holding net_lock exclusively, with no
-    lease held). Returns what it removed."""
+    lease held). Returns what it removed (or, `dry_run`, what it would remove, changing nothing)."""
     removed = []
     if table_exists(config):
-        nft().run(f"delete table ip {config.table}", step="delete nftables table", path=f"ip {config.table}")
+        if not dry_run:
+            nft().run(f"delete table ip {config.table}", step="delete nftables table", path=f"ip {config.table}")
         removed.append(f"table ip {config.table}")
-    if links.delete_link(ipr, config.bridge):
+    if links.link_exists(ipr, config.bridge) if dry_run else links.delete_link(ipr, config.bridge):
         removed.append(f"bridge {config.bridge}")
-    return removed + forwarding.release(config.bridge)
+    return removed + forwarding.release(config.bridge, dry_run)
 
 
 def _write(path: str, value: str) -> None:

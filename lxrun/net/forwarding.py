@@ -33,17 +33,28 @@ def ensure(bridge: str) -> list[str]:
     ]
 
 
-def release(bridge: str) -> list[str]:
-    """`bridge` is gone: leave the guard; the last one out turns ip_forward off. Returns what it removed."""
+def release(bridge: str, dry_run: bool = False) -> list[str]:
+    """`bridge` is gone: leave the guard; the last one out turns ip_forward off. Returns what it removed
+    (or, `dry_run`, what it would remove, changing nothing)."""
     if not guard_exists():
         return []
     path = f"ip {GUARD_TABLE}"
-    nft().run(withdraw(bridge), step="guard forwarding", path=path)
-    if "elements" in nft().run(f"list set ip {GUARD_TABLE} {GUARD_SET}", step="guard forwarding", path=path):
+    if not dry_run:
+        nft().run(withdraw(bridge), step="guard forwarding", path=path)
+    members = nft().run(f"list set ip {GUARD_TABLE} {GUARD_SET}", step="guard forwarding", path=path)
+    if "elements" in members and (not dry_run or _others_than(bridge, members)):
         return []
-    nft().run(f"delete table ip {GUARD_TABLE}", step="guard forwarding", path=path)
-    _write("0")
+    if not dry_run:
+        nft().run(f"delete table ip {GUARD_TABLE}", step="guard forwarding", path=path)
+        _write("0")
     return [f"table ip {GUARD_TABLE}", "ip_forward (back off)"]
+
+
+def _others_than(bridge: str, members: str) -> bool:
+    """Whether the guard set's listing names a bridge other than `bridge`."""
+    _, _, elements = members.partition("elements = {")
+    names = [name.strip().strip('"') for name in elements.partition("}")[0].split(",")]
+    return any(name and name != bridge for name in names)
 
 
 def guard_exists() -> bool:

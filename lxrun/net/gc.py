@@ -35,20 +35,25 @@ class NetworkGc(Record):
         super().__init__(veths=veths, leases=leases, elements=elements, shared=shared, live=live)
 
 
-def gc_network(layout: Layout, config: NetworkConfig | None = None) -> NetworkGc:
+def gc_network(layout: Layout, config: NetworkConfig | None = None, dry_run: bool = False) -> NetworkGc:
+    """Release what dead tasks left and, with none alive, the shared pieces; `dry_run`: say what it would
+    release, changing nothing (a lease's holder is only looked at, not taken)."""
     config = config or NetworkConfig()
     network = config.network
-    with bridge.net_lock(layout, exclusive=True), contextlib.ExitStack() as held:
+    with bridge.net_lock(layout, exclusive=not dry_run), contextlib.ExitStack() as held:
         ipr = held.enter_context(contextlib.closing(links.rtnl()))
         live: set[str] = set()
-        dead: list[leases.Lease] = []
+        dead_names: set[str] = set()
         names = os.listdir(layout.net_leases) if os.path.isdir(layout.net_leases) else []
         for name in names:
+            if dry_run:
+                (live if leases.held(layout.net_leases, name) else dead_names).add(name)
+                continue
             lease = leases.take(layout.net_leases, name, "gc")
             if lease is None:
                 live.add(name)
-            else:
-                dead.append(held.enter_context(lease))  # released (unlinked) last, after its leftovers are gone
+            else:  # released (unlinked) last, after its leftovers are gone
+                dead_names.add(held.enter_context(lease).address)
         veths = [
             name
             for name in links.veth_names(ipr)
@@ -56,13 +61,15 @@ def gc_network(layout: Layout, config: NetworkConfig | None = None) -> NetworkGc
             and ipaddress.IPv4Address(address) in network
             and address not in live
         ]
-        veths = [name for name in veths if links.delete_link(ipr, name)]
+        if not dry_run:
+            veths = [name for name in veths if links.delete_link(ipr, name)]
         elements = [element for element in publish.listed(config) if element.address not in live]
-        publish.remove(config, elements)
-        shared = bridge.remove(config, ipr) if not live else []
+        if not dry_run:
+            publish.remove(config, elements)
+        shared = bridge.remove(config, ipr, dry_run) if not live else []
         return NetworkGc(
             veths=tuple(veths),
-            leases=tuple(sorted(lease.address for lease in dead)),
+            leases=tuple(sorted(dead_names)),
             elements=len(elements),
             shared=tuple(shared),
             live=len(live),

@@ -51,6 +51,21 @@ class Lease:
         self.release()
 
 
+def held(leases_dir: str, address: str) -> bool:
+    """Whether a live task holds the lease on `address` (a look: nothing is written, nothing kept)."""
+    try:
+        fd = os.open(f"{leases_dir}/{address}", os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def take(leases_dir: str, address: str, holder: str) -> Lease | None:
     """The lease on `address` if nobody holds it, else None. `holder` is written into it (for people)."""
     path = f"{leases_dir}/{address}"

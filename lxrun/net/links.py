@@ -130,6 +130,11 @@ def host_routes(ipr: IPRoute) -> list[Route]:
         ]
 
 
+def link_exists(ipr: IPRoute, name: str) -> bool:
+    with netlink("find interface", name):
+        return bool(ipr.link_lookup(ifname=name))
+
+
 def veth_names(ipr: IPRoute) -> list[str]:
     """The host ends of task veths (named lx + the task's address in hex)."""
     with netlink("list interfaces"):

@@ -107,3 +107,16 @@ def test_publish_needs_bridge(state_root: Path) -> None:
         125,
         "lxrun: --publish: needs the bridge network, not none (use the bridge network, or publish nothing)\n",
     )
+
+
+def test_gc_dry_run_names_the_network_parts_gc_then_removes(state_root: Path) -> None:
+    assert sh(state_root, "true", network=NetworkSpec("bridge")).exit_code == 0
+    runtime = Runtime(state_root)
+    dry = runtime.gc(dry_run=True).released.other
+    assert {"table ip lxrun0", "bridge lxrun0"} <= set(dry), dry  # idle now that its task is gone
+    assert runtime.gc(dry_run=True).released.other == dry  # the dry run changed nothing
+    wet = runtime.gc().released.other
+    assert [item for item in wet if not item.startswith("idle cgroup")] == [
+        item for item in dry if not item.startswith("idle cgroup")
+    ], (dry, wet)
+    assert runtime.gc(dry_run=True).released.nothing
