@@ -19,10 +19,10 @@ so a file is parsed only when it is new or changed, and its values are kept in `
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
+from lxrun import cache_file
 from lxrun.errors import LxrunError, SpecError
 from lxrun.options import parse_size
 from lxrun.record import Record
@@ -170,12 +170,4 @@ def _cached(cache: str, key: str) -> Defaults | None:
 
 def _store(cache: str, key: str, defaults: Defaults) -> None:
     """Best effort: it is only a cache, so a read-only state root costs each start a parse."""
-    staged = f"{cache}.{os.getpid()}-{os.urandom(4).hex()}"
-    try:
-        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
-        with open(staged, "w") as file:
-            json.dump({"key": key, "defaults": defaults.as_dict()}, file)
-        os.rename(staged, cache)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(staged)
+    cache_file.store(cache, json.dumps({"key": key, "defaults": defaults.as_dict()}).encode())

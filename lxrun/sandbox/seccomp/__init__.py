@@ -8,9 +8,9 @@ the sandbox only loads it, which costs microseconds.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
+from lxrun import cache_file
 from lxrun.errors import SpecError
 from lxrun.sandbox.seccomp.profile import SCMP_ARCH, Resolved, load, resolve
 
@@ -73,17 +73,8 @@ class Compiler:
     def _store(self, key: str, compiled: Filter) -> None:
         """Best effort: it is only a cache, so a full or read-only disk costs the next start a compile."""
         path = self._file(key)
-        if path is None:
-            return
-        staged = f"{path}.{os.getpid()}-{os.urandom(4).hex()}"
-        try:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            with open(staged, "wb") as file:
-                file.write(key.encode() + b"\n" + compiled.to_bytes())
-            os.rename(staged, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(staged)
+        if path is not None:
+            cache_file.store(path, key.encode() + b"\n" + compiled.to_bytes())
 
 
 def compile_filter(path: str, resolved: Resolved) -> Filter:
