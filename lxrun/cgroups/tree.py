@@ -91,7 +91,8 @@ class TaskTree:
 
     def _create(self, hierarchy: Hierarchy) -> None:
         top = hierarchy.path(self.top)
-        # The shared top goes when its last task ends: if that happens between our two mkdirs, make it again.
+        # The shared top goes when its last task ends: if that happens before our own directory is in it
+        # (between the two mkdirs, or while we fill in its cpuset), make it again.
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 self._mkdir(hierarchy, top, exist_ok=True)  # filling in its cpuset may find it gone, too
@@ -114,10 +115,16 @@ class TaskTree:
             raise
         except OSError as exc:
             raise SetupError.from_errno("cgroup", exc.errno or errno.EIO, path) from exc
-        if "cpuset" in hierarchy.controllers and not hierarchy.unified:
-            _inherit_cpuset(path)
-        if hierarchy.unified:
-            _delegate(path, hierarchy.controllers)
+        try:
+            if "cpuset" in hierarchy.controllers and not hierarchy.unified:
+                _inherit_cpuset(path)
+            if hierarchy.unified:
+                _delegate(path, hierarchy.controllers)
+        except SetupError as exc:
+            # The shared top's last task removed it under us: its files are gone (ENOENT) or dead (ENODEV).
+            if exc.errno in (errno.ENOENT, errno.ENODEV):
+                raise FileNotFoundError(exc.errno, "removed while being filled in", path) from exc
+            raise
 
     def _weigh(self, limits: Limits) -> None:
         cpu = self.find("cpu")
