@@ -148,7 +148,9 @@ struct lxrun_request {
     ...;
 };
 
-struct lxrun_child { int pid; int pidfd; int status_fd; ...; };
+enum lxrun_mark { LXRUN_MARK_CALLED, LXRUN_MARK_STAGE1, LXRUN_MARK_STAGE2, LXRUN_MARK_GO, LXRUN_MARK_PIVOT,
+                  LXRUN_MARK_PIVOTED, LXRUN_MARK_EXEC, LXRUN_MARK_RETURNED, LXRUN_MARKS, ... };
+struct lxrun_child { int pid; int pidfd; int status_fd; int64_t marks[...]; ...; };
 
 struct lxrun_seccomp_arg { unsigned int index; int op; uint64_t value; uint64_t value_two; ...; };
 struct lxrun_seccomp_rule { const char *name; uint32_t action; const struct lxrun_seccomp_arg *args; int n_args; ...; };

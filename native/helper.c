@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -54,7 +55,15 @@ struct stage_ctx {
 	pid_t caller;      /* our caller's pid: stage 1 ends itself if it finds another parent */
 	char *stage2_stack;
 	pid_t stage2_pid;  /* set by stage 1, read by the caller after stage 1 exited */
+	int64_t *marks;    /* the caller's lxrun_child.marks */
 };
+
+static void mark(const struct stage_ctx *ctx, enum lxrun_mark point)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ctx->marks[point] = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
 
 /* Record a failure for the parent and end the stage. errno is read first: nothing may clobber it. */
 static void __attribute__((noreturn)) stage_fail(const struct stage_ctx *ctx, int step, int index, const char *path)
@@ -364,9 +373,13 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_PIVOT:
+		mark(ctx, LXRUN_MARK_PIVOT);
+		/* Detaching the old root waits for an RCU grace period, as every unmount does: the one wait
+		 * left on this path, since the task must never see the host's tree. */
 		if (fchdir(ctx->root_fd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
 		    chdir("/") < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
+		mark(ctx, LXRUN_MARK_PIVOTED);
 		return;
 	case LXRUN_OP_MKDIR:
 		target = open_in_root(ctx->root_fd, s->target, LXRUN_CREATE_DIR, s->mode, buf);
@@ -375,10 +388,7 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 		close(target);
 		return;
 	case LXRUN_OP_FS:
-		mnt = make_fs(s);
-		break;
 	case LXRUN_OP_BIND:
-		mnt = clone_tree(ctx, AT_FDCWD, s->source, s);
 		break;
 	case LXRUN_OP_REBIND:
 		target = open_in_root(ctx->root_fd, s->target, s->create, 0, buf);
@@ -395,15 +405,16 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 		errno = EINVAL;
 		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 	}
-	if (mnt < 0)
-		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->op == LXRUN_OP_BIND ? s->source : s->target);
+	/* FS and BIND: the target first, so a skipped one never makes a mount. Closing a mount that was
+	 * never attached makes the kernel wait for an RCU grace period (milliseconds here). */
 	target = open_in_root(ctx->root_fd, s->target, s->create, s->mode, buf);
-	if (target < 0 && errno == ENOENT && s->create == LXRUN_CREATE_SKIP) {
-		close(mnt);
+	if (target < 0 && errno == ENOENT && s->create == LXRUN_CREATE_SKIP)
 		return;
-	}
 	if (target < 0)
 		stage_fail(ctx, LXRUN_STEP_MOUNT, index, buf);
+	mnt = s->op == LXRUN_OP_FS ? make_fs(s) : clone_tree(ctx, AT_FDCWD, s->source, s);
+	if (mnt < 0)
+		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->op == LXRUN_OP_BIND ? s->source : s->target);
 	if (attach(mnt, target, "", MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 	close(target);
@@ -502,6 +513,7 @@ static int stage2_main(void *arg)
 		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
 			stage_fail(ctx, LXRUN_STEP_SECCOMP, -1, NULL);
 	}
+	mark(ctx, LXRUN_MARK_EXEC);
 	syscall(SYS_execveat, ctx->init_fd, "", req->init_argv, req->envp, AT_EMPTY_PATH);
 	stage_fail(ctx, LXRUN_STEP_EXEC_INIT, -1, req->init_path);
 }
@@ -674,6 +686,7 @@ static int stage1_main(void *arg)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != ctx->caller)
 		_exit(125);  /* it died before the line above */
+	mark(ctx, LXRUN_MARK_STAGE1);
 
 	/* Made here, in our own descriptor table, so only the two stages hold them: our caller, suspended
 	 * until we exit, must not keep the exec pipe open or we would wait for its end forever. */
@@ -683,6 +696,7 @@ static int stage1_main(void *arg)
 		join_cgroups(ctx);
 	enter_network(ctx);
 	ctx->stage2_pid = spawn_stage2(ctx);
+	mark(ctx, LXRUN_MARK_STAGE2);
 	close(ctx->go_fd[0]);
 	close(ctx->exec_fd[1]);
 	if (req->clone_flags & CLONE_NEWUSER) {
@@ -692,6 +706,7 @@ static int stage1_main(void *arg)
 	enter_stage2_mounts(ctx);
 	for (int i = 0; i < req->n_host_steps; i++)
 		run_step(ctx, &req->host_steps[i], i, buf);
+	mark(ctx, LXRUN_MARK_GO);
 	if (write(ctx->go_fd[1], "g", 1) != 1)
 		stage_fail(ctx, LXRUN_STEP_SYNC, -1, NULL);
 	/* Stage 2 runs on memory our caller frees once we exit: wait until it exec'd or died. From here
@@ -773,8 +788,10 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 	int status_pipe[2] = { -1, -1 };
 	struct stage_ctx ctx = {
 		.req = req, .go_fd = { -1, -1 }, .exec_fd = { -1, -1 }, .init_fd = req->init_fd, .root_fd = AT_FDCWD,
-		.userns_fd = -1, .stage2_pid = -1, .caller = getpid(),
+		.userns_fd = -1, .stage2_pid = -1, .caller = getpid(), .marks = out->marks,
 	};
+	memset(out->marks, 0, sizeof out->marks);
+	mark(&ctx, LXRUN_MARK_CALLED);
 	/* init_fd stays open for the caller's life: one closed and its number reused must not be exec'd. */
 	int seals = fcntl(req->init_fd, F_GET_SEALS);
 	if (seals < 0 || (seals & INIT_SEALS) != INIT_SEALS) {
@@ -810,6 +827,7 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 	out->pid = ctx.stage2_pid;
 	out->pidfd = pidfd;
 	out->status_fd = status_pipe[0];
+	mark(&ctx, LXRUN_MARK_RETURNED);
 	return 0;
 
 fail:

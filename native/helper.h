@@ -98,10 +98,25 @@ struct lxrun_request {
 	int stderr_fd;
 };
 
+/* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not
+ * reached), written by the caller and both stages (whose memory is the caller's until they exec). */
+enum lxrun_mark {
+	LXRUN_MARK_CALLED,         /* lxrun_spawn entered */
+	LXRUN_MARK_STAGE1,         /* stage 1 runs */
+	LXRUN_MARK_STAGE2,         /* stage 2 cloned: its namespaces exist */
+	LXRUN_MARK_GO,             /* stage 1's host steps done (ids mapped, root assembled) */
+	LXRUN_MARK_PIVOT,          /* stage 2's in-root steps done: pivot_root */
+	LXRUN_MARK_PIVOTED,        /* the old root detached */
+	LXRUN_MARK_EXEC,           /* user, capabilities, fds and seccomp set: init is exec'd */
+	LXRUN_MARK_RETURNED,       /* init runs: back in the caller */
+	LXRUN_MARKS
+};
+
 struct lxrun_child {
 	pid_t pid;       /* the sandbox's pid 1, as seen from the caller (and the caller's child) */
 	int pidfd;
 	int status_fd;   /* init writes the task's wait status here */
+	int64_t marks[LXRUN_MARKS];
 };
 
 /* 0 and *out filled, or -1 and *err filled; on -1 no process and no descriptor is left over. */

@@ -69,6 +69,10 @@ class CgroupView(Record):
     ) -> None:
         super().__init__(unified=unified, hierarchies=hierarchies or {}, links=links or {})
 
+    def key(self) -> tuple[object, ...]:
+        """Equal for views that mount alike (a cheap hashable stand-in for the view)."""
+        return self.unified, tuple(self.hierarchies.items()), tuple(self.links.items())
+
 
 class TaskCgroup:
     """One task's cgroup (a directory per hierarchy). As a context manager it kills everything left in it

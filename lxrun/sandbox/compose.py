@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from lxrun.cgroups import CgroupManager, TaskCgroup
+    from lxrun.cgroups.base import CgroupView
     from lxrun.layout import Layout
     from lxrun.net.spec import NetworkSpec
     from lxrun.plan import PlannedVolume
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 NAMESPACES = frozenset({"mount", "pid", "uts", "ipc"})
 # The sandbox's network as the helper's first stage takes it: a namespace of its own, the bridge's, the host's.
 HELPER_NETWORK = {NONE: "new", BRIDGE: "join", HOST: "host"}
+STEP_TABLES = 32  # kinds of sandbox whose shared steps a composer keeps built
 # Held back while the helper starts, so an interrupt finds the new pid 1 owned by the ExitStack that kills it.
 INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
@@ -216,6 +218,7 @@ class Composer:
         self._id_pool = id_pool
         self._next_range = int.from_bytes(os.urandom(2), "little")  # spreads runners over the pool
         self.seccomp = Compiler(layout.seccomp_cache)
+        self._step_tables: dict[tuple[object, ...], tuple[list[mounts.MountStep], helper.StepTable]] = {}
 
     @property
     def cgroups(self) -> CgroupManager:
@@ -280,8 +283,8 @@ class Composer:
         files = etc_files(plan.hostname, plan.network.mode, address) if plan.task_files else {}
         files_host_steps, files_binds = mounts.etc_file_steps(scratch, files, root_owner)
         view = cgroup.view() if cgroup is not None else None
-        cgroup_host_steps, cgroup_steps = mounts.cgroup_steps(scratch, view) if view is not None else ([], [])
-        steps = mounts.sandbox_steps(scratch, plan.disk, cgroup_steps) + files_binds + list(plan.binds)
+        cgroup_host_steps, shared = self._shared_steps(scratch, plan.disk, view)
+        steps = [*shared.steps, *files_binds, *plan.binds]
         volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
         steps += volume_moves
         steps += [mounts.workdir_step(plan.cwd), mounts.PIVOT]
@@ -312,4 +315,20 @@ class Composer:
             cgroup_join_fds=join_fds,
             cgroup_dir_fd=cgroup_dir_fd,
             new_cgroupns=bool(join_fds) or cgroup_dir_fd >= 0,
+            shared_steps=shared,
         )
+
+    def _shared_steps(
+        self, scratch: str, disk: int | None, view: CgroupView | None
+    ) -> tuple[list[mounts.MountStep], helper.StepTable]:
+        """The first stage's steps for the cgroup view and the second stage's own filesystems, built
+        (and put in C form) once per kind of sandbox rather than for each."""
+        key = (scratch, disk, view.key() if view is not None else None)
+        found = self._step_tables.get(key)
+        if found is None:
+            host, cgroup_steps = mounts.cgroup_steps(scratch, view) if view is not None else ([], [])
+            found = host, helper.StepTable(mounts.sandbox_steps(scratch, disk, cgroup_steps))
+            if len(self._step_tables) >= STEP_TABLES:
+                self._step_tables.clear()  # many --disk sizes: start over rather than grow
+            self._step_tables[key] = found
+        return found

@@ -130,7 +130,7 @@ class SpawnRequest(Record):
     user namespace, `uid_map`/`gid_map` are written for it from outside. `caps` is what the task
     keeps, every set included; `seccomp` the compiled filter, or None. The task joins its cgroups by
     writing to `cgroup_join_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
-    directory open at `cgroup_dir_fd`.
+    directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
     """
 
     __slots__ = (
@@ -150,6 +150,7 @@ class SpawnRequest(Record):
         "network",
         "new_cgroupns",
         "seccomp",
+        "shared_steps",
         "stderr_fd",
         "stdin_fd",
         "stdout_fd",
@@ -179,6 +180,7 @@ class SpawnRequest(Record):
     cgroup_dir_fd: int
     new_cgroupns: bool
     init_path: str
+    shared_steps: StepTable | None
 
     def __init__(
         self,
@@ -204,6 +206,7 @@ class SpawnRequest(Record):
         cgroup_dir_fd: int = -1,
         new_cgroupns: bool = False,
         init_path: str = INIT_PATH,
+        shared_steps: StepTable | None = None,
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -228,6 +231,7 @@ class SpawnRequest(Record):
             cgroup_dir_fd=cgroup_dir_fd,
             new_cgroupns=new_cgroupns,
             init_path=init_path,
+            shared_steps=shared_steps,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -236,13 +240,20 @@ class SpawnRequest(Record):
         return every[index] if 0 <= index < len(every) else None
 
 
-class SandboxProcess:
-    """The sandbox's pid 1, started by us. Owns its pidfd and status pipe; `close` releases both."""
+# The points lxrun_spawn marks on its way (native/helper.h, enum lxrun_mark), in order.
+SPAWN_MARKS = ("called", "stage1", "stage2", "go", "pivot", "pivoted", "exec", "returned")
+assert len(SPAWN_MARKS) == lib.LXRUN_MARKS
 
-    def __init__(self, pid: int, pidfd: int, status_fd: int) -> None:
+
+class SandboxProcess:
+    """The sandbox's pid 1, started by us. Owns its pidfd and status pipe; `close` releases both.
+    `marks`: when the spawn reached each of SPAWN_MARKS (time.monotonic_ns(); 0 if it didn't)."""
+
+    def __init__(self, pid: int, pidfd: int, status_fd: int, marks: tuple[int, ...] = ()) -> None:
         self.pid = pid
         self.pidfd = pidfd
         self.status_fd = status_fd
+        self.marks = marks
         self._wait_status: int | None = None
 
     def send_signal(self, sig: int) -> None:
@@ -294,10 +305,16 @@ class _Builder:
         self.keep.append(array)
         return array
 
-    def steps(self, steps: Sequence[MountStep]) -> Any:
+    def steps(self, steps: Sequence[MountStep], shared: StepTable | None = None) -> Any:
+        """`steps` in C; where they begin with `shared`'s (the same objects), those are copied as built."""
         array = ffi.new("struct lxrun_step[]", max(len(steps), 1))
         self.keep.append(array)
-        for c_step, step in zip(array, steps, strict=False):
+        done = 0
+        if shared is not None and shared.starts(steps):
+            done = len(shared.steps)
+            ffi.memmove(array, shared.array, ffi.sizeof("struct lxrun_step") * done)
+            self.keep.append(shared)
+        for c_step, step in zip(array[done : len(steps)], steps[done:], strict=True):
             c_step.op = OPS[step.op]
             c_step.source = self.cstr(step.source)
             c_step.target = self.cstr(step.target)
@@ -310,6 +327,21 @@ class _Builder:
             c_step.owner = -1 if step.owner is None else step.owner
             c_step.device = step.device
         return array
+
+
+class StepTable:
+    """Mount steps put in the helper's C form once: those every sandbox of a kind begins with (its
+    /proc, /dev, /tmp, masks and cgroup view), shared by each spawn whose steps start with them."""
+
+    def __init__(self, steps: Sequence[MountStep]) -> None:
+        self.steps = tuple(steps)
+        self._build = _Builder()
+        self.array = self._build.steps(self.steps)
+
+    def starts(self, steps: Sequence[MountStep]) -> bool:
+        """Whether `steps` begins with these very objects (what the composer hands over)."""
+        count = len(self.steps)
+        return len(steps) >= count and all(ours is theirs for ours, theirs in zip(self.steps, steps, strict=False))
 
 
 def _combine(names: frozenset[str], table: Mapping[str, int]) -> int:
@@ -335,7 +367,7 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.cgroup_dir_fd = request.cgroup_dir_fd
     c_request.host_steps = build.steps(request.host_steps)
     c_request.n_host_steps = len(request.host_steps)
-    c_request.steps = build.steps(request.steps)
+    c_request.steps = build.steps(request.steps, request.shared_steps)
     c_request.n_steps = len(request.steps)
     c_request.hostname = build.cstr(request.hostname)
     c_request.init_path = build.cstr(request.init_path)
@@ -358,7 +390,7 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:
         raise _child_error(error, request)
-    return SandboxProcess(child.pid, child.pidfd, child.status_fd)
+    return SandboxProcess(child.pid, child.pidfd, child.status_fd, tuple(child.marks))
 
 
 def sealed_init(path: str) -> int:
