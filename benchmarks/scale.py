@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -61,9 +62,10 @@ def runners(runtime: Runtime, root: Path, scratch: Path) -> dict[str, Callable[[
     cli = [LXRUN, "exec", "--root", str(root), "--stack", "busybox", "--", "true"]
     found = {LXRUN_THREADS: in_process, "lxrun exec (processes)": spawn_runner(cli)}
     rootfs = StackStore(Layout(root)).resolve("busybox").layer_paths[0]
-    for name, path in (("bwrap", "/usr/bin/bwrap"), ("crun run", "/usr/bin/crun")):
-        if not os.access(path, os.X_OK):
-            print(f"skipping {name}: {path} is not installed", file=sys.stderr)
+    for name, command in (("bwrap", "bwrap"), ("crun run", "crun")):
+        path = shutil.which(command)
+        if path is None:
+            print(f"skipping {name}: {command} is not installed", file=sys.stderr)
         elif name == "bwrap":
             found[name] = bwrap_runner(path, rootfs)
         else:
