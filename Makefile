@@ -57,6 +57,9 @@ bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)
 	$(BIN)/pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/steps.py
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/report.py
 	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
 
 # Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).

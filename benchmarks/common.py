@@ -136,9 +136,10 @@ def bench_root() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def machine() -> dict[str, str | int]:
+def machine() -> dict[str, str | int | float]:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load_average": round(os.getloadavg()[0], 1),  # the VM may be shared: how busy it was
         "kernel": platform.release(),
         "cpus": os.cpu_count() or 0,
         "python": platform.python_version(),

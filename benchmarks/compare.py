@@ -12,7 +12,8 @@ mount (crun needs it on this hybrid host; see common.in_private_mount_namespace)
 
 Prints a markdown table (each figure also as a multiple of docker run's: how many times faster),
 writes benchmarks/results/compare.json and compare.png; --update-docs also puts the table and the
-chart into docs/backends.md (between its compare markers) and docs/backends-compare.png.
+chart into docs/backends.md (between its compare markers) and docs/backends-compare.png. (The
+README's start-up table is startup.py's, against bwrap and crun: benchmarks/report.py writes it.)
 """
 
 from __future__ import annotations
@@ -144,19 +145,19 @@ def chart(results: dict[str, dict[str, float | int | str]], path: Path) -> None:
 
 
 def update_docs(text: str, image: Path, load: float) -> None:
-    """The table and chart, between the markers of docs/backends.md and of the README."""
+    """The table and chart, between the markers of docs/backends.md."""
     about = machine()
     shutil.copy(RESULTS / "compare.png", image)
-    for page in (DOCS / "backends.md", DOCS.parent / "README.md"):
-        block = (
-            f"{START}\nMeasured {about['date']} on {about['host']}: {about['cpus']} CPUs, Linux {about['kernel']}, "
-            f"Python {about['python']}, load average {load:.1f} when it started (`make bench`; the figure in "
-            "brackets: how many times docker run's).\n\n"
-            f"{text}\n\n![backends compared]({os.path.relpath(image, page.parent)})\n{END}"
-        )
-        before, _, rest = page.read_text().partition(START)
-        _, _, after = rest.partition(END)
-        page.write_text(before + block + after)
+    page = DOCS / "backends.md"
+    block = (
+        f"{START}\nMeasured {about['date']} on {about['host']}: {about['cpus']} CPUs, Linux {about['kernel']}, "
+        f"Python {about['python']}, load average {load:.1f} when it started (`make bench`; the figure in "
+        "brackets: how many times docker run's).\n\n"
+        f"{text}\n\n![backends compared]({os.path.relpath(image, page.parent)})\n{END}"
+    )
+    before, _, rest = page.read_text().partition(START)
+    _, _, after = rest.partition(END)
+    page.write_text(before + block + after)
 
 
 def main() -> None:
@@ -196,7 +197,7 @@ def main() -> None:
     print(f"\nwritten {path} and {RESULTS / 'compare.png'}")
     if args.update_docs:
         update_docs(text, DOCS / "backends-compare.png", load)
-        print(f"updated {DOCS / 'backends.md'} and the README")
+        print(f"updated {DOCS / 'backends.md'}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 References, each where installed: /bin/true, `unshare -mupinf true`, bwrap, crun (its cgroup
 manager disabled: on this hybrid host it writes into the unified hierarchy), lxc-execute, and the
 interpreter's own `-c pass`. The whole run happens in a private mount namespace (see
-common.in_private_mount_namespace). Prints a markdown table and writes benchmarks/results/startup.json.
+common.in_private_mount_namespace). Prints a markdown table, each case's p50 and p99 also as a
+multiple of bwrap's and crun's in the same run, and writes benchmarks/results/startup.json
+(benchmarks/report.py charts it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from lxrun.spec import Limits, Security
 from lxrun.store.stacks import StackStore
 
 LXRUN = str(Path(sys.executable).with_name("lxrun"))
+# The runtimes every case is also shown as a multiple of (case name -> short name).
+REFERENCES = {"bwrap": "bwrap", "crun run": "crun"}
 
 
 def lxrun_cases(root: Path) -> list[Case]:
@@ -86,6 +90,33 @@ def reference_cases(rootfs: str, scratch: Path) -> list[Case]:
     return cases + runtime_cases(rootfs, scratch)
 
 
+def ratios(case: Case, cases: list[Case]) -> dict[str, float]:
+    """`case`'s p50 and p99 as multiples of each reference's (bwrap, crun) in the same run."""
+    found = {}
+    for other in cases:
+        if other.name in REFERENCES:
+            key = REFERENCES[other.name]
+            ours, theirs = case.summary(), other.summary()
+            for figure in ("p50", "p99"):
+                found[f"{figure}_x_{key}"] = round(float(ours[f"{figure}_ms"]) / float(theirs[f"{figure}_ms"]), 3)
+    return found
+
+
+def render(summaries: dict[str, dict[str, float | int | str]]) -> str:
+    """The markdown table: p50, p99, their multiples of bwrap's and crun's (lower is faster), the note."""
+    keys = [
+        key
+        for key in ("p50_x_bwrap", "p50_x_crun", "p99_x_bwrap", "p99_x_crun")
+        if key in next(iter(summaries.values()))
+    ]
+    rows = []
+    for name, figures in summaries.items():
+        cells = [f"{float(figures[key]):.2f}x" for key in keys]
+        rows.append((name, f"{figures['p50_ms']:.2f}", f"{figures['p99_ms']:.2f}", *cells, str(figures["note"])))
+    headers = [key.replace("_x_", " / ") for key in keys]
+    return table(rows, ("start-to-exit of `true`", "p50 ms", "p99 ms", *headers, "note"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
@@ -98,9 +129,8 @@ def main() -> None:
             measure(cases, args.rounds)
         finally:
             remove_lxc_execute_leftovers(Path(scratch))
-    summaries = {case.name: case.summary() for case in cases}
-    rows = [(name, f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}", str(s["note"])) for name, s in summaries.items()]
-    print(table(rows, ("start-to-exit of `true`", "p50 ms", "p99 ms", "note")))
+    summaries = {case.name: {**case.summary(), **ratios(case, cases)} for case in cases}
+    print(render(summaries))
     path = write_json("startup", {"machine": machine(), "rounds": args.rounds, "cases": summaries})
     print(f"\nwritten {path}")
 
