@@ -48,7 +48,16 @@ STEPS = (
     ("uid range lease", "fault:uid-range"),
     ("cgroup create", "fault:cgroup"),
     ("request (cgroup entry, mount steps, seccomp)", "spawn"),
-    ("helper: clone, stage 1+2, exec", "spawn.end"),
+    # The helper's own clock readings (SandboxProcess.marks), when the real one runs.
+    ("request into C", "helper:called"),
+    ("helper: stage 1 cloned", "helper:stage1"),
+    ("helper: stage 1 joins cgroups, network; stage 2 cloned (namespaces)", "helper:stage2"),
+    ("helper: id maps, stage 1's host steps (overlay, /dev)", "helper:go"),
+    ("helper: stage 2's mounts (/proc, /dev, cgroup view, masks)", "helper:pivot"),
+    ("helper: pivot_root, old root detached", "helper:pivoted"),
+    ("helper: user, capabilities, fds, seccomp", "helper:exec"),
+    ("helper: init exec'd, back in the caller", "helper:returned"),
+    ("spawn returns", "spawn.end"),
     ("record pid 1", "wait"),
     ("wait (task runs and exits)", "wait.end"),
     ("usage read", "usage.end"),
@@ -67,9 +76,10 @@ class Marks:
         self.thread: int | None = None
         self.times: dict[str, float] = {}
 
-    def mark(self, name: str) -> None:
+    def mark(self, name: str, at: float | None = None) -> None:
+        """`name` reached now, or `at` (a time.perf_counter() reading: CLOCK_MONOTONIC, as the helper's)."""
         if threading.get_ident() == self.thread:
-            self.times.setdefault(name, time.perf_counter())
+            self.times.setdefault(name, time.perf_counter() if at is None else at)
 
     @contextlib.contextmanager
     def task(self) -> Iterator[dict[str, float]]:
@@ -137,6 +147,19 @@ class ExitedProcess(helper.SandboxProcess):
 
     def close(self) -> None:
         os.close(self.pidfd)
+
+
+def marked_helper(marks: Marks) -> Callable[[helper.SpawnRequest], helper.SandboxProcess]:
+    """The real helper, its own clock readings added to the marks."""
+
+    def spawn(request: helper.SpawnRequest) -> helper.SandboxProcess:
+        process = helper.spawn(request)
+        for name, at in zip(helper.SPAWN_MARKS, process.marks, strict=True):
+            if at:
+                marks.mark(f"helper:{name}", at / 1e9)
+        return process
+
+    return spawn
 
 
 def no_helper(request: helper.SpawnRequest) -> helper.SandboxProcess:
@@ -218,7 +241,7 @@ def main() -> None:
     marks = Marks()
     cases: dict[str, dict[str, dict[str, float]]] = {}
     with bench_root() as root, instrumented(marks):
-        spawn = timed(marks, "spawn", helper.spawn)
+        spawn = timed(marks, "spawn", marked_helper(marks))
         stubbed = timed(marks, "spawn", no_helper)
         for name, runtime in (("task", runtime_with(root, spawn)), ("helper stubbed", runtime_with(root, stubbed))):
             cases[name] = summarize(breakdown(runtime, marks, args.rounds))
