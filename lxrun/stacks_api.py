@@ -42,7 +42,8 @@ class StackDetails(Record):
         super().__init__(stack=stack, current=current, layers=layers, total=total)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """As JSON; `image` (its config and digest) only for a stack imported from an image."""
+        data = {
             "name": self.stack.name,
             "version": self.stack.version,
             "current": self.current,
@@ -52,8 +53,10 @@ class StackDetails(Record):
             "labels": dict(self.stack.labels),
             "layers": [info.as_dict() for info in self.layers],
             "total": self.total,
-            "image": self.stack.image.to_json() if self.stack.image is not None else None,
         }
+        if self.stack.image is not None:
+            data["image"] = self.stack.image.to_json()
+        return data
 
 
 class StackSwitch(Record):

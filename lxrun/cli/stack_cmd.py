@@ -82,7 +82,8 @@ def inspect(runtime: Runtime, ref: str, as_json: bool) -> int:
     stack = details.stack
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stack.created))
     built_on = f"on {stack.parent}" if stack.parent else "as a base"
-    print(f"{stack.ref}{' (current)' if details.current else ''}, built {created} {built_on}")
+    made = f"imported {created}" if stack.image is not None and not stack.parent else f"built {created} {built_on}"
+    print(f"{stack.ref}{' (current)' if details.current else ''}, {made}")
     for key, value in stack.env.items():
         print(f"  env    {key}={value}")
     for key, value in stack.labels.items():

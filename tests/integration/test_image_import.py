@@ -128,3 +128,35 @@ def test_an_imported_image_runs_with_lower_files_hidden_as_docker_hides_them(sta
     assert listing.returncode == 0, listing.stderr
     assert "gone" not in listing.stdout.split() and "stays" in listing.stdout.split()
     assert listing.stdout.split("/opq:")[1].split() == ["new"]
+
+
+def lxrun_exec(root: Path, *args: str) -> str:
+    done = subprocess.run([LXRUN, "exec", "--root", str(root), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_image_config_runs_as_docker_run_reads_it(state_root: Path, tmp_path: Path) -> None:
+    config = it.image_config(
+        [BASE], Entrypoint=["/bin/echo", "ep"], Cmd=["c1"], WorkingDir="/work", User="app", Env=["A=img"]
+    )
+    Runtime(state_root).import_stack("conf", str(it.docker_archive(tmp_path / "c.tar", [BASE], config)))
+    assert lxrun_exec(state_root, "--stack", "conf") == "ep c1\n"
+    assert lxrun_exec(state_root, "--stack", "conf", "--", "x", "y") == "ep x y\n"
+    script = 'id -u; id -g; pwd; echo "$A"'
+    as_image = lxrun_exec(state_root, "--stack", "conf", "--entrypoint", "/bin/sh", "--", "-c", script)
+    assert as_image.split() == ["1000", "1000", "/work", "img"]
+    overridden = ["-u", "0", "-w", "/tmp", "-e", "A=mine", "--entrypoint", "/bin/sh", "--", "-c", script]
+    assert lxrun_exec(state_root, "--stack", "conf", *overridden).split() == ["0", "0", "/tmp", "mine"]
+    shown = subprocess.run(
+        [LXRUN, "stack", "inspect", "--root", str(state_root), "conf"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"image  {it.sha256(json.dumps(config).encode())}" in shown
+    assert 'entrypoint ["/bin/echo", "ep"]' in shown and "imported" in shown.splitlines()[0]
+    assert "user   app" in shown and "workdir /work" in shown
+
+
+def test_entrypoint_on_a_built_stack_and_no_command_refused(state_root: Path) -> None:
+    assert lxrun_exec(state_root, "--stack", "busybox", "--entrypoint", "/bin/echo", "--", "hi") == "hi\n"
+    done = subprocess.run([LXRUN, "exec", "--root", str(state_root), "--stack", "busybox"], capture_output=True)
+    assert done.returncode == 125 and b"command: no command given" in done.stderr
