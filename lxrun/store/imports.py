@@ -12,8 +12,11 @@ The version is the image id's first 12 hex digits: a re-import of the same image
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import os
+import tempfile
 import zlib
 from typing import IO, cast
 
@@ -29,11 +32,13 @@ from lxrun.store.unpack import Budget, Refused, unpack
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from lxrun.layout import Layout
 
 DEFAULT_MAX_SIZE = 64 << 30  # bytes of uncompressed layers one import may unpack
+DAEMON = "docker-daemon:"
+DOCKER_API_VERSION = "1.41"  # docker.io 20.10's; fixed, so no round trip to ask
 GZIP_MAGIC = b"\x1f\x8b"
 DRAIN_CHUNK = 1 << 20
 
@@ -114,6 +119,33 @@ def store_layers(image: Image, layout: Layout, budget: Budget, report: Callable[
     return stored
 
 
+@contextlib.contextmanager
+def local_source(source: str, layout: Layout) -> Iterator[str]:
+    """A path to read `source` from: itself, or for docker-daemon:IMAGE the image as `docker save`
+    streams it from the daemon (DOCKER_HOST) into a file under tmp/, removed afterwards."""
+    if not source.startswith(DAEMON):
+        yield source
+        return
+    import docker
+    import docker.errors
+    import requests.exceptions
+
+    image = source.removeprefix(DAEMON)
+    layout.ensure()
+    with tempfile.NamedTemporaryFile(dir=layout.tmp, prefix="import-", suffix=".tar") as saved:
+        try:
+            with contextlib.closing(docker.from_env(version=DOCKER_API_VERSION)) as client:
+                for chunk in client.api.get_image(image):
+                    saved.write(chunk)
+        except docker.errors.APIError as exc:
+            raise StoreError(STEP, str(exc.explanation or exc), path=source) from exc
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            raise StoreError(STEP, f"no dockerd at {where}: {type(exc).__name__}", path=source) from exc
+        saved.flush()
+        yield saved.name
+
+
 def import_image(
     layout: Layout,
     name: str,
@@ -124,13 +156,15 @@ def import_image(
     promote: bool = True,
     report: Callable[[str], None] | None = None,
 ) -> Imported:
-    """Import the image at `source` (a docker save tarball, an OCI layout dir or tar) as stack `name`."""
+    """Import the image at `source` (a docker save tarball, an OCI layout dir or tar, or
+    docker-daemon:IMAGE) as stack `name`."""
     if check_stack_ref(name)[1] is not None:
         raise StoreError(STEP, "takes a stack NAME, not NAME@VERSION", path=name, hint="the version is the image id")
     say = report or (lambda _line: None)
     stacks = StackStore(layout)
-    with open_image(source, platform) as image:
-        config, env, labels = from_image(source, image.config_digest, image.config)
+    with local_source(source, layout) as path, open_image(path, platform) as opened:
+        image = opened.replace(source=source if path != source else os.path.abspath(source))
+        config, env, labels = from_image(image.source, image.config_digest, image.config)
         chain = tuple(layer.diff_id.removeprefix("sha256:") for layer in image.layers)
         version = image.config_digest.removeprefix("sha256:")[:12]
         stored = 0

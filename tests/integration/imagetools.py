@@ -62,7 +62,10 @@ def layer_tar(entries: list[Entry]) -> bytes:
 def busybox_layer() -> bytes:
     """A whole rootfs: the host's static busybox with the applets the tests use."""
     entries = [directory("bin"), file("bin/busybox", Path("/bin/busybox").read_bytes(), mode=0o755)]
-    entries += [symlink(f"bin/{applet}", "busybox") for applet in ("sh", "ls", "cat", "id", "pwd", "env", "echo")]
+    entries += [
+        symlink(f"bin/{applet}", "busybox")
+        for applet in ("sh", "ls", "cat", "id", "pwd", "env", "echo", "mkdir", "rm", "find", "sort")
+    ]
     entries += [
         directory("etc"),
         file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
