@@ -67,6 +67,11 @@ class TaskPlan(Record):
             user=user,
         )
 
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The command: the spec's, with an image's Entrypoint and Cmd applied by plan_task."""
+        return self.spec.argv or ()
+
 
 def new_task_id() -> str:
     return os.urandom(6).hex()
@@ -147,6 +152,10 @@ def check_limits_fit_host(limits: Limits) -> None:
 
 
 def plan_task(spec: TaskSpec, stack: ResolvedStack, task_id: str | None = None) -> TaskPlan:
+    if spec.argv is None or spec.entrypoint is not None or stack.image is not None:
+        from lxrun.image_run import image_spec
+
+        spec = image_spec(spec, stack)
     check_limits_fit_host(spec.limits)
     task_id = task_id or new_task_id()
     hostname = spec.hostname or spec.name or task_id

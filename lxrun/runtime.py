@@ -1,6 +1,6 @@
 """The public Python API: `run(TaskSpec(...)) -> Result`, safe to call from many threads at once; and
-a Runtime's tasks in flight (ps, inspect, kill, gc) and stacks (build, ls, inspect, promote, rollback,
-rm, df, base build), as plain values.
+a Runtime's tasks in flight (ps, inspect, kill, gc) and stacks (build, import, ls, inspect, promote,
+rollback, rm, df, base build), as plain values.
 
 A Runtime is a state root with its backends, which keep what is worth keeping between tasks (the
 detected cgroup hierarchy, the uid pool, compiled seccomp filters). `run()` uses one Runtime per
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from lxrun.kept import KeptDir
     from lxrun.result import Result
     from lxrun.spec import TaskSpec
-    from lxrun.stacks_api import Built, DiskUsage, StackCost, StackDetails, StackSwitch, StackVersion
+    from lxrun.stacks_api import Built, DiskUsage, Imported, StackCost, StackDetails, StackSwitch, StackVersion
     from lxrun.tasks import GcReport, TaskInfo
 
 # name -> "module:class", imported on first use: a backend's own dependencies cost only its users.
@@ -136,6 +136,25 @@ class Runtime:
         from lxrun.stacks_api import build_base
 
         return build_base(self.layout, name, log_fd)
+
+    @api_edge("stack import")
+    def import_stack(
+        self,
+        name: str,
+        source: str,
+        *,
+        platform: str | None = None,
+        max_size: int | None = None,
+        promote: bool = True,
+        report: Callable[[str], None] | None = None,
+    ) -> Imported:
+        """Import an image as stack `name`, one layer per image layer: `source` is a `docker save`
+        tarball or an OCI image layout (a directory or a tar). Its version is the image id's first 12
+        hex digits; `platform` (os/arch) picks from a multi-platform index; `max_size` caps the bytes
+        its layers may unpack to. Unless `promote` is False the version becomes current."""
+        from lxrun.stacks_api import import_image
+
+        return import_image(self.layout, name, source, platform, max_size, promote, report)
 
     @api_edge("stack ls")
     def stack_versions(self) -> list[StackCost]:

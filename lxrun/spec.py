@@ -298,6 +298,15 @@ def check_user(user: tuple[int, int | None], userns: str) -> None:
         raise SpecError("user", f"{highest} is not a valid id", path=shown, hint=f"use 0..{MAX_HOST_ID}")
 
 
+def check_command(field: str, argv: Iterable[str]) -> tuple[str, ...]:
+    argv = tuple(argv)
+    if not argv or not argv[0]:
+        raise SpecError(field, "no command given", hint="put the command after --, e.g. -- echo hello")
+    if any("\0" in arg for arg in argv):
+        raise SpecError(field, "an argument contains a NUL byte")
+    return argv
+
+
 class TaskSpec(Record):
     """One task: run `argv` on `stack` in a fresh sandbox.
 
@@ -317,12 +326,16 @@ class TaskSpec(Record):
     controlling terminal; its output, stderr included, arrives as stdout; with stdin a terminal,
     that terminal is raw while the task runs). Without it, a terminal given as stdin, stdout or
     stderr reaches the task only through a pipe lxrun relays.
+    On a stack imported from an image, as `docker run`: `argv` None runs the image's Entrypoint and
+    Cmd, an `argv` replaces its Cmd, `entrypoint` (docker's --entrypoint; () for none) replaces its
+    Entrypoint and drops its Cmd; its WorkingDir and User apply unless `workdir`, `security.user` do.
     """
 
     __slots__ = (
         "argv",
         "cgroup_parent",
         "disk",
+        "entrypoint",
         "env",
         "hostname",
         "keep",
@@ -342,7 +355,7 @@ class TaskSpec(Record):
         "workdir",
     )
     stack: str
-    argv: tuple[str, ...]
+    argv: tuple[str, ...] | None
     env: Mapping[str, str]
     workdir: str | None
     name: str | None
@@ -361,11 +374,12 @@ class TaskSpec(Record):
     disk: int | None
     network: NetworkSpec
     tty: bool
+    entrypoint: tuple[str, ...] | None
 
     def __init__(
         self,
         stack: str,
-        argv: Iterable[str],
+        argv: Iterable[str] | None,
         env: Mapping[str, str] | Iterable[tuple[str, str]] = (),
         workdir: str | None = None,
         name: str | None = None,
@@ -384,13 +398,15 @@ class TaskSpec(Record):
         disk: int | None = None,
         network: NetworkSpec = NO_NETWORK,
         tty: bool = False,
+        entrypoint: Iterable[str] | None = None,
     ) -> None:
         check_stack_ref(stack)
-        argv = tuple(argv)
-        if not argv or not argv[0]:
-            raise SpecError("command", "no command given", hint="put the command after --, e.g. -- echo hello")
-        if any("\0" in arg for arg in argv):
-            raise SpecError("command", "an argument contains a NUL byte")
+        if argv is not None:
+            argv = check_command("command", argv)
+        if entrypoint is not None:
+            entrypoint = tuple(entrypoint)
+            if entrypoint:
+                check_command("entrypoint", entrypoint)
         if workdir is not None:
             workdir = check_container_path("workdir", workdir)
         if name is not None and not TASK_NAME_RE.fullmatch(name):
@@ -448,4 +464,5 @@ class TaskSpec(Record):
             disk=disk,
             network=network,
             tty=tty,
+            entrypoint=entrypoint,
         )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from lxrun.errors import SpecError
 from lxrun.record import Record
 from lxrun.spec import check_stack_ref
-from lxrun.store import bases, specs
+from lxrun.store import bases, imports, specs
 from lxrun.store.builds import Built, build_stack, quiet
+from lxrun.store.imports import Imported
 from lxrun.store.inflight import refs_in_use
 from lxrun.store.layers import LayerInfo, LayerStore
 from lxrun.store.stacks import StackStore, StackVersion
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from lxrun.layout import Layout
 
-__all__ = ["Built", "DiskUsage", "LayerInfo", "StackCost", "StackDetails", "StackSwitch", "StackVersion"]
+__all__ = ["Built", "DiskUsage", "Imported", "LayerInfo", "StackCost", "StackDetails", "StackSwitch", "StackVersion"]
 
 
 class StackDetails(Record):
@@ -41,7 +42,8 @@ class StackDetails(Record):
         super().__init__(stack=stack, current=current, layers=layers, total=total)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """As JSON; `image` (its config and digest) only for a stack imported from an image."""
+        data = {
             "name": self.stack.name,
             "version": self.stack.version,
             "current": self.current,
@@ -52,6 +54,9 @@ class StackDetails(Record):
             "layers": [info.as_dict() for info in self.layers],
             "total": self.total,
         }
+        if self.stack.image is not None:
+            data["image"] = self.stack.image.to_json()
+        return data
 
 
 class StackSwitch(Record):
@@ -80,6 +85,19 @@ def build(layout: Layout, name: str, log_fd: int, report: Callable[[str], None] 
 
 def build_base(layout: Layout, name: str, log_fd: int) -> StackVersion:
     return bases.build_base(specs.load_base_spec(specs.find_spec("rootfs", name)), layout, log_fd=log_fd)
+
+
+def import_image(
+    layout: Layout,
+    name: str,
+    source: str,
+    platform: str | None,
+    max_size: int | None,
+    promote: bool,
+    report: Callable[[str], None] | None,
+) -> Imported:
+    size = imports.DEFAULT_MAX_SIZE if max_size is None else max_size
+    return imports.import_image(layout, name, source, platform=platform, max_size=size, promote=promote, report=report)
 
 
 def versions(layout: Layout) -> list[StackCost]:

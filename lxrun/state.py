@@ -94,7 +94,7 @@ def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRe
         "created": time.time(),
         "cgroup": task_cgroup_name(plan.task_id),
         "cgroup_parent": plan.spec.cgroup_parent,
-        "command": list(plan.spec.argv),
+        "command": list(plan.argv),
         "layers": list(plan.stack.layers),  # held: `lxrun gc --layers` and `stack rm` leave them alone
         "network": plan.spec.network.mode,
     }

@@ -219,7 +219,7 @@ def _exec_failure(exit_code: int, stderr: bytes, plan: TaskPlan) -> None:
     """tini reports a command it could not exec on stderr with 127/126: raise what native raises."""
     if exit_code not in (126, 127) or not stderr.startswith(TINI_EXEC_FAILED):
         return
-    command = plan.spec.argv[0]
+    command = plan.argv[0]
     if exit_code == 127:
         raise CommandNotFound(
             "exec",
@@ -297,7 +297,7 @@ class DockerBackend:
             try:
                 container = api.create_container(
                     image,
-                    command=list(spec.argv),
+                    command=list(plan.argv),
                     hostname=plan.hostname,
                     environment=[f"{key}={value}" for key, value in plan.env.items()],
                     working_dir=plan.workdir,

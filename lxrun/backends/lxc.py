@@ -341,7 +341,7 @@ class LxcBackend:
             ]
 
             started = time.monotonic()
-            argv = [lxc_config.INIT_TARGET, *spec.argv]
+            argv = [lxc_config.INIT_TARGET, *plan.argv]
             # python-lxc is imported here, not after the fork: the child runs nothing it doesn't have to.
             monitor = _Monitor(_import_lxc(), f"{self.layout.root}/lxc", plan.task_id, argv, child_fds)
             resources.callback(monitor.close)

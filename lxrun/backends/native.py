@@ -156,7 +156,7 @@ def sandbox_plan(plan: TaskPlan, kept: str | None) -> SandboxPlan:
     return SandboxPlan(
         sandbox_id=plan.task_id,
         layers=plan.stack.layer_paths,
-        argv=spec.argv,
+        argv=plan.argv,
         env=plan.env,
         cwd=plan.workdir,
         hostname=plan.hostname,

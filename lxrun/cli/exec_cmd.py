@@ -1,4 +1,4 @@
-"""`lxrun exec [OPTIONS] --stack NAME [--] COMMAND [ARGS...]`: one task, streamed live, docker run's exit codes."""
+"""`lxrun exec [OPTIONS] --stack NAME [--] [COMMAND [ARGS...]]`: one task, streamed live, docker run's exit codes."""
 
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
             cap_drop=args.cap_drop,
             seccomp=parse_security_opts(args.security_opt),
         ),
-        argv=args.command,
+        argv=args.command or None,  # None: the image's Cmd, on a stack imported from one
+        entrypoint=None if args.entrypoint is None else [args.entrypoint] if args.entrypoint else [],
         env=collect_env(args.env_file, args.env, os.environ),
         workdir=args.workdir,
         name=args.name,

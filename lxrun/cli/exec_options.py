@@ -90,6 +90,11 @@ def options() -> tuple[Option, ...]:
         ),
         Option("--name", help="task name; also the default hostname"),
         Option(
+            "--entrypoint",
+            metavar="CMD",
+            help="replace the image's Entrypoint (and drop its Cmd); '' for none (stacks imported from images)",
+        ),
+        Option(
             "-v",
             "--volume",
             kind=APPEND,

@@ -29,6 +29,7 @@ FLAG_OF_FIELD = {
     "workdir": "--workdir",
     "hostname": "--hostname",
     "tty": "--tty",
+    "entrypoint": "--entrypoint",
 }
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+from lxrun.cli import import_cmd
 from lxrun.cli.common import Parser, Terminated, add_root_option, interrupted_code, terminating
 from lxrun.cli.tables import human, render
 from lxrun.runtime import Runtime
@@ -22,6 +23,7 @@ def parser() -> Parser:
     build = actions.add_parser("build", help="build stack NAME (or a path to its .toml) and its unbuilt parents")
     build.add_argument("name", metavar="NAME")
     build.add_argument("--no-promote", action="store_true", help="record the new version without making it current")
+    import_cmd.add_parser(actions)
     actions.add_parser("ls", help="list every version: current, layers, diff size, total")
     inspect = actions.add_parser("inspect", help="show a version: parent, env, labels, layers")
     inspect.add_argument("ref", metavar="NAME[@VERSION]")
@@ -80,11 +82,19 @@ def inspect(runtime: Runtime, ref: str, as_json: bool) -> int:
     stack = details.stack
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stack.created))
     built_on = f"on {stack.parent}" if stack.parent else "as a base"
-    print(f"{stack.ref}{' (current)' if details.current else ''}, built {created} {built_on}")
+    made = f"imported {created}" if stack.image is not None and not stack.parent else f"built {created} {built_on}"
+    print(f"{stack.ref}{' (current)' if details.current else ''}, {made}")
     for key, value in stack.env.items():
         print(f"  env    {key}={value}")
     for key, value in stack.labels.items():
         print(f"  label  {key}={value}")
+    if stack.image is not None:
+        image = stack.image
+        print(f"  image  {image.digest} from {image.source}")
+        for field in ("entrypoint", "cmd", "workdir", "user"):
+            value = getattr(image, field)
+            if value:
+                print(f"  {field:6} {json.dumps(list(value)) if isinstance(value, tuple) else value}")
     rows = [(info.digest[:12], info.kind, human(info.size), info.source) for info in details.layers]
     print(render(("LAYER (lowest first)", "KIND", "SIZE", "SOURCE"), rows, right=(2,)))
     print(f"total {human(details.total)}")
@@ -96,6 +106,8 @@ def main(argv: list[str]) -> int:
     runtime = Runtime(args.root)
     if args.action == "build":
         return build(runtime, args.name, promote=not args.no_promote)
+    if args.action == "import":
+        return import_cmd.main(runtime, args)
     if args.action == "ls":
         return list_versions(runtime)
     if args.action == "inspect":

@@ -21,10 +21,12 @@ from types import MappingProxyType
 from lxrun.errors import StackNotFound, StoreError
 from lxrun.record import Record
 from lxrun.spec import check_stack_ref
+from lxrun.store.imageconfig import ImageConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
+    from typing import Any
 
     from lxrun.layout import Layout
 
@@ -33,10 +35,10 @@ HISTORY_KEPT = 100  # promotions remembered: how far back rollback can go
 
 
 class StackVersion(Record):
-    """One built version: its layers (digests, the base first), env defaults for tasks, labels, and the
-    parent version it was built on (None for a base)."""
+    """One built version: its layers (digests, the base first), env defaults for tasks, labels, the
+    parent version it was built on (None for a base), and for an imported image its config."""
 
-    __slots__ = ("created", "env", "labels", "layers", "name", "parent", "version")
+    __slots__ = ("created", "env", "image", "labels", "layers", "name", "parent", "version")
     name: str
     version: str
     layers: tuple[str, ...]
@@ -44,6 +46,7 @@ class StackVersion(Record):
     labels: Mapping[str, str]
     created: float
     parent: str | None
+    image: ImageConfig | None
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class StackVersion(Record):
         labels: Mapping[str, str] | None = None,
         created: float = 0.0,
         parent: str | None = None,
+        image: ImageConfig | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             name=name,
@@ -63,6 +67,7 @@ class StackVersion(Record):
             labels=MappingProxyType(dict(labels or {})),
             created=created,
             parent=parent,
+            image=image if image is None or isinstance(image, ImageConfig) else ImageConfig(**image),
         )
 
     @property
@@ -71,23 +76,34 @@ class StackVersion(Record):
 
     def to_json(self) -> str:
         data = {**self.as_dict(), "env": dict(self.env), "labels": dict(self.labels), "layers": list(self.layers)}
+        data["image"] = self.image.to_json() if self.image is not None else None
         return json.dumps(data, indent=1)
 
 
 class ResolvedStack(Record):
-    """What a task runs on: a stack version, its layers' digests and trees (both lowest first), its env."""
+    """What a task runs on: a stack version, its layers' digests and trees (both lowest first), its env,
+    and the image config of an imported image (or of the image a stack was built on)."""
 
-    __slots__ = ("env", "layer_paths", "layers", "name", "version")
+    __slots__ = ("env", "image", "layer_paths", "layers", "name", "version")
     name: str
     version: str
     layers: tuple[str, ...]
     layer_paths: tuple[str, ...]
     env: Mapping[str, str]
+    image: ImageConfig | None
 
     def __init__(
-        self, name: str, version: str, layers: Iterable[str], layer_paths: Iterable[str], env: Mapping[str, str]
+        self,
+        name: str,
+        version: str,
+        layers: Iterable[str],
+        layer_paths: Iterable[str],
+        env: Mapping[str, str],
+        image: ImageConfig | None = None,
     ) -> None:
-        super().__init__(name=name, version=version, layers=tuple(layers), layer_paths=tuple(layer_paths), env=env)
+        super().__init__(
+            name=name, version=version, layers=tuple(layers), layer_paths=tuple(layer_paths), env=env, image=image
+        )
 
     @property
     def ref(self) -> str:
@@ -245,7 +261,7 @@ class StackStore:
         for digest, path in zip(stack.layers, paths, strict=True):
             if not os.path.isdir(path):
                 raise StackNotFound("stack", f"layer {digest[:12]} is missing", path=ref, hint="rebuild the stack")
-        return ResolvedStack(name, stack.version, stack.layers, paths, stack.env)
+        return ResolvedStack(name, stack.version, stack.layers, paths, stack.env, stack.image)
 
 
 def version_conflict(name: str, version: str) -> StoreError:

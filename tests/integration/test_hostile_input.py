@@ -34,6 +34,9 @@ ACCEPTED = {
     ("--name", "huge"), ("--name", "nan"), ("--name", "inf"),
     ("--hostname", "huge"), ("--hostname", "nan"), ("--hostname", "inf"),
 }  # fmt: skip
+# --entrypoint is a command (docker's): '' means none (the task runs `true`); any other value is a program
+# name the sandbox looks up, and one that isn't there is docker's 127, in one line.
+ENTRYPOINT = "--entrypoint"
 # -1 lifts a bound the host's config sets by default (lxrun.config): valid for these, hostile for the others.
 UNBOUNDED = {"--memory", "--pids-limit", "--timeout", "--disk"}
 # --result-json takes any file name relative to the working directory: checked apart below.
@@ -86,7 +89,14 @@ def test_every_exec_option(state_root: Path, workdir: Path, flag: str, value: st
     hostile = HOSTILE[value]
     stack = [b"--stack", b"busybox"] if flag != "--stack" else []
     done = lxrun(state_root, workdir, b"exec", *stack, flag.encode(), hostile, b"--", b"true")
-    if (flag, value) in ACCEPTED or (flag == "--result-json" and value in RELATIVE_FILE):
+    if flag == ENTRYPOINT and value != "empty":
+        lines = done.stderr.decode(errors="replace").splitlines()
+        assert done.returncode == 127 and len(lines) == 1 and "command not found" in lines[0], lines[-3:]
+    elif (
+        (flag, value) in ACCEPTED
+        or (flag, value) == (ENTRYPOINT, "empty")
+        or (flag == "--result-json" and value in RELATIVE_FILE)
+    ):
         assert done.returncode == 0, done.stderr
         if flag == "--result-json":
             written = workdir / os.fsdecode(hostile)
