@@ -14,6 +14,7 @@ from lxrun.spec import CAPTURE, Limits, Security, TaskSpec, Volume
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxrun.backends.base import TaskHandle
+    from lxrun.pool import Pool
     from lxrun.recovery import Released
     from lxrun.stacks_api import Built, DiskUsage, LayerInfo, StackCost, StackDetails, StackSwitch, StackVersion
     from lxrun.store.gc import Collected
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 # named (PEP 562): `lxrun exec` imports this package on every start and needs none of them.
 LAZY = {
     "TaskHandle": "lxrun.backends.base",
+    "Pool": "lxrun.pool",
     "GcReport": "lxrun.tasks",
     "Released": "lxrun.recovery",
     "Collected": "lxrun.store.gc",
@@ -53,6 +55,7 @@ __all__ = [
     "Limits",
     "LxrunError",
     "NetworkSpec",
+    "Pool",
     "PortMapping",
     "Released",
     "Result",

@@ -67,13 +67,17 @@ class Runtime:
         """Run one task to its end; `on_start` gets a handle (task_id, send_signal) once it runs.
         A backend that can't honour the spec raises Unsupported before anything is made. The bounds
         the spec leaves unset are the host's defaults (lxrun.config), read once per Runtime."""
-        if self._defaults is None:
-            self._defaults = load_defaults((self.layout.config, HOST_CONFIG), self.layout.config_cache)
-        spec = apply(spec, self._defaults)
+        spec = self.with_defaults(spec)
         chosen = self.backend(backend)
         plan = plan_task(spec, self.stacks.resolve(spec.stack))
         chosen.refuse(plan)
         return chosen.run(plan, on_start=on_start)
+
+    def with_defaults(self, spec: TaskSpec) -> TaskSpec:
+        """`spec` with the bounds it leaves unset taken from the host's defaults (as run applies them)."""
+        if self._defaults is None:
+            self._defaults = load_defaults((self.layout.config, HOST_CONFIG), self.layout.config_cache)
+        return apply(spec, self._defaults)
 
     # Tasks in flight
     @api_edge("ps")

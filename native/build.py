@@ -145,8 +145,14 @@ struct lxrun_request {
     int stdin_fd;
     int stdout_fd;
     int stderr_fd;
+    int task_fd;
     ...;
 };
+
+struct lxrun_task_header { unsigned int magic; unsigned int argc; unsigned int envc; unsigned int length; };
+#define LXRUN_TASK_MAGIC ...
+#define LXRUN_TASK_MAX ...
+#define LXRUN_TASK_STRINGS ...
 
 enum lxrun_mark { LXRUN_MARK_CALLED, LXRUN_MARK_STAGE1, LXRUN_MARK_STAGE2, LXRUN_MARK_GO, LXRUN_MARK_PIVOT,
                   LXRUN_MARK_PIVOTED, LXRUN_MARK_EXEC, LXRUN_MARK_RETURNED, LXRUN_MARKS, ... };

@@ -426,25 +426,26 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 static void arrange_fds(struct stage_ctx *ctx)
 {
 	const struct lxrun_request *req = ctx->req;
-	int wanted[5] = { req->stdin_fd, req->stdout_fd, req->stderr_fd, ctx->error_fd, ctx->status_fd };
-	int moved[5];
+	int wanted[6] = { req->stdin_fd, req->stdout_fd, req->stderr_fd, ctx->error_fd, ctx->status_fd, req->task_fd };
+	int count = req->task_fd >= 0 ? 6 : 5;
+	int moved[6];
 	/* Copy everything above the target range first, so no dup2 overwrites a source still needed: the
 	 * init binary's descriptor too, which may well be 3 or 4 when the caller's threads churn theirs. */
 	ctx->init_fd = fcntl(ctx->init_fd, F_DUPFD_CLOEXEC, 10);
 	if (ctx->init_fd < 0)
 		stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < count; i++) {
 		moved[i] = fcntl(wanted[i], F_DUPFD_CLOEXEC, 10);
 		if (moved[i] < 0)
 			stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 	}
 	ctx->error_fd = moved[3];
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < count; i++) {
 		if (dup2(moved[i], i) < 0)
 			stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 	}
 	ctx->error_fd = LXRUN_INIT_ERROR_FD;
-	if (close_range(5, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+	if (close_range((unsigned int)count, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		stage_fail(ctx, LXRUN_STEP_STDIO, -1, NULL);
 }
 

@@ -96,6 +96,8 @@ struct lxrun_request {
 	int stdin_fd;
 	int stdout_fd;
 	int stderr_fd;
+	int task_fd;                  /* -1, or a prepared sandbox's end of its task socket (init_argv has no
+	                               * command: init waits there for its task, see protocol.h) */
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not

@@ -1,6 +1,7 @@
 /* lxrun-init: pid 1 of every sandbox.
  *
  *   lxrun-init COMMAND [ARGS...]
+ *   lxrun-init                      (a prepared sandbox: the command arrives later, see protocol.h)
  *
  * Starts COMMAND (searched in the PATH of its environment, which is the task's), reaps every
  * zombie, forwards every catchable signal but SIGCHLD to the task, and when the task ends writes
@@ -117,6 +118,9 @@ static void __attribute__((noreturn)) exit_now(int code)
 		sys3(__NR_exit_group, code, 0, 0);
 }
 
+/* Where failure records go: the error pipe, or for a prepared sandbox the socket its task came on. */
+static int error_fd = LXRUN_INIT_ERROR_FD;
+
 static void report(int step, long neg_errno, const char *path)
 {
 	struct lxrun_error rec;
@@ -128,7 +132,7 @@ static void report(int step, long neg_errno, const char *path)
 	if (n > sizeof rec.path - 1)
 		n = sizeof rec.path - 1;
 	memcpy(rec.path, path, n);
-	sys3(__NR_write, LXRUN_INIT_ERROR_FD, &rec, sizeof rec);
+	sys3(__NR_write, error_fd, &rec, sizeof rec);
 }
 
 static const char *find_env(char **envp, const char *name)
@@ -211,6 +215,84 @@ static void __attribute__((noreturn)) exec_task(char **argv, char **envp)
 	exit_now(rc == -ENOENT ? 127 : 126);
 }
 
+/* The kernel's struct msghdr and cmsghdr (LP64), as this program has no libc to declare them. */
+struct io_vec {
+	void *base;
+	unsigned long length;
+};
+struct message_header {
+	void *name;
+	int name_length;
+	struct io_vec *iov;
+	unsigned long iov_count;
+	void *control;
+	unsigned long control_length;
+	unsigned int flags;
+};
+struct control_header {
+	unsigned long length;
+	int level;
+	int type;
+};
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+#define MSG_CMSG_CLOEXEC 0x40000000
+#define STDIO_FDS 3
+
+static char task_strings[LXRUN_TASK_MAX + 1];
+static char *task_pointers[LXRUN_TASK_STRINGS + 2];
+
+/* A prepared sandbox: wait for the task (protocol.h), put its stdio on 0-2 and return its argv and
+ * environment (pointers into task_strings). End-of-file (the sandbox is being released): exit. */
+static char **receive_task(char ***envp)
+{
+	struct lxrun_task_header header;
+	struct io_vec iov[2] = { { &header, sizeof header }, { task_strings, LXRUN_TASK_MAX } };
+	unsigned long control[(sizeof(struct control_header) + STDIO_FDS * sizeof(int) + 7) / 8 + 1];
+	struct message_header message = { 0, 0, iov, 2, control, sizeof control, 0 };
+	long n;
+	do
+		n = sys3(__NR_recvmsg, LXRUN_INIT_TASK_FD, &message, MSG_CMSG_CLOEXEC);
+	while (n == -EINTR);
+	if (n == 0)
+		exit_now(0);
+	struct control_header *fds_header = (struct control_header *)control;
+	int *fds = (int *)(fds_header + 1);
+	if (n < 0 || (unsigned long)n < sizeof header || header.magic != LXRUN_TASK_MAGIC ||
+	    header.length != (unsigned long)n - sizeof header || (message.flags & ~MSG_CMSG_CLOEXEC) ||
+	    message.control_length < sizeof *fds_header || fds_header->level != SOL_SOCKET ||
+	    fds_header->type != SCM_RIGHTS || fds_header->length != sizeof *fds_header + STDIO_FDS * sizeof(int) ||
+	    header.argc == 0 || header.argc + header.envc > LXRUN_TASK_STRINGS) {
+		report(LXRUN_STEP_INIT, n < 0 ? n : -EPROTO, "task message");
+		exit_now(125);
+	}
+	/* Every string ends inside the message, and there are exactly argc + envc of them. */
+	unsigned int count = 0;
+	for (unsigned int at = 0, start = 0; at < header.length; at++) {
+		if (task_strings[at] == '\0') {
+			if (count < header.argc + header.envc)
+				task_pointers[count + (count >= header.argc)] = task_strings + start;
+			count++;
+			start = at + 1;
+		}
+	}
+	if (count != header.argc + header.envc || task_strings[header.length - 1] != '\0') {
+		report(LXRUN_STEP_INIT, -EPROTO, "task message");
+		exit_now(125);
+	}
+	task_pointers[header.argc] = 0;
+	task_pointers[header.argc + 1 + header.envc] = 0;
+	for (int i = 0; i < STDIO_FDS; i++) {
+		if (sys3(__NR_dup3, fds[i], i, 0) < 0) {  /* 0-2 are taken: never the same number */
+			report(LXRUN_STEP_STDIO, -EBADF, "task stdio");
+			exit_now(125);
+		}
+		sys3(__NR_close, fds[i], 0, 0);
+	}
+	*envp = task_pointers + header.argc + 1;
+	return task_pointers;
+}
+
 /* The docker-style code, which lxrun checks the status record against (see task_status.py). */
 static int exit_code(int status)
 {
@@ -230,7 +312,7 @@ void __attribute__((noreturn, used)) start_c(long *sp)
 	int argc = (int)sp[0];
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
-	if (argc < 2)
+	if (argc < 1)
 		exit_now(125);
 
 	sigset_bits all = ~0UL;
@@ -239,15 +321,23 @@ void __attribute__((noreturn, used)) start_c(long *sp)
 	sys4(__NR_rt_sigaction, SIGCHLD, default_action, 0, SIGSET_BYTES);
 	sys3(__NR_fcntl, LXRUN_INIT_ERROR_FD, F_SETFD, FD_CLOEXEC);
 	sys3(__NR_fcntl, LXRUN_INIT_STATUS_FD, F_SETFD, FD_CLOEXEC);
+	char **command = argv + 1;
+	if (argc == 1) {
+		/* Prepared: our start is done (the caller sees end-of-file), the task comes on its socket. */
+		sys3(__NR_fcntl, LXRUN_INIT_TASK_FD, F_SETFD, FD_CLOEXEC);
+		sys3(__NR_close, LXRUN_INIT_ERROR_FD, 0, 0);
+		error_fd = LXRUN_INIT_TASK_FD;
+		command = receive_task(&envp);
+	}
 
 	long task = sys6(__NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
 	if (task == 0)
-		exec_task(argv + 1, envp);
+		exec_task(command, envp);
 	if (task < 0) {
 		report(LXRUN_STEP_INIT, task, "fork");
 		exit_now(125);
 	}
-	sys3(__NR_close, LXRUN_INIT_ERROR_FD, 0, 0);
+	sys3(__NR_close, error_fd, 0, 0);
 
 	for (;;) {
 		unsigned char info[128];

@@ -37,5 +37,22 @@ struct lxrun_error {
 /* File descriptors init finds already open when it starts. */
 #define LXRUN_INIT_ERROR_FD 3   /* failure records; end-of-file at the parent means exec succeeded */
 #define LXRUN_INIT_STATUS_FD 4  /* init writes the task's wait status (an int) here before it exits */
+#define LXRUN_INIT_TASK_FD 5    /* a prepared sandbox's: its task arrives here, failure records go back */
+
+/* A prepared sandbox's init, started without a command, closes its error descriptor (its start is done)
+ * and waits on LXRUN_INIT_TASK_FD, a SOCK_SEQPACKET socket, for one message: this header, then
+ * `length` bytes holding argc then envc NUL-terminated strings, with the task's stdin, stdout and
+ * stderr as SCM_RIGHTS. A failure to exec the task comes back on the socket as a struct lxrun_error;
+ * end-of-file there means the task's command runs. */
+#define LXRUN_TASK_MAGIC 0x7478726cU  /* "lrxt" */
+#define LXRUN_TASK_MAX 131072         /* bytes of argv and environment a message may carry */
+#define LXRUN_TASK_STRINGS 8192       /* argv and environment entries a message may carry */
+
+struct lxrun_task_header {
+	unsigned int magic;
+	unsigned int argc;
+	unsigned int envc;
+	unsigned int length;
+};
 
 #endif

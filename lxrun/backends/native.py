@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 
     from lxrun.backends.base import OnStart, Probe
     from lxrun.cgroups import CgroupManager
+    from lxrun.cgroups.base import Usage
     from lxrun.layout import Layout
     from lxrun.plan import TaskPlan
-    from lxrun.sandbox.compose import Spawn
+    from lxrun.sandbox.compose import Sandbox, Spawn
     from lxrun.sandbox.userns import IdPool
 
 MIN_KERNEL = (5, 19)  # overlayfs over idmapped layers
@@ -107,36 +108,10 @@ class NativeBackend:
             sandbox = self.composer.start(
                 sandbox_plan(plan, kept), (stdio.stdin_fd, stdio.stdout_fd, stdio.stderr_fd), resources
             )
-            process, cgroup, started = sandbox.process, sandbox.cgroup, sandbox.started
-            assert cgroup is not None  # a task always has limits, if only the defaults
-            record.running_as(process.pid)
+            record.running_as(sandbox.process.pid)
             faults.point("spawned")
-            stdio.close_child_ends()
-            if on_start is not None:
-                on_start(_Handle(plan.task_id, process, stdio))
-            faults.point("running")
-            status, timed_out = wait(
-                process, stdio.relay, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all
-            )
-            wall_time = time.monotonic() - started
-            usage = cgroup.usage()
-            output, truncated = stdio.finish()
-            faults.point("collected")
-        return Result.from_wait_status(
-            status,
-            usage,
-            task_id=plan.task_id,
-            name=spec.name,
-            stack=plan.stack.ref,
-            backend=self.name,
-            wall_time=wall_time,
-            stdout=output.get("stdout"),
-            stderr=output.get("stderr"),
-            upper_dir=f"{kept}/upper" if kept else None,
-            timed_out=timed_out,
-            output_truncated=truncated,
-            notices=sandbox.notices,
-        )
+            outcome = supervise(plan, sandbox, stdio, sandbox.started, on_start)
+        return outcome.result(plan, self.name, sandbox.notices, upper_dir=f"{kept}/upper" if kept else None)
 
     def release_leftovers(self, task_id: str, record_data: Mapping[str, Any] | None, dry_run: bool) -> list[str]:
         """The task's cgroup (killing what is left in it), then what every backend's task leaves."""
@@ -148,6 +123,65 @@ class NativeBackend:
                 cgroup.kill_all()
                 cgroup.remove()
         return released + release_task_files(self.layout, task_id, record_data, dry_run)
+
+
+class Outcome:
+    """What a task's supervision collected, before its sandbox is released."""
+
+    def __init__(
+        self,
+        status: int,
+        timed_out: bool,
+        wall_time: float,
+        usage: Usage,
+        output: Mapping[str, bytes | None],
+        truncated: bool,
+    ) -> None:
+        self.status, self.timed_out, self.wall_time = status, timed_out, wall_time
+        self.usage, self.output, self.truncated = usage, output, truncated
+
+    def result(self, plan: TaskPlan, backend: str, notices: tuple[str, ...], upper_dir: str | None = None) -> Result:
+        return Result.from_wait_status(
+            self.status,
+            self.usage,
+            task_id=plan.task_id,
+            name=plan.spec.name,
+            stack=plan.stack.ref,
+            backend=backend,
+            wall_time=self.wall_time,
+            stdout=self.output.get("stdout"),
+            stderr=self.output.get("stderr"),
+            upper_dir=upper_dir,
+            timed_out=self.timed_out,
+            output_truncated=self.truncated,
+            notices=notices,
+        )
+
+
+def supervise(
+    plan: TaskPlan,
+    sandbox: Sandbox,
+    stdio: TaskStdio,
+    started: float,
+    on_start: OnStart | None,
+    usage_since: Usage | None = None,
+) -> Outcome:
+    """A running task (cold or handed to a prepared sandbox, `started` then) to its end: on_start, the
+    wait with its timeout, then its usage (less `usage_since`, what setup counted) and output."""
+    spec, process, cgroup = plan.spec, sandbox.process, sandbox.cgroup
+    assert cgroup is not None  # a task always has limits, if only the defaults
+    stdio.close_child_ends()
+    if on_start is not None:
+        on_start(_Handle(plan.task_id, process, stdio))
+    faults.point("running")
+    status, timed_out = wait(process, stdio.relay, started, spec.timeout, spec.stop_timeout, kill_all=cgroup.kill_all)
+    wall_time = time.monotonic() - started
+    usage = cgroup.usage()
+    if usage_since is not None:
+        usage = usage.since(usage_since)
+    output, truncated = stdio.finish()
+    faults.point("collected")
+    return Outcome(status, timed_out, wall_time, usage, output, truncated)
 
 
 def sandbox_plan(plan: TaskPlan, kept: str | None) -> SandboxPlan:

@@ -48,6 +48,15 @@ class Usage(Record):
             pids_peak=pids_peak,
         )
 
+    def since(self, before: Usage) -> Usage:
+        """This usage less what `before` counted (CPU time; peaks and the OOM flag are the cgroup's own)."""
+
+        def less(now: float | None, then: float | None) -> float | None:
+            return None if now is None else max(0.0, now - (then or 0.0))
+
+        cpu_user, cpu_system = less(self.cpu_user, before.cpu_user), less(self.cpu_system, before.cpu_system)
+        return self.replace(cpu_user=cpu_user, cpu_system=cpu_system)
+
 
 NO_USAGE = Usage()
 
@@ -99,6 +108,16 @@ class TaskCgroup:
     def current_memory(self) -> int | None:
         """Bytes in use now (for `lxrun ps`)."""
         return None
+
+    def restart_accounting(self) -> Usage:
+        """Start counting afresh for a task handed to a prepared sandbox: reset what the kernel lets us
+        reset; returns what must be subtracted from the task's usage() for the rest (Usage.since)."""
+        return NO_USAGE
+
+    def retune(self, limits: Limits, made_with: Limits) -> bool:
+        """Change limits from `made_with` (what the cgroup was created with) to `limits`; False, changing
+        nothing, where they need other files (a limit set in one and not the other)."""
+        return limits == made_with
 
     def kill_all(self) -> None:
         """SIGKILL every process in the cgroup, descendants that left the task's session included."""

@@ -18,6 +18,7 @@ import signal
 import time
 
 from lxrun.cgroups.base import (
+    NO_USAGE,
     CgroupManager,
     CgroupView,
     TaskCgroup,
@@ -96,6 +97,28 @@ class V1TaskCgroup(TaskCgroup):
     def current_memory(self) -> int | None:
         memory = self.dirs.get("memory")
         return read_int(f"{memory}/memory.usage_in_bytes") if memory else None
+
+    def restart_accounting(self) -> Usage:
+        # v1 resets both: the peak to what is in use now, the CPU counters to zero.
+        if "memory" in self.dirs:
+            write(f"{self.dirs['memory']}/memory.max_usage_in_bytes", "0")
+        if "cpuacct" in self.dirs:
+            write(f"{self.dirs['cpuacct']}/cpuacct.usage", "0")
+        return NO_USAGE
+
+    def retune(self, limits: Limits, made_with: Limits) -> bool:
+        memory = self.dirs.get("memory")
+        swap = memory is not None and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        files, old = v1_files(limits, swap), v1_files(made_with, swap)
+        if files.keys() != old.keys() or any(controller_of(file) not in self.dirs for file in files):
+            return False
+        order = list(files)
+        if limits.memory is not None and made_with.memory is not None and limits.memory > made_with.memory:
+            order.sort(key=lambda file: file != "memory.memsw.limit_in_bytes")  # raising: memsw >= memory at every step
+        for file in order:
+            if files[file] != old[file]:
+                write(f"{self.dirs[controller_of(file)]}/{file}", files[file])
+        return True
 
     def kill_all(self) -> None:
         freezer = self.dirs.get("freezer")

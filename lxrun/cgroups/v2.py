@@ -62,6 +62,21 @@ class V2TaskCgroup(TaskCgroup):
     def current_memory(self) -> int | None:
         return read_int(f"{self.path}/memory.current")
 
+    def restart_accounting(self) -> Usage:
+        # v2 resets neither counter (memory.peak only per open file, from Linux 6.12): CPU time is
+        # subtracted, the peak keeps what setup used (pid 1 and its mounts, well under a MiB).
+        return self.usage()
+
+    def retune(self, limits: Limits, made_with: Limits) -> bool:
+        swap = os.path.exists(f"{self.path}/memory.swap.max")
+        files, old = v2_files(limits, swap), v2_files(made_with, swap)
+        if files.keys() != old.keys():
+            return False
+        for file, value in files.items():
+            if value != old[file]:
+                write(f"{self.path}/{file}", value)
+        return True
+
     def kill_all(self) -> None:
         if os.path.exists(f"{self.path}/cgroup.kill"):
             wait_until_empty(self, lambda: write(f"{self.path}/cgroup.kill", "1"))

@@ -234,9 +234,12 @@ class Composer:
             self._id_pool = load_pool()
         return self._id_pool
 
-    def start(self, plan: SandboxPlan, stdio: tuple[int, int, int], resources: contextlib.ExitStack) -> Sandbox:
+    def start(
+        self, plan: SandboxPlan, stdio: tuple[int, int, int], resources: contextlib.ExitStack, task_fd: int = -1
+    ) -> Sandbox:
         """Acquire what `plan` needs into `resources` and start its pid 1 on the `stdio` descriptors
-        (the state root's directories exist: Layout.ensure)."""
+        (the state root's directories exist: Layout.ensure). With `task_fd` (a socket), prepare it:
+        pid 1 waits there for its task (helper.hand_task), and `plan.argv` is not used."""
         ids = None
         if plan.userns:
             self._next_range += 1
@@ -259,6 +262,8 @@ class Composer:
         faults.point("cgroup")
         with _cgroup_entry(cgroup) as cgroup_entry:
             request = self._request(plan, stdio, cgroup, ids, cgroup_entry, netns_fd, address)
+            if task_fd >= 0:
+                request = request.replace(argv=(), task_fd=task_fd)
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             started = time.monotonic()
             try:

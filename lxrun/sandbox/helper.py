@@ -21,6 +21,7 @@ from lxrun.errors import (
     LxrunError,
     SetupError,
     SpecError,
+    host_errors,
 )
 from lxrun.record import Record
 from lxrun.sandbox import mounts
@@ -29,6 +30,7 @@ from lxrun.sandbox.task_status import RECORD_SIZE, task_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Mapping, Sequence
     from types import TracebackType
     from typing import Any
@@ -131,6 +133,8 @@ class SpawnRequest(Record):
     keeps, every set included; `seccomp` the compiled filter, or None. The task joins its cgroups by
     writing to `cgroup_join_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
     directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
+    `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
+    socket for its task (hand_task).
     """
 
     __slots__ = (
@@ -155,6 +159,7 @@ class SpawnRequest(Record):
         "stdin_fd",
         "stdout_fd",
         "steps",
+        "task_fd",
         "uid",
         "uid_map",
     )
@@ -181,6 +186,7 @@ class SpawnRequest(Record):
     new_cgroupns: bool
     init_path: str
     shared_steps: StepTable | None
+    task_fd: int
 
     def __init__(
         self,
@@ -207,6 +213,7 @@ class SpawnRequest(Record):
         new_cgroupns: bool = False,
         init_path: str = INIT_PATH,
         shared_steps: StepTable | None = None,
+        task_fd: int = -1,
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -232,6 +239,7 @@ class SpawnRequest(Record):
             new_cgroupns=new_cgroupns,
             init_path=init_path,
             shared_steps=shared_steps,
+            task_fd=task_fd,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -386,11 +394,35 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.stdin_fd = request.stdin_fd
     c_request.stdout_fd = request.stdout_fd
     c_request.stderr_fd = request.stderr_fd
+    c_request.task_fd = request.task_fd
     child = ffi.new("struct lxrun_child *")
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:
         raise _child_error(error, request)
     return SandboxProcess(child.pid, child.pidfd, child.status_fd, tuple(child.marks))
+
+
+def task_message(argv: Sequence[str], env: Mapping[str, str]) -> bytes | None:
+    """A prepared sandbox's task as init reads it (protocol.h), or None if it is more than a message carries."""
+    strings = [os.fsencode(value) for value in argv] + [os.fsencode(f"{key}={value}") for key, value in env.items()]
+    body = b"\0".join(strings) + b"\0"
+    if len(body) > lib.LXRUN_TASK_MAX or len(strings) > lib.LXRUN_TASK_STRINGS:
+        return None
+    header = ffi.new("struct lxrun_task_header *", [lib.LXRUN_TASK_MAGIC, len(argv), len(env), len(body)])
+    return bytes(ffi.buffer(header)) + body
+
+
+def hand_task(task_socket: socket.socket, message: bytes, stdio: tuple[int, int, int], env: Mapping[str, str]) -> None:
+    """Give a prepared sandbox's pid 1 its task (a task_message) and the task's stdio; returns once the
+    command runs, or raises why it could not be exec'd, as spawn does for a cold sandbox."""
+    import array
+    import socket
+
+    with host_errors("hand over task"):
+        task_socket.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", stdio))])
+        record = task_socket.recv(ffi.sizeof("struct lxrun_error"))
+    if record:
+        raise init_error(record, env)
 
 
 def sealed_init(path: str) -> int:

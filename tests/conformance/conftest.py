@@ -1,4 +1,7 @@
-"""The conformance suite: every test runs on every backend (`backend` fixture) against the same stack.
+"""The conformance suite: every test runs on every backend (`backend` fixture) against the same stack,
+and warm: "warm" is native through a lxrun.Pool prepared for the task's stack, profile and limits, so
+the same case checks a task handed to a prepared sandbox (one the pool can't serve runs cold and says
+so in its notices, which `run` checks are only for the reasons a pool gives).
 
 A backend that can't run here is skipped with its reason (a failure under LXRUN_MUST_WORK=1). What a
 backend can't honour is a strict xfail with the reason, by `differs(...)`: the test still runs there and
@@ -19,7 +22,9 @@ from typing import Any
 import psutil
 import pytest
 
-from lxrun import Result, TaskSpec, run
+import lxrun
+from lxrun import Result, TaskSpec
+from lxrun.backends.base import OnStart
 from lxrun.backends.lxc import LOCK_ROOT
 from lxrun.runtime import BACKENDS, Runtime
 from tests.conftest import require
@@ -28,11 +33,18 @@ from tests.conftest import require
 CGROUP_LEFTOVERS = ("/sys/fs/cgroup/*/lxrun-lxc", "/sys/fs/cgroup/*/*/*/lxrun-lxc", "/sys/fs/cgroup/*/lxrun-docker")
 
 
-# Native's cases also run in the pure cgroup-v2 guest (make test-v2), which has no liblxc and no dockerd.
-@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.v2) if name == "native" else name for name in BACKENDS])
+WARM = "warm"  # native, through a pool
+NATIVE_LIKE = ("native", WARM)
+
+
+# Native's cases (cold and warm) also run in the pure cgroup-v2 guest (make test-v2), which has no liblxc
+# and no dockerd.
+@pytest.fixture(
+    params=[pytest.param(name, marks=pytest.mark.v2) if name in NATIVE_LIKE else name for name in [*BACKENDS, WARM]]
+)
 def backend(request: pytest.FixtureRequest, state_root: Path) -> str:
     name: str = request.param
-    probe = Runtime(state_root).backend(name).probe()
+    probe = Runtime(state_root).backend("native" if name == WARM else name).probe()
     require(probe.available, f"backend {name} can't run here: {probe.reason}")
     return name
 
@@ -103,6 +115,24 @@ def volume_dir() -> Iterator[Path]:
     path.chmod(0o777)
     yield path
     shutil.rmtree(path)
+
+
+def run(spec: TaskSpec, backend: str, root: Path, on_start: OnStart | None = None) -> Result:
+    """lxrun.run on `backend`; warm: through a pool of one sandbox made for this very spec."""
+    if backend != WARM or spec.keep:  # a pool refuses a template that keeps its writes
+        return lxrun.run(spec, backend="native" if backend == WARM else backend, root=root, on_start=on_start)
+    with lxrun.Pool(spec, size=1, root=root) as pool:
+        ready = pool.wait_ready()
+        # With none prepared, it runs cold: and must fail as preparing did (a workdir that is a file).
+        result = pool.run(spec, on_start=on_start)
+    assert ready, f"no sandbox was prepared ({pool.failure}), yet the task ran cold"
+    assert not [notice for notice in result.notices if notice.startswith("pool: ran cold")], result.notices
+    return result
+
+
+def backend_name(backend: str) -> str:
+    """What a Result says its backend was: warm tasks are native's."""
+    return "native" if backend == WARM else backend
 
 
 def run_on(backend: str, root: Path, *argv: str, **kwargs: Any) -> Result:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from lxrun import TaskSpec, run
+from lxrun import TaskSpec
 from lxrun.backends.base import TaskHandle
 from lxrun.cgroups.discover import own_hierarchies
 from lxrun.errors import CommandNotFound, LxrunError, SpecError, Unsupported
 from lxrun.spec import Limits, Volume
 
-from .conftest import differs, sh
+from .conftest import differs, run, sh
 
 
 def test_a_background_process_dies_with_the_task(backend: str, state_root: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lxrun import TaskSpec, run
+from lxrun import TaskSpec
 from lxrun.backends.base import TaskHandle
 from lxrun.errors import CommandNotExecutable, CommandNotFound, SpecError, Unsupported
 from lxrun.layout import Layout
@@ -18,13 +18,13 @@ from lxrun.spec import Volume
 from lxrun.store.layers import LayerStore
 from lxrun.store.stacks import StackStore, StackVersion
 
-from .conftest import differs, run_on, sh
+from .conftest import backend_name, differs, run, run_on, sh
 
 
 def test_exit_code_and_streams(backend: str, state_root: Path) -> None:
     result = sh(backend, state_root, "echo out; echo err >&2; exit 3")
     assert (result.stdout, result.stderr, result.exit_code, result.signal) == (b"out\n", b"err\n", 3, None)
-    assert result.backend == backend and result.stack == "busybox@1"
+    assert result.backend == backend_name(backend) and result.stack == "busybox@1"
     assert not result.timed_out and not result.oom_killed and not result.output_truncated
 
 
