@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 
+from lxrun import signals as signal
 from lxrun.cli.exec_options import help_parser, parse
 from lxrun.cli.usage import root_arg
 from lxrun.net.spec import NetworkSpec, parse_publish

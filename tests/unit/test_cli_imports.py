@@ -29,6 +29,9 @@ HEAVY = (
     "shutil",
     "bz2",
     "lzma",
+    # signal wraps every constant, handler and mask in enums: the exec path uses lxrun.signals.
+    "signal",
+    "enum",
 )
 
 
