@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 
@@ -135,9 +136,16 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
         tty=args.tty,
     )
     forwarder = Forwarder()
+
+    def started(handle: TaskHandle) -> None:
+        if not gc.isenabled():  # bin/lxrun's start without the collector is over; what it made lives on,
+            gc.freeze()  # so the collector comes back without ever scanning it
+            gc.enable()
+        forwarder.started(handle)
+
     sys.stdout.flush()
     with forwarder.installed():
-        result = run(spec, backend=args.backend, root=args.root, on_start=forwarder.started)
+        result = run(spec, backend=args.backend, root=args.root, on_start=started)
     for notice in result.notices:
         print(f"lxrun: {notice}", file=sys.stderr)
     if result.upper_dir:
