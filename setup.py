@@ -1,4 +1,5 @@
-"""Build glue that pyproject.toml can't express: the cffi module and the sandbox's freestanding pid 1."""
+"""Build glue that pyproject.toml can't express: the cffi module, the sandbox's freestanding pid 1, and the
+`lxrun` command as a script of its own (bin/lxrun), not a console-script wrapper: it can start without site."""
 
 import os
 from pathlib import Path
@@ -32,4 +33,4 @@ class BuildExtAndInit(build_ext):
         self.spawn([compiler, *INIT_CFLAGS, "-Inative", "native/init.c", *INIT_LDFLAGS, "-o", str(target)])
 
 
-setup(cffi_modules=["native/build.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit})
+setup(cffi_modules=["native/build.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit}, scripts=["bin/lxrun"])

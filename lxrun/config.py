@@ -19,10 +19,10 @@ so a file is parsed only when it is new or changed, and its values are kept in `
 
 from __future__ import annotations
 
-import json
 import os
 
 from lxrun import cache_file
+from lxrun import plainjson as json
 from lxrun.errors import LxrunError, SpecError
 from lxrun.options import parse_size
 from lxrun.record import Record

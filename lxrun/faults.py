@@ -7,7 +7,8 @@ record, name, kept, stdio, uid-range, network, cgroup, spawned, running, collect
 from __future__ import annotations
 
 import os
-import signal
+
+from lxrun import signals as signal
 
 FAULT = os.environ.get("LXRUN_FAULT")
 

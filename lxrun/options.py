@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 from lxrun.errors import SpecError
 from lxrun.spec import UNLIMITED, Volume
 
@@ -89,20 +87,31 @@ def parse_volume(text: str) -> Volume:
 
 
 # docker's units for sizes: binary multiples, an optional "b", any case (256m, 1G, 512kb, 100).
-SIZE_PATTERN = r"(\d+(?:\.\d+)?)([kmgt]?)b?"  # compiled by re on first use: only tasks with a size pay
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def split_size(text: str) -> tuple[str, str] | None:
+    r"""(number, unit) of `(\d+(?:\.\d+)?)([kmgt]?)b?` in any case, read without re (~3 ms to import with enum)."""
+    lowered = text.lower()
+    rest = lowered.removesuffix("b")
+    unit = rest[-1:] if rest[-1:] in ("k", "m", "g", "t") else ""
+    number = rest[: len(rest) - len(unit)]
+    whole, dot, fraction = number.partition(".")
+    if len(lowered) != len(text) or not whole.isdecimal() or (dot and not fraction.isdecimal()):
+        return None
+    return number, unit
 
 
 def parse_size(option: str, text: str) -> int:
     """`256m` -> bytes; `-1` -> UNLIMITED (no cap where the field takes one)."""
     if text.strip() == str(UNLIMITED):
         return UNLIMITED
-    match = re.fullmatch(SIZE_PATTERN, text.strip(), re.IGNORECASE)
+    match = split_size(text.strip())
     if not match:
         raise SpecError(
             option, "is not a size", path=text or "''", hint="use a number with an optional unit b, k, m, g or t"
         )
-    value = float(match[1]) * SIZE_UNITS[match[2].lower()]
+    value = float(match[0]) * SIZE_UNITS[match[1]]
     if value >= 1 << 64:  # so many digits that no limit can hold them
         raise SpecError(
             option, "is too large", path=text[:40], hint="use a number with an optional unit b, k, m, g or t"

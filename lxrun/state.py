@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import time
 
+from lxrun import plainjson as json
 from lxrun.errors import LxrunError, SetupError, SpecError, host_errors
 
 TYPE_CHECKING = False

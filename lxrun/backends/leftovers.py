@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +23,8 @@ def release_task_files(layout: Layout, task_id: str, data: Mapping[str, Any] | N
     if os.path.isdir(work):
         released.append(f"overlay work dir {work} (the kept upper dir stays)")
         if not dry_run:
+            import shutil  # ~1.5 ms of imports (bz2, lzma, fnmatch): only when a leftover is there
+
             shutil.rmtree(work, ignore_errors=True)
     name = data.get("name") if data else None
     link = f"{layout.names}/{name}"

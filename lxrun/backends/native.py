@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 
 from lxrun import faults
+from lxrun import signals as signal
 from lxrun.backends.leftovers import release_task_files
 from lxrun.result import Result
 from lxrun.sandbox import helper, mounts

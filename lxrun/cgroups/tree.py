@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import time
 
+from lxrun import signals as signal
 from lxrun.cgroups.base import NO_USAGE, read_keyed, read_text, rmdir_patiently, write
 from lxrun.cgroups.limits import v1_files, v2_files
 from lxrun.cgroups.v1 import V1TaskCgroup, inherit_cpuset

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import time
 
+from lxrun import signals as signal
 from lxrun.cgroups.base import (
     NO_USAGE,
     CgroupManager,

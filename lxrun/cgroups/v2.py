@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 
+from lxrun import signals as signal
 from lxrun.cgroups.base import (
     CgroupManager,
     CgroupView,

@@ -11,6 +11,7 @@ for every import on every start (click alone costs ~22 ms here, more than the CL
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 
@@ -71,6 +72,8 @@ def run_cli(argv: list[str]) -> int:
     verb, *rest = argv
     if verb not in COMMANDS:
         raise UsageError(f"lxrun: unknown command {verb!r}", "lxrun")
+    if verb != "exec":
+        gc.enable()  # bin/lxrun starts with it off: only exec's start is short enough to gain (exec_cmd)
     if os.geteuid() != 0 and not asks_for_help(rest):
         raise HostUnsupported(
             "user",

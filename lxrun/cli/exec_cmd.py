@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
-import signal
 import sys
 
+from lxrun import signals as signal
 from lxrun.cli.exec_options import help_parser, parse
 from lxrun.cli.usage import root_arg
 from lxrun.net.spec import NetworkSpec, parse_publish
@@ -136,9 +137,16 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
         tty=args.tty,
     )
     forwarder = Forwarder()
+
+    def started(handle: TaskHandle) -> None:
+        if not gc.isenabled():  # bin/lxrun's start without the collector is over; what it made lives on,
+            gc.freeze()  # so the collector comes back without ever scanning it
+            gc.enable()
+        forwarder.started(handle)
+
     sys.stdout.flush()
     with forwarder.installed():
-        result = run(spec, backend=args.backend, root=args.root, on_start=forwarder.started)
+        result = run(spec, backend=args.backend, root=args.root, on_start=started)
     for notice in result.notices:
         print(f"lxrun: {notice}", file=sys.stderr)
     if result.upper_dir:

@@ -9,7 +9,6 @@ from `--` or the first argument that is not an option on is the command.
 
 from __future__ import annotations
 
-import re
 from types import SimpleNamespace
 
 from lxrun.cli.usage import UsageError
@@ -30,7 +29,13 @@ LIMITS = "limits (memory, pids, disk and timeout default to the host's, from /et
 SECURITY = "security (default: a private user namespace, docker's capabilities and seccomp)"
 NETWORK = "network (default: none, only loopback)"
 
-NEGATIVE_NUMBER = re.compile(r"-\d+|-\d*\.\d+")  # a value, not an option (argparse's rule)
+
+def negative_number(arg: str) -> bool:
+    r"""A value, not an option: argparse's rule `-\d+|-\d*\.\d+`, checked without re (~3 ms to import)."""
+    whole, dot, fraction = arg[1:].partition(".")
+    if not arg.startswith("-"):
+        return False
+    return (whole == "" or whole.isdecimal()) and fraction.isdecimal() if dot else whole.isdecimal()
 
 
 class Option:
@@ -234,7 +239,7 @@ class Scan:
                 if flag not in self.by_flag:
                     fail(f"unrecognized arguments: {arg}")
                 self.take(self.by_flag[flag], value if has_value else None)
-            elif arg.startswith("-") and arg != "-" and not NEGATIVE_NUMBER.fullmatch(arg):
+            elif arg.startswith("-") and arg != "-" and not negative_number(arg):
                 self.take_bundle(arg)
             else:
                 self.values["command"] = [arg, *self.rest]
@@ -265,7 +270,7 @@ class Scan:
             return
         value = attached
         if value is None:
-            if not self.rest or (self.rest[0].startswith("-") and not NEGATIVE_NUMBER.fullmatch(self.rest[0])):
+            if not self.rest or (self.rest[0].startswith("-") and not negative_number(self.rest[0])):
                 fail(f"argument {option.label}: expected one argument")
             value = self.rest.pop(0)
         if option.choices and value not in option.choices:

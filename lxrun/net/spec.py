@@ -1,12 +1,10 @@
 """What a task asks of the network: `--network none|bridge|host` and docker's `-p/--publish` forms.
 
 Pure values, checked on construction; nothing here touches the host. Imported on every `lxrun exec`, so
-it uses only `re` (already loaded there): no socket, no ipaddress.
+it imports `re` only where a -p is checked: no socket, no ipaddress.
 """
 
 from __future__ import annotations
-
-import re
 
 from lxrun.errors import SpecError
 from lxrun.record import Record
@@ -28,6 +26,12 @@ IPV4_PATTERN = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-
 PORT_PATTERN = r"[1-9]\d{0,4}"
 
 
+def ipv4(text: str) -> bool:
+    import re  # ~3 ms with enum: only where a -p names an address
+
+    return re.fullmatch(IPV4_PATTERN, text) is not None
+
+
 class PortMapping(Record):
     """Traffic to `host_port` on the host (on `host_ip` only, if given) goes to the task's `port`."""
 
@@ -44,7 +48,7 @@ class PortMapping(Record):
                 raise SpecError("publish", f"port {value} is out of range", path=text, hint="use 1..65535")
         if protocol not in PROTOCOLS:
             raise SpecError("publish", f"unknown protocol {protocol!r}", path=text, hint="use /tcp or /udp")
-        if host_ip is not None and not re.fullmatch(IPV4_PATTERN, host_ip):
+        if host_ip is not None and not ipv4(host_ip):
             raise SpecError("publish", "the host IP is not an IPv4 address", path=text, hint=PUBLISH_EXAMPLE)
         super().__init__(host_ip=host_ip, host_port=host_port, port=port, protocol=protocol)
 
@@ -71,11 +75,13 @@ def parse_publish(text: str) -> PortMapping:
     else:
         hint = "IPv6 is not supported, give an IPv4 address" if len(parts) > 3 else PUBLISH_EXAMPLE
         raise SpecError("publish", f"expected {PUBLISH_FORMS}", path=text or "''", hint=hint)
+    import re
+
     for value in (host_port, port):
         if not re.fullmatch(PORT_PATTERN, value):
             reason = f"{value!r} is not a port number" if value else "a port is missing"
             raise SpecError("publish", reason, path=text, hint="use 1..65535")
-    if host_ip is not None and not re.fullmatch(IPV4_PATTERN, host_ip):
+    if host_ip is not None and not ipv4(host_ip):
         reason = f"{host_ip!r} is not an IPv4 address" if host_ip else "the IP is empty"
         raise SpecError("publish", reason, path=text, hint=PUBLISH_EXAMPLE)
     return PortMapping(int(host_port), int(port), protocol or "tcp", host_ip)

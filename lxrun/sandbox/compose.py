@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 
 from lxrun import faults
+from lxrun import signals as signal
 from lxrun.errors import host_errors
 from lxrun.net.etc import etc_files
 from lxrun.net.spec import BRIDGE, HOST, NONE

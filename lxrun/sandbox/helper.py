@@ -11,8 +11,8 @@ import _thread
 import contextlib
 import errno as errno_codes
 import os
-import signal
 
+from lxrun import signals as signal
 from lxrun.errors import (
     ChildSetupError,
     CommandNotExecutable,

@@ -9,8 +9,9 @@ its cgroup gets SIGKILL. The loop ends when pid 1 has exited and every output ha
 from __future__ import annotations
 
 import select
-import signal
 import time
+
+from lxrun import signals as signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

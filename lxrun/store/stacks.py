@@ -13,11 +13,11 @@ before that rename and only ever read by rollback, which repairs it if a crash c
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from types import MappingProxyType
 
+from lxrun import plainjson as json
 from lxrun.errors import StackNotFound, StoreError
 from lxrun.record import Record
 from lxrun.spec import check_stack_ref

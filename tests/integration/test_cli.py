@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import signal
@@ -166,3 +167,22 @@ def test_base_build_of_an_unknown_base(state_root: Path) -> None:
     done = lxrun_cli(state_root, "base", "build", "nope")
     assert done.returncode == 125
     assert done.stderr.startswith("lxrun: spec nope: no rootfs/nope.toml (searched ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["exec", "--stack", "busybox", "--", "sh", "-c", "exit 3"], ["ps"]],
+    ids=["exec", "ps"],
+)
+def test_the_collector_is_back_on_once_the_start_is_over(state_root: Path, argv: list[str]) -> None:
+    """bin/lxrun starts with the garbage collector off: a task that runs for hours, or another verb's work,
+    must not go on without it."""
+    from lxrun.cli import run_cli
+
+    gc.disable()
+    try:
+        code = run_cli([argv[0], "--root", str(state_root), *argv[1:]])
+        assert (code, gc.isenabled()) == (3 if argv[0] == "exec" else 0, True)
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -12,11 +12,11 @@ import os
 
 from lxrun import cache_file
 from lxrun.errors import SpecError
-from lxrun.sandbox.seccomp.profile import SCMP_ARCH, Resolved, load, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxrun.sandbox.helper import Filter
+    from lxrun.sandbox.seccomp.profile import Resolved
 
 DEFAULT = "default"
 UNCONFINED = "unconfined"
@@ -47,6 +47,9 @@ class Compiler:
         if found is None:
             found = self._load(key)
             if found is None:
+                # The profile's parser (and the json package) only where no cached filter fits.
+                from lxrun.sandbox.seccomp.profile import load, resolve
+
                 found = compile_filter(path, resolve(path, load(path), caps))
                 self._store(key, found)
             self._cache[key] = found
@@ -79,5 +82,6 @@ class Compiler:
 
 def compile_filter(path: str, resolved: Resolved) -> Filter:
     from lxrun.sandbox.helper import compile_seccomp  # loads the native module only when a filter is compiled
+    from lxrun.sandbox.seccomp.profile import SCMP_ARCH
 
     return compile_seccomp(resolved, tuple(SCMP_ARCH.values()), path)
