@@ -67,4 +67,4 @@ bench-stacks: venv
 	$(BIN)/python benchmarks/stacks.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init
+	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init lxrun/_lxrun_client

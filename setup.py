@@ -1,4 +1,5 @@
-"""Build glue that pyproject.toml can't express: the cffi module and the sandbox's freestanding pid 1."""
+"""Build glue that pyproject.toml can't express: the cffi module, the sandbox's freestanding pid 1, and the
+native `lxrun` front that relays `lxrun exec` to `lxrun serve` (native/client.c)."""
 
 import os
 from pathlib import Path
@@ -19,10 +20,12 @@ INIT_CFLAGS = [
     "-fno-pie",
 ]
 INIT_LDFLAGS = ["-nostdlib", "-static", "-no-pie", "-s"]
+# The client runs on every relayed `lxrun exec`: static, so no dynamic loader runs at its start.
+CLIENT_FLAGS = ["-O2", "-Wall", "-Wextra", "-static", "-s"]
 
 
 class BuildExtAndInit(build_ext):
-    """Build the extensions, then lxrun-init beside them (a static executable, not an extension)."""
+    """Build the extensions, then lxrun-init and lxrun-client beside them (executables, not extensions)."""
 
     def run(self) -> None:
         super().run()
@@ -30,6 +33,8 @@ class BuildExtAndInit(build_ext):
         target.parent.mkdir(parents=True, exist_ok=True)
         compiler = os.environ.get("CC", "cc")
         self.spawn([compiler, *INIT_CFLAGS, "-Inative", "native/init.c", *INIT_LDFLAGS, "-o", str(target)])
+        client = target.with_name("_lxrun_client")
+        self.spawn([compiler, *CLIENT_FLAGS, "native/client.c", "-o", str(client)])
 
 
 setup(cffi_modules=["native/build.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit})
