@@ -293,7 +293,8 @@ static int relay(char **args)
 		fail("--socket", strerror(errno));
 	if (connect(sock, (struct sockaddr *)&address, sizeof(address)) < 0) {
 		char reason[256];
-		snprintf(reason, sizeof(reason), "%s (is `lxrun serve` running there?)", strerror(errno));
+		int absent = errno == ENOENT || errno == ECONNREFUSED;
+		snprintf(reason, sizeof(reason), "%s%s", strerror(errno), absent ? " (is `lxrun serve` running there?)" : "");
 		fail("--socket", reason);
 	}
 	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);

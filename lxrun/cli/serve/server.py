@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # <asm-generic/socket.h>; Python 3.11 lacks the name
 UCRED = struct.Struct("=iII")  # pid, uid, gid
-NGROUPS_MAX = 65536
+GROUPS_BUFFER = 1024  # bytes: the most Python's getsockopt takes
 BACKLOG = 128
 
 
@@ -117,7 +117,10 @@ class Server:
 
     def refusal(self, conn: socket.socket) -> str | None:
         """Why this peer may not run tasks here, or None: root may, and a member of the group."""
-        _, uid, gid = UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size))
+        try:
+            _, uid, gid = UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, UCRED.size))
+        except OSError as exc:  # a peer already gone
+            return f"lxrun: serve {self.path}: {exc.strerror}"
         if uid == 0 or (self.group is not None and self.group in (gid, *peer_groups(conn))):
             return None
         allowed = "root" if self.group is None else f"root and group {self.group}"
@@ -134,6 +137,10 @@ class Server:
 
 
 def peer_groups(conn: socket.socket) -> tuple[int, ...]:
-    """The peer's supplementary groups, as the kernel recorded them at connect()."""
-    raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4 * NGROUPS_MAX)
+    """The peer's supplementary groups, as the kernel recorded them at connect(); none are counted
+    for a peer with more than Python's getsockopt can read (256): it is let in by its own group only."""
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, GROUPS_BUFFER)
+    except OSError:
+        return ()
     return struct.unpack(f"={len(raw) // 4}I", raw[: len(raw) // 4 * 4])

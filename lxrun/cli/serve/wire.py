@@ -32,6 +32,7 @@ MAX_REQUEST = 4 << 20  # bytes: more than execve takes for arguments and environ
 MAX_ANSWER = PAIR.size  # every frame after the request is a signal or a pair
 MAX_LINE = 60000  # bytes of an exit line (native/client.c reads frames of up to 64 KiB)
 REQUEST_FDS = 4
+WRONG_FDS = f"must pass exactly {REQUEST_FDS} descriptors (stdin, stdout, stderr, working directory)"
 REQUEST_TIMEOUT = 5.0  # seconds for a whole request: a client that stalls can't hold a session
 
 
@@ -67,7 +68,7 @@ def read_request(sock: socket.socket) -> Request:
         if length > MAX_REQUEST:
             raise BadRequest(f"is larger than {MAX_REQUEST >> 20} MiB")
         if len(fds) != REQUEST_FDS:
-            raise BadRequest(f"must pass {REQUEST_FDS} descriptors (stdin, stdout, stderr, working directory)")
+            raise BadRequest(WRONG_FDS)
         request = _decode(_read(sock, length, deadline), fds)
     except BaseException:
         for fd in fds:
@@ -92,7 +93,7 @@ def _first_bytes(sock: socket.socket, deadline: float, fds: list[int]) -> bytes:
             usable = len(payload) - len(payload) % array.array("i").itemsize
             fds.extend(array.array("i", payload[:usable]))
     if flags & socket.MSG_CTRUNC:
-        raise BadRequest(f"passed more than {REQUEST_FDS} descriptors")
+        raise BadRequest(WRONG_FDS)
     if not data:
         raise BadRequest("ended before its header")
     return data
