@@ -8,7 +8,7 @@ import signal
 import sys
 
 from lxrun.cli.exec_options import SOCKET_ENV, help_parser, parse
-from lxrun.cli.usage import root_arg
+from lxrun.cli.usage import UsageError, root_arg
 from lxrun.errors import LxrunError
 from lxrun.net.spec import NetworkSpec, parse_publish
 from lxrun.options import (
@@ -139,6 +139,8 @@ def execute(args: SimpleNamespace, caller: Caller, forwarder: Forwarder) -> int:
         help_parser(caller.environ).print_help(caller.out)
         return 0
     root_arg(args.root)
+    if args.socket == "":  # not a path (a relay only looks at it when it is one)
+        raise UsageError("lxrun exec: argument --socket: is empty", "lxrun exec")
     if args.result_json is None:
         return run_task(args, None, caller, forwarder)
     from lxrun.cli.result_file import result_file
