@@ -13,6 +13,10 @@ NO_SITE = sed -i '1s|^\(\#!.*python[0-9.]*\)$$|\1 -S|' $(BIN)/lxrun
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
                  mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl
 BENCH_PACKAGES := bubblewrap crun
+# `lxrun` is the native launcher (native/client.c): `lxrun exec` with a socket configured relays to `lxrun serve`
+# without starting Python; anything else runs the Python command line pip wrote, kept beside it as lxrun-python.
+LAUNCHER = if head -c2 $(BIN)/lxrun | grep -q '\#!'; then mv $(BIN)/lxrun $(BIN)/lxrun-python; fi; \
+           install -m 755 lxrun/_lxrun_client $(BIN)/lxrun
 
 .PHONY: demo test test-v2 lint bench bench-v2 bench-stacks soak host-deps venv clean
 
@@ -24,6 +28,7 @@ $(BIN)/.installed: pyproject.toml setup.py bin/lxrun $(wildcard native/*) | host
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]' --config-settings editable_mode=compat
 	$(NO_SITE)
+	$(LAUNCHER)
 	# Byte-compiled now: every `lxrun exec` would otherwise compile what it imports if PYTHONDONTWRITEBYTECODE is set.
 	$(BIN)/python -m compileall -q lxrun
 	touch $@
@@ -61,6 +66,7 @@ bench: venv
 	@scripts/install-host-deps $(BENCH_PACKAGES)
 	$(BIN)/pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(NO_SITE)
+	$(LAUNCHER)
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/steps.py
 	$(BIN)/python benchmarks/scale.py
@@ -72,4 +78,4 @@ bench-stacks: venv
 	$(BIN)/python benchmarks/stacks.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init
+	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init lxrun/_lxrun_client

@@ -2,27 +2,32 @@
 
     python benchmarks/startup.py [--rounds 300]
 
+Through `lxrun serve`: `lxrun exec --socket` (the native client relaying to a server started for the
+run), and the native launcher without a socket (what `lxrun exec` costs when `lxrun` is the launcher).
 References, each where installed: /bin/true, `unshare -mupinf true`, bwrap, crun (its cgroup
 manager disabled: on this hybrid host it writes into the unified hierarchy), lxc-execute, and the
 interpreter's own `-c pass`. The whole run happens in a private mount namespace (see
 common.in_private_mount_namespace). Prints a markdown table, each case's p50 and p99 also as a
-multiple of bwrap's and crun's in the same run, and writes benchmarks/results/startup.json
+multiple of /bin/true's, bwrap's and crun's in the same run, and writes benchmarks/results/startup.json
 (benchmarks/report.py charts it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
 from references import remove_lxc_execute_leftovers, runtime_cases
 
+import lxrun
 from lxrun import TaskSpec, run
 from lxrun.cgroups import detect
 from lxrun.layout import Layout
@@ -31,8 +36,46 @@ from lxrun.spec import Limits, Security
 from lxrun.store.stacks import StackStore
 
 LXRUN = str(Path(sys.executable).with_name("lxrun"))
+CLIENT = str(Path(lxrun.__file__).with_name("_lxrun_client"))
 # The runtimes every case is also shown as a multiple of (case name -> short name).
-REFERENCES = {"bwrap": "bwrap", "crun run": "crun"}
+REFERENCES = {"/bin/true": "true", "bwrap": "bwrap", "crun run": "crun"}
+
+
+@contextlib.contextmanager
+def served(root: Path) -> Iterator[str]:
+    """`lxrun serve` on a socket in the state root while the cases run; its path."""
+    path = str(root / "bench.sock")
+    server = subprocess.Popen([LXRUN, "serve", "--socket", path], stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        if not line.startswith("lxrun serve: listening"):
+            raise RuntimeError(f"lxrun serve did not start: {line}")
+        yield path
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def serve_cases(root: Path, socket: str, scratch: Path) -> list[Case]:
+    """`lxrun exec` through the server, and the native launcher handing a socketless exec to Python."""
+    launcher = scratch / "bin" / "lxrun"
+    launcher.parent.mkdir()
+    shutil.copy(CLIENT, launcher)
+    (launcher.parent / "lxrun-python").symlink_to(LXRUN)
+    task = ["--root", str(root), "--stack", "busybox", "--", "true"]
+    return [
+        Case(
+            "lxrun exec through lxrun serve",
+            spawn_runner([CLIENT, "exec", "--socket", socket, *task]),
+            "the native client relaying to a server; the task itself runs cold",
+        ),
+        Case(
+            "lxrun exec, native launcher, no socket",
+            spawn_runner([str(launcher), "exec", *task]),
+            "`lxrun` as the native launcher: its exec of the Python CLI on top of `lxrun exec (CLI)`",
+        ),
+    ]
 
 
 def lxrun_cases(root: Path) -> list[Case]:
@@ -103,10 +146,10 @@ def ratios(case: Case, cases: list[Case]) -> dict[str, float]:
 
 
 def render(summaries: dict[str, dict[str, float | int | str]]) -> str:
-    """The markdown table: p50, p99, their multiples of bwrap's and crun's (lower is faster), the note."""
+    """The markdown table: p50, p99, their multiples of /bin/true's, bwrap's and crun's (lower is faster), the note."""
     keys = [
         key
-        for key in ("p50_x_bwrap", "p50_x_crun", "p99_x_bwrap", "p99_x_crun")
+        for key in ("p50_x_true", "p50_x_bwrap", "p50_x_crun", "p99_x_true", "p99_x_bwrap", "p99_x_crun")
         if key in next(iter(summaries.values()))
     ]
     rows = []
@@ -122,9 +165,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
     in_private_mount_namespace()
-    with bench_root() as root, tempfile.TemporaryDirectory(prefix="lxrun-bench-refs-") as scratch:
+    with (
+        bench_root() as root,
+        tempfile.TemporaryDirectory(prefix="lxrun-bench-refs-") as scratch,
+        served(root) as socket,
+    ):
         stack = StackStore(Layout(root)).resolve("busybox")
-        cases = lxrun_cases(root) + reference_cases(stack.layer_paths[0], Path(scratch))
+        cases = lxrun_cases(root) + serve_cases(root, socket, Path(scratch))
+        cases += reference_cases(stack.layer_paths[0], Path(scratch))
         try:
             measure(cases, args.rounds)
         finally:

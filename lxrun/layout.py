@@ -25,13 +25,18 @@ import os
 from lxrun.errors import host_errors
 from lxrun.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 DEFAULT_ROOT = "/var/lib/lxrun"
 ROOT_ENV = "LXRUN_ROOT"
 HOST_CONFIG = "/etc/lxrun/config.toml"  # read when the state root has no config.toml of its own
 
 
-def default_root() -> str:
-    return os.environ.get(ROOT_ENV) or DEFAULT_ROOT
+def default_root(environ: Mapping[str, str] | None = None) -> str:
+    """$LXRUN_ROOT of `environ` (this process's by default: `lxrun serve` passes its client's), else DEFAULT_ROOT."""
+    return (os.environ if environ is None else environ).get(ROOT_ENV) or DEFAULT_ROOT
 
 
 class Layout(Record):

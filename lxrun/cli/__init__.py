@@ -30,6 +30,7 @@ COMMANDS = {
     "df": ("lxrun.cli.df_cmd", "Disk used by stacks: shared layers next to flattened images"),
     "backends": ("lxrun.cli.backends_cmd", "List the backends and whether each can run here"),
     "kept": ("lxrun.cli.kept_cmd", "List or remove the upper dirs tasks kept with --keep"),
+    "serve": ("lxrun.cli.serve_cmd", "Run tasks for local `lxrun exec --socket` clients"),
 }
 
 
@@ -104,14 +105,9 @@ def main() -> None:
     try:
         code = run_cli(sys.argv[1:])
         sys.stdout.flush()
-    except UsageError as exc:
-        print(exc, file=sys.stderr)
-        code = EXIT_LXRUN_FAILED
-    except LxrunError as exc:
-        from lxrun.cli.flags import as_typed
-
-        print(f"lxrun: {as_typed(exc)}", file=sys.stderr)
-        code = exc.exit_code
+    except (UsageError, LxrunError) as exc:
+        line, code = failure(exc)
+        print(line, file=sys.stderr)
     except KeyboardInterrupt:
         code = 130
     except OSError as exc:  # the library turns its own into LxrunError: this is the CLI's output failing
@@ -123,6 +119,15 @@ def main() -> None:
     with contextlib.suppress(OSError):
         sys.stderr.flush()
     os._exit(code)
+
+
+def failure(exc: UsageError | LxrunError) -> tuple[str, int]:
+    """The one line a failure prints (flags named as typed) and the exit code it gives."""
+    if isinstance(exc, UsageError):
+        return str(exc), EXIT_LXRUN_FAILED
+    from lxrun.cli.flags import as_typed
+
+    return f"lxrun: {as_typed(exc)}", exc.exit_code
 
 
 def output_failed(exc: OSError) -> int:

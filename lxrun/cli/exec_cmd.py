@@ -8,8 +8,9 @@ import os
 import sys
 
 from lxrun import signals as signal
-from lxrun.cli.exec_options import help_parser, parse
-from lxrun.cli.usage import root_arg
+from lxrun.cli.exec_options import SOCKET_ENV, help_parser, parse
+from lxrun.cli.usage import UsageError, root_arg
+from lxrun.errors import LxrunError
 from lxrun.net.spec import NetworkSpec, parse_publish
 from lxrun.options import (
     collect_env,
@@ -25,12 +26,12 @@ from lxrun.spec import USERNS_PRIVATE, Limits, Security, TaskSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
     from types import FrameType, SimpleNamespace
-    from typing import TypeVar
+    from typing import NoReturn, TextIO, TypeVar
 
     from lxrun import Result, TaskHandle
-    from lxrun.cli.result_file import ResultFile
+    from lxrun.cli.result_file import Place, ResultFile
 
     T = TypeVar("T")
 
@@ -92,21 +93,64 @@ class Forwarder:
                 signal.signal(sig, handler)
 
 
+class Caller:
+    """Who asked for the task: the environment its options are read with (LXRUN_ROOT, `-e KEY`), the
+    descriptors that are the task's stdio, the streams lxrun's own lines go to, and where a
+    --result-json file is made (None: here). `lxrun exec`'s own process, or a client of `lxrun serve`."""
+
+    __slots__ = ("environ", "err", "out", "place", "stderr", "stdin", "stdout")
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        stdio: tuple[int, int, int],
+        out: TextIO,
+        err: TextIO,
+        place: Place | None = None,
+    ) -> None:
+        self.environ = environ
+        self.stdin, self.stdout, self.stderr = stdio
+        self.out = out
+        self.err = err
+        self.place = place
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    socket = args.socket or os.environ.get(SOCKET_ENV)
+    if socket:
+        relay(socket, argv)
+    return execute(args, Caller(os.environ, (0, 1, 2), sys.stdout, sys.stderr), Forwarder())
+
+
+def relay(socket: str, argv: list[str]) -> NoReturn:
+    """With a socket configured the task is the server's: the native client takes this process over
+    (`lxrun` installed as that client relays without starting Python at all)."""
+    client = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_lxrun_client")
+    sys.stdout.flush()
+    try:
+        os.execv(client, [client, "--relay", socket, *argv])
+    except OSError as exc:
+        raise LxrunError.from_os_error("--socket", exc, client, hint="lxrun's native parts are not built") from exc
+
+
+def execute(args: SimpleNamespace, caller: Caller, forwarder: Forwarder) -> int:
+    """`lxrun exec` once its options are read: help, or the task run to its end; its exit code."""
     if args.help:
-        help_parser().print_help()
+        help_parser(caller.environ).print_help(caller.out)
         return 0
     root_arg(args.root)
+    if args.socket == "":  # not a path (a relay only looks at it when it is one)
+        raise UsageError("lxrun exec: argument --socket: is empty", "lxrun exec")
     if args.result_json is None:
-        return run_task(args, None)
+        return run_task(args, None, caller, forwarder)
     from lxrun.cli.result_file import result_file
 
-    with result_file(args.result_json) as destination:  # checked and cleared before anything runs
-        return run_task(args, destination)
+    with result_file(args.result_json, caller.place) as destination:  # checked and cleared before anything runs
+        return run_task(args, destination, caller, forwarder)
 
 
-def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
+def run_task(args: SimpleNamespace, destination: ResultFile | None, caller: Caller, forwarder: Forwarder) -> int:
     spec = TaskSpec(
         stack=args.stack,
         limits=parse_limits(args),
@@ -125,18 +169,17 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
         ),
         argv=args.command or None,  # None: the image's Cmd, on a stack imported from one
         entrypoint=None if args.entrypoint is None else [args.entrypoint] if args.entrypoint else [],
-        env=collect_env(args.env_file, args.env, os.environ),
+        env=collect_env(args.env_file, args.env, caller.environ),
         workdir=args.workdir,
         name=args.name,
         hostname=args.hostname,
         volumes=[parse_volume(volume) for volume in args.volume],
-        stdin=0 if args.interactive else None,
-        stdout=1,
-        stderr=2,
+        stdin=caller.stdin if args.interactive else None,
+        stdout=caller.stdout,
+        stderr=caller.stderr,
         keep=args.keep,
         tty=args.tty,
     )
-    forwarder = Forwarder()
 
     def started(handle: TaskHandle) -> None:
         if not gc.isenabled():  # bin/lxrun's start without the collector is over; what it made lives on,
@@ -144,17 +187,17 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None) -> int:
             gc.enable()
         forwarder.started(handle)
 
-    sys.stdout.flush()
+    caller.out.flush()
     with forwarder.installed():
         result = run(spec, backend=args.backend, root=args.root, on_start=started)
     for notice in result.notices:
-        print(f"lxrun: {notice}", file=sys.stderr)
+        print(f"lxrun: {notice}", file=caller.err)
     if result.upper_dir:
-        print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=sys.stderr)
+        print(f"lxrun: task {result.task_id} kept its upper dir at {result.upper_dir}", file=caller.err)
     if args.stats:
-        print(f"lxrun: {summary(result)}", file=sys.stderr)
+        print(f"lxrun: {summary(result)}", file=caller.err)
     elif result.timed_out or result.oom_killed:  # else a 137 or 143 would not say who ended the task
-        print(f"lxrun: {ending(result)}", file=sys.stderr)
+        print(f"lxrun: {ending(result)}", file=caller.err)
     if destination is not None:
         destination.commit(result)
     return result.exit_code

@@ -18,6 +18,7 @@ from lxrun.runtime import ROOT_ENV, default_root
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Mapping
     from typing import Any, NoReturn
 
 PROG = "lxrun exec"
@@ -67,7 +68,11 @@ class Option:
         return "/".join(self.flags)
 
 
-def options() -> tuple[Option, ...]:
+SOCKET_ENV = "LXRUN_SOCKET"
+
+
+def options(environ: Mapping[str, str] | None = None) -> tuple[Option, ...]:
+    """The table; `environ` (this process's by default) gives --root its default."""
     return (
         Option("--stack", required=True, help="stack to run on: NAME (its current version) or NAME@VERSION"),
         Option("-i", "--interactive", kind=FLAG, help="connect stdin to the task (default: /dev/null)"),
@@ -114,8 +119,13 @@ def options() -> tuple[Option, ...]:
         ),
         Option("--stats", kind=FLAG, help="print a one-line summary of the result on stderr"),
         Option(
+            "--socket",
+            metavar="PATH",
+            help=f"run the task through `lxrun serve` listening at PATH (env {SOCKET_ENV}); it behaves the same",
+        ),
+        Option(
             "--root",
-            default=default_root(),
+            default=default_root(environ),
             metavar="DIR",
             help=f"state root: layers, stacks, tasks in flight (env {ROOT_ENV}; default %(default)s)",
         ),
@@ -210,17 +220,18 @@ def options() -> tuple[Option, ...]:
     )
 
 
-def parse(argv: list[str]) -> SimpleNamespace:
-    """The options as attributes (argparse's dest names), `command`, and `help` when -h/--help came."""
-    return Scan(argv).result()
+def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> SimpleNamespace:
+    """The options as attributes (argparse's dest names), `command`, and `help` when -h/--help came.
+    `environ` is the caller's environment (this process's by default)."""
+    return Scan(argv, environ).result()
 
 
 class Scan:
     """One pass over the arguments, left to right, as argparse makes it."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], environ: Mapping[str, str] | None = None) -> None:
         self.rest = list(argv)
-        self.table = options()
+        self.table = options(environ)
         self.by_flag = {flag: option for option in self.table for flag in option.flags}
         self.values: dict[str, Any] = {option.dest: initial(option) for option in self.table}
         self.values.update(help=False, command=[])
@@ -292,7 +303,7 @@ def fail(message: str) -> NoReturn:
     raise UsageError(f"{PROG}: {message}", PROG)
 
 
-def help_parser() -> argparse.ArgumentParser:
+def help_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """The same options as an argparse parser, for its --help layout."""
     import argparse
 
@@ -300,7 +311,7 @@ def help_parser() -> argparse.ArgumentParser:
 
     parser = Parser(PROG, DESCRIPTION)
     groups: dict[str | None, Any] = {None: parser}
-    for option in options():
+    for option in options(environ):
         if option.group not in groups:
             groups[option.group] = parser.add_argument_group(option.group)
         container = groups[option.group]
