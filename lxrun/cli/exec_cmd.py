@@ -30,10 +30,13 @@ if TYPE_CHECKING:
     from types import FrameType, SimpleNamespace
     from typing import NoReturn, TextIO, TypeVar
 
-    from lxrun import Result, TaskHandle
+    from lxrun import Result, TaskHandle, TaskSpec
+    from lxrun.backends.base import OnStart
     from lxrun.cli.result_file import Place, ResultFile
 
     T = TypeVar("T")
+    # (spec, backend, state root, on_start) -> its Result
+    Runner = Callable[[TaskSpec, str, str, OnStart | None], Result]
 
 # Not forwarded, as docker's sig-proxy: SIGKILL and SIGSTOP (can't be caught), SIGCHLD (lxrun's own
 # children), SIGPIPE (lxrun's writes to a reader that left end the task's output instead: see
@@ -96,9 +99,10 @@ class Forwarder:
 class Caller:
     """Who asked for the task: the environment its options are read with (LXRUN_ROOT, `-e KEY`), the
     descriptors that are the task's stdio, the streams lxrun's own lines go to, and where a
-    --result-json file is made (None: here). `lxrun exec`'s own process, or a client of `lxrun serve`."""
+    --result-json file is made (None: here), and what runs it (None: lxrun.run). `lxrun exec`'s own
+    process, or a client of `lxrun serve`."""
 
-    __slots__ = ("environ", "err", "out", "place", "stderr", "stdin", "stdout")
+    __slots__ = ("environ", "err", "out", "place", "runner", "stderr", "stdin", "stdout")
 
     def __init__(
         self,
@@ -113,6 +117,7 @@ class Caller:
         self.out = out
         self.err = err
         self.place = place
+        self.runner: Runner | None = None  # what runs the task: lxrun.run, or `lxrun serve`'s pools
 
 
 def main(argv: list[str]) -> int:
@@ -189,7 +194,10 @@ def run_task(args: SimpleNamespace, destination: ResultFile | None, caller: Call
 
     caller.out.flush()
     with forwarder.installed():
-        result = run(spec, backend=args.backend, root=args.root, on_start=started)
+        if caller.runner is not None:
+            result = caller.runner(spec, args.backend, args.root, started)
+        else:
+            result = run(spec, backend=args.backend, root=args.root, on_start=started)
     for notice in result.notices:
         print(f"lxrun: {notice}", file=caller.err)
     if result.upper_dir:

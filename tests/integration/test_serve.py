@@ -67,6 +67,16 @@ def server(state_root: Path, workdir: Path) -> Iterator[Served]:
     assert not served.path.exists(), "the server left its socket"
 
 
+@pytest.fixture(params=["cold", "pooled"])
+def any_server(request: pytest.FixtureRequest, state_root: Path, workdir: Path) -> Iterator[Served]:
+    """A server that runs tasks cold, and one with a pool of the busybox stack on the tests' root."""
+    pools = ["--root", str(state_root), "--pool", "busybox=2"] if request.param == "pooled" else []
+    served = start_server(workdir / "lxrun.sock", *pools)
+    yield served
+    assert served.stop() == 0
+    assert not served.path.exists(), "the server left its socket"
+
+
 def env_for(root: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "LXRUN_ROOT": str(root), **extra}
 
@@ -105,13 +115,26 @@ CASES = {
 
 @pytest.mark.parametrize("args", CASES.values(), ids=CASES.keys())
 def test_the_same_task_through_the_server_and_without(
-    state_root: Path, server: Served, workdir: Path, args: list[str]
+    state_root: Path, any_server: Served, workdir: Path, args: list[str]
 ) -> None:
     env = {"FROM_CALLER": "caller's value"}
-    relayed = through(server, state_root, *args, env_extra=env, cwd=workdir)
+    relayed = through(any_server, state_root, *args, env_extra=env, cwd=workdir)
     local = direct(state_root, *args, env_extra=env, cwd=workdir)
     assert (relayed.returncode, relayed.stdout) == (local.returncode, local.stdout)
     same(relayed.stderr, local.stderr)
+
+
+def test_a_pool_serves_its_stacks_tasks_warm_and_others_cold(state_root: Path, workdir: Path) -> None:
+    served = start_server(workdir / "pooled.sock", "--root", str(state_root), "--pool", "busybox=1")
+    warm = through(served, state_root, "--stack", "busybox", "--", "cat", "/etc/hostname")
+    cold = through(served, state_root, "--stack", "busybox", "-w", "/tmp", "--", "cat", "/etc/hostname")
+    assert (warm.returncode, cold.returncode, warm.stderr, cold.stderr) == (0, 0, "", "")
+    assert served.stop() == 0
+    assert served.process.stderr is not None
+    log = served.process.stderr.read()
+    # The cold one is the server's to know, and only the cold one: its id is its hostname.
+    assert log.splitlines() == [f"lxrun serve: task {cold.stdout.strip()}: pool: ran cold: another working directory"]
+    assert task_ids(state_root) == set()
 
 
 def test_relative_paths_are_the_clients(state_root: Path, server: Served, workdir: Path) -> None:

@@ -28,6 +28,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from lxrun.cli.exec_cmd import Runner
+
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # <asm-generic/socket.h>; Python 3.11 lacks the name
 UCRED = struct.Struct("=iII")  # pid, uid, gid
 GROUPS_BUFFER = 1024  # bytes: the most Python's getsockopt takes
@@ -35,9 +37,10 @@ BACKLOG = 128
 
 
 class Server:
-    def __init__(self, path: str, group: int | None) -> None:
+    def __init__(self, path: str, group: int | None, runner: Runner | None = None) -> None:
         self.path = path
         self.group = group
+        self.runner = runner  # what sessions run tasks with (the pools' run), None: lxrun.run
         self._sessions: dict[threading.Thread, Session] = {}
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -102,7 +105,7 @@ class Server:
                 wire.send_exit(conn, EXIT_LXRUN_FAILED, refusal)
                 conn.close()
                 continue
-            session = Session(conn)
+            session = Session(conn, self.runner)
             thread = threading.Thread(target=self._serve, args=(session,), name="lxrun-serve-session")
             with self._lock:
                 self._sessions[thread] = session

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from lxrun import TaskHandle
+    from lxrun.cli.exec_cmd import Runner
 
 CLONE_FS = 0x200  # <linux/sched.h>, the same on every architecture (os.CLONE_FS arrives in Python 3.12)
 
@@ -103,8 +104,9 @@ class ClientPlace:
 class Session:
     """One connection, already let in (server.py checked the peer)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, runner: Runner | None = None) -> None:
         self.sock = sock
+        self.runner = runner
         self.signals = ClientSignals()
         self._answers: queue.Queue[tuple[int, bytes, int] | None] = queue.Queue()
 
@@ -139,6 +141,7 @@ class Session:
         err = open(request.stderr, "w", 1, "utf-8", "backslashreplace", closefd=False)  # noqa: SIM115
         caller = Caller(request.environ, (request.stdin, request.stdout, request.stderr), out, err)
         caller.place = ClientPlace(self.sock, self._answers)
+        caller.runner = self.runner
         try:
             try:
                 code, line = execute(parse(request.argv, request.environ), caller, self.signals), ""
