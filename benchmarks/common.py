@@ -35,12 +35,14 @@ UNIFIED = "/sys/fs/cgroup/unified"
 
 @dataclass
 class Case:
-    """One thing to time: `run` performs it once and raises if it failed."""
+    """One thing to time: `run` performs it once and raises if it failed; `ready`, if given, is called
+    untimed before each run (a pool refilling: the latency timed is a hand-out's, not a refill's)."""
 
     name: str
     run: Callable[[], None]
     note: str = ""
     samples: list[float] = field(default_factory=list)
+    ready: Callable[[], None] | None = None
 
     def summary(self) -> dict[str, float | int | str]:
         ordered = sorted(self.samples)
@@ -82,6 +84,8 @@ def measure(cases: list[Case], rounds: int, warmup: int = 10) -> None:
     for order, count in zip((cases, cases[::-1]), halves, strict=True):
         for case in order:
             for number in range(warmup + count):
+                if case.ready is not None:
+                    case.ready()
                 started = time.perf_counter()
                 case.run()
                 elapsed = time.perf_counter() - started

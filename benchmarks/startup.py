@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from common import Case, bench_root, in_private_mount_namespace, machine, measur
 from references import remove_lxc_execute_leftovers, runtime_cases
 
 import lxrun
-from lxrun import TaskSpec, run
+from lxrun import Pool, TaskSpec, run
 from lxrun.cgroups import detect
 from lxrun.layout import Layout
 from lxrun.sandbox import helper
@@ -37,15 +38,17 @@ from lxrun.store.stacks import StackStore
 
 LXRUN = str(Path(sys.executable).with_name("lxrun"))
 CLIENT = str(Path(lxrun.__file__).with_name("_lxrun_client"))
+WARM_REFILL = 0.02  # seconds between tasks through the pooled server (untimed): its pool refills
 # The runtimes every case is also shown as a multiple of (case name -> short name).
-REFERENCES = {"/bin/true": "true", "bwrap": "bwrap", "crun run": "crun"}
+REFERENCES = {"/bin/true": "true", "bwrap": "bwrap", "crun run": "crun", "subprocess.run(['/bin/true'])": "subprocess"}
 
 
 @contextlib.contextmanager
-def served(root: Path) -> Iterator[str]:
-    """`lxrun serve` on a socket in the state root while the cases run; its path."""
-    path = str(root / "bench.sock")
-    server = subprocess.Popen([LXRUN, "serve", "--socket", path], stderr=subprocess.PIPE, text=True)
+def served(root: Path, *pools: str) -> Iterator[str]:
+    """`lxrun serve` on a socket in the state root while the cases run, with `pools` (--pool values); its path."""
+    path = str(root / f"bench{len(pools)}.sock")
+    pool_args = ["--root", str(root), *(arg for value in pools for arg in ("--pool", value))] if pools else []
+    server = subprocess.Popen([LXRUN, "serve", "--socket", path, *pool_args], stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None
         line = server.stderr.readline()
@@ -57,8 +60,9 @@ def served(root: Path) -> Iterator[str]:
         server.wait()
 
 
-def serve_cases(root: Path, socket: str, scratch: Path) -> list[Case]:
-    """`lxrun exec` through the server, and the native launcher handing a socketless exec to Python."""
+def serve_cases(root: Path, socket: str, warm_socket: str, scratch: Path) -> list[Case]:
+    """`lxrun exec` through the server (cold, and with a pool), and the native launcher handing a
+    socketless exec to Python."""
     launcher = scratch / "bin" / "lxrun"
     launcher.parent.mkdir()
     shutil.copy(CLIENT, launcher)
@@ -71,6 +75,12 @@ def serve_cases(root: Path, socket: str, scratch: Path) -> list[Case]:
             "the native client relaying to a server; the task itself runs cold",
         ),
         Case(
+            "lxrun exec through lxrun serve --pool",
+            spawn_runner([CLIENT, "exec", "--socket", warm_socket, *task]),
+            "the same, the server's pool of busybox sandboxes handing the task to a prepared one",
+            ready=lambda: time.sleep(WARM_REFILL),
+        ),
+        Case(
             "lxrun exec, native launcher, no socket",
             spawn_runner([str(launcher), "exec", *task]),
             "`lxrun` as the native launcher: its exec of the Python CLI on top of `lxrun exec (CLI)`",
@@ -78,7 +88,7 @@ def serve_cases(root: Path, socket: str, scratch: Path) -> list[Case]:
     ]
 
 
-def lxrun_cases(root: Path) -> list[Case]:
+def lxrun_cases(root: Path, pool: Pool) -> list[Case]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     spec = TaskSpec(stack="busybox", argv=["true"], stdout=devnull, stderr=devnull)
     limited = spec.replace(limits=Limits(memory=256 << 20, pids=100, cpus=1.0))
@@ -109,8 +119,28 @@ def lxrun_cases(root: Path) -> list[Case]:
     if helper.CAN_CLONE_INTO_CGROUP and detect().version == "v2":
         note = "v2 without CLONE_INTO_CGROUP: the task moves into its cgroup, as on v1"
         join_by_write_case = [Case("lxrun in-process, cgroup joined by a write", joined_by_write(spec), note)]
+
+    def pooled() -> None:
+        result = pool.run(spec)
+        if result.exit_code != 0 or result.notices:
+            raise RuntimeError(f"lxrun pooled task failed or ran cold: {result}")
+
+    def refilled() -> None:
+        if not pool.wait_ready():
+            raise RuntimeError(f"the pool could not refill: {pool.failure}")
+
+    def subprocess_true() -> None:
+        subprocess.run(["/bin/true"], check=True)
+
     return [
         Case("lxrun in-process (lxrun.run)", in_process(spec)),
+        Case(
+            "lxrun in-process, warm (Pool.run)",
+            pooled,
+            "handed to a sandbox a lxrun.Pool prepared; not timed: waiting for the pool to refill",
+            ready=refilled,
+        ),
+        Case("subprocess.run(['/bin/true'])", subprocess_true, "from the same process: what warm is measured against"),
         *join_by_write_case,
         Case("lxrun in-process + limits", in_process(limited), "--memory 256m --pids-limit 100 --cpus 1"),
         Case(
@@ -149,7 +179,15 @@ def render(summaries: dict[str, dict[str, float | int | str]]) -> str:
     """The markdown table: p50, p99, their multiples of /bin/true's, bwrap's and crun's (lower is faster), the note."""
     keys = [
         key
-        for key in ("p50_x_true", "p50_x_bwrap", "p50_x_crun", "p99_x_true", "p99_x_bwrap", "p99_x_crun")
+        for key in (
+            "p50_x_true",
+            "p50_x_subprocess",
+            "p50_x_bwrap",
+            "p50_x_crun",
+            "p99_x_true",
+            "p99_x_bwrap",
+            "p99_x_crun",
+        )
         if key in next(iter(summaries.values()))
     ]
     rows = []
@@ -169,9 +207,11 @@ def main() -> None:
         bench_root() as root,
         tempfile.TemporaryDirectory(prefix="lxrun-bench-refs-") as scratch,
         served(root) as socket,
+        served(root, "busybox=2") as warm_socket,
+        Pool("busybox", size=2, root=root) as pool,
     ):
         stack = StackStore(Layout(root)).resolve("busybox")
-        cases = lxrun_cases(root) + serve_cases(root, socket, Path(scratch))
+        cases = lxrun_cases(root, pool) + serve_cases(root, socket, warm_socket, Path(scratch))
         cases += reference_cases(stack.layer_paths[0], Path(scratch))
         try:
             measure(cases, args.rounds)
