@@ -6,9 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 # lxc-dev and pkg-config build python-lxc; apparmor (which lxc only recommends) lets liblxc confine containers
 # where the kernel enforces AppArmor, as Debian's does (without it, LXC refuses to start them); docker.io (with
-# tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd).
+# tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd); skopeo and docker-registry
+# (a local registry v2) test imports from registries.
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
-                 mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl
+                 mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl \
+                 skopeo docker-registry
 BENCH_PACKAGES := bubblewrap crun
 
 .PHONY: demo test test-v2 lint bench bench-v2 bench-stacks soak host-deps venv clean

@@ -155,15 +155,18 @@ class Runtime:
         platform: str | None = None,
         max_size: int | None = None,
         promote: bool = True,
+        insecure: bool = False,
         report: Callable[[str], None] | None = None,
     ) -> Imported:
         """Import an image as stack `name`, one layer per image layer: `source` is a `docker save`
-        tarball or an OCI image layout (a directory or a tar). Its version is the image id's first 12
-        hex digits; `platform` (os/arch) picks from a multi-platform index; `max_size` caps the bytes
-        its layers may unpack to. Unless `promote` is False the version becomes current."""
+        tarball, an OCI image layout (a directory or a tar), docker-daemon:IMAGE or
+        docker://REGISTRY/REPO:TAG (`insecure`: over plain HTTP or unverified TLS). Its version is the
+        image id's first 12 hex digits; `platform` (os/arch) picks from a multi-platform index;
+        `max_size` caps the bytes its layers may unpack to. Unless `promote` is False the version
+        becomes current."""
         from lxrun.stacks_api import import_image
 
-        return import_image(self.layout, name, source, platform, max_size, promote, report)
+        return import_image(self.layout, name, source, platform, max_size, promote, insecure, report)
 
     @api_edge("stack export")
     def export_stack(

@@ -105,10 +105,13 @@ def import_image(
     platform: str | None,
     max_size: int | None,
     promote: bool,
+    insecure: bool,
     report: Callable[[str], None] | None,
 ) -> Imported:
     size = imports.DEFAULT_MAX_SIZE if max_size is None else max_size
-    return imports.import_image(layout, name, source, platform=platform, max_size=size, promote=promote, report=report)
+    return imports.import_image(
+        layout, name, source, platform=platform, max_size=size, promote=promote, insecure=insecure, report=report
+    )
 
 
 def export_image(

@@ -23,6 +23,7 @@ from typing import IO, cast
 from lxrun.errors import StoreError
 from lxrun.record import Record
 from lxrun.spec import check_stack_ref
+from lxrun.store import registry
 from lxrun.store.imageconfig import from_image
 from lxrun.store.imagesource import STEP, Image, Layer, open_image
 from lxrun.store.inflight import build_record
@@ -120,9 +121,14 @@ def store_layers(image: Image, layout: Layout, budget: Budget, report: Callable[
 
 
 @contextlib.contextmanager
-def local_source(source: str, layout: Layout) -> Iterator[str]:
-    """A path to read `source` from: itself, or for docker-daemon:IMAGE the image as `docker save`
-    streams it from the daemon (DOCKER_HOST) into a file under tmp/, removed afterwards."""
+def local_source(source: str, layout: Layout, platform: str | None = None, insecure: bool = False) -> Iterator[str]:
+    """A path to read `source` from: itself; for docker-daemon:IMAGE the image as `docker save` streams
+    it from the daemon (DOCKER_HOST) into a file under tmp/; for docker://REF the image as skopeo
+    copies it from its registry into an OCI layout under tmp/ (lxrun.store.registry). Removed afterwards."""
+    if source.startswith(registry.PREFIX):
+        with registry.fetched(source, layout, platform, insecure) as path:
+            yield path
+        return
     if not source.startswith(DAEMON):
         yield source
         return
@@ -154,15 +160,17 @@ def import_image(
     platform: str | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     promote: bool = True,
+    insecure: bool = False,
     report: Callable[[str], None] | None = None,
 ) -> Imported:
-    """Import the image at `source` (a docker save tarball, an OCI layout dir or tar, or
-    docker-daemon:IMAGE) as stack `name`."""
+    """Import the image at `source` (a docker save tarball, an OCI layout dir or tar,
+    docker-daemon:IMAGE or docker://REGISTRY/REPO:TAG) as stack `name`. `insecure`: a registry may
+    be reached over plain HTTP or unverified TLS."""
     if check_stack_ref(name)[1] is not None:
         raise StoreError(STEP, "takes a stack NAME, not NAME@VERSION", path=name, hint="the version is the image id")
     say = report or (lambda _line: None)
     stacks = StackStore(layout)
-    with local_source(source, layout) as path, open_image(path, platform) as opened:
+    with local_source(source, layout, platform, insecure) as path, open_image(path, platform) as opened:
         image = opened.replace(source=source if path != source else os.path.abspath(source))
         config, env, labels = from_image(image.source, image.config_digest, image.config)
         chain = tuple(layer.diff_id.removeprefix("sha256:") for layer in image.layers)

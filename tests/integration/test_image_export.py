@@ -64,12 +64,12 @@ def test_an_exported_stack_imports_back_with_the_same_layers(
     assert tuple(digest.removeprefix("sha256:") for digest in again.diff_ids) == imported.layers
 
 
-def test_an_imported_image_goes_out_with_its_config_and_layer_digests(state_root: Path, tmp_path: Path) -> None:
+def test_an_imported_image_goes_out_with_its_config_and_layer_digests(tmp_path: Path, native_ready: None) -> None:
     base = it.busybox_layer()
     config = it.image_config(
         [base], Entrypoint=["/bin/echo"], Cmd=["hi"], WorkingDir="/w", User="app", Env=["A=1"], Labels={"l": "v"}
     )
-    runtime = Runtime(state_root)
+    runtime = Runtime(tmp_path / "root")  # its own: the session's root must not hold the test base image
     first = runtime.import_stack("exp-config", str(it.docker_archive(tmp_path / "in.tar", [base], config)))
     out = runtime.export_stack("exp-config", str(tmp_path / "out.tar"), tag="team/img:2")
     assert out.tag == "team/img:2" and len(out.diff_ids) == 1
