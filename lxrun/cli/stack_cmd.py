@@ -91,7 +91,8 @@ def inspect(runtime: Runtime, ref: str, as_json: bool) -> int:
         print(f"  label  {key}={value}")
     if stack.image is not None:
         image = stack.image
-        print(f"  image  {image.digest} from {image.source}")
+        if image.digest:  # not a stack that only says how it runs, with no image below it
+            print(f"  image  {image.digest} from {image.source}")
         for field in ("entrypoint", "cmd", "workdir", "user"):
             value = getattr(image, field)
             if value:
