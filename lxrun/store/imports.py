@@ -120,6 +120,14 @@ def store_layers(image: Image, layout: Layout, budget: Budget, report: Callable[
     return stored
 
 
+def last_of_each(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """The layers with a diff_id listed twice (docker's empty layers often are) kept once, where it is
+    listed last: overlayfs refuses a lower dir twice, and the same tree lower down adds nothing to
+    what its copy on top shows (every path it has, the top copy has; the rest falls through)."""
+    last = {layer.diff_id: index for index, layer in enumerate(layers)}
+    return tuple(layer for index, layer in enumerate(layers) if last[layer.diff_id] == index)
+
+
 @contextlib.contextmanager
 def local_source(source: str, layout: Layout, platform: str | None = None, insecure: bool = False) -> Iterator[str]:
     """A path to read `source` from: itself; for docker-daemon:IMAGE the image as `docker save` streams
@@ -171,7 +179,9 @@ def import_image(
     say = report or (lambda _line: None)
     stacks = StackStore(layout)
     with local_source(source, layout, platform, insecure) as path, open_image(path, platform) as opened:
-        image = opened.replace(source=source if path != source else os.path.abspath(source))
+        image = opened.replace(
+            source=source if path != source else os.path.abspath(source), layers=last_of_each(opened.layers)
+        )
         config, env, labels = from_image(image.source, image.config_digest, image.config)
         chain = tuple(layer.diff_id.removeprefix("sha256:") for layer in image.layers)
         version = image.config_digest.removeprefix("sha256:")[:12]
