@@ -13,7 +13,7 @@ HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-de
                  skopeo docker-registry
 BENCH_PACKAGES := bubblewrap crun
 
-.PHONY: demo test test-v2 lint bench bench-v2 bench-stacks soak host-deps venv clean
+.PHONY: demo test test-v2 lint bench bench-v2 bench-stacks bench-images soak host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -67,6 +67,10 @@ bench: venv
 # Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
 bench-stacks: venv
 	$(BIN)/python benchmarks/stacks.py
+
+# `lxrun stack import` of a ~225 MB docker save tarball next to `docker load` of it (a private dockerd).
+bench-images: venv
+	scripts/dockerd run -- $(BIN)/python benchmarks/images.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init
