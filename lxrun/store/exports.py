@@ -1,9 +1,10 @@
 """`lxrun stack export NAME[@VERSION] DEST`: a stack version goes out as an image docker or podman runs.
 
-Each layer of the version becomes one image layer (lxrun.store.layertar: whiteouts and opaque
-directories back as `.wh.` entries), uncompressed, named by its digest; the image config carries
-the version's env and labels and, for a stack imported from an image (or built on one), its
-Entrypoint, Cmd, WorkingDir and User. Two formats:
+Each layer of the version becomes one image layer, uncompressed, named by its digest: an imported
+layer's own tar again (lxrun.store.tarsplit: the same digest, so the same layer for docker), others
+written from their tree (lxrun.store.layertar: whiteouts and opaque directories back as `.wh.`
+entries). The image config carries the version's env and labels and, for a stack imported from an
+image (or built on one), its Entrypoint, Cmd, WorkingDir and User. Two formats:
 - `docker`: a `docker save` tarball (manifest.json, the config, blobs/sha256/<layer>), for `docker load`;
 - `oci`: an OCI image layout, a directory, or a tar of one when DEST ends in `.tar`.
 Everything is written in a staging directory beside DEST and renamed into place at the end, so
@@ -18,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import tarfile
 import tempfile
 import time
@@ -28,8 +30,9 @@ from lxrun.record import Record
 from lxrun.spec import check_stack_ref
 from lxrun.store.imagesource import host_platform_name
 from lxrun.store.inflight import build_record
-from lxrun.store.layertar import write_layer
+from lxrun.store.layertar import HashingWriter, write_layer
 from lxrun.store.stacks import StackStore, StackVersion
+from lxrun.store.tarsplit import replay
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -128,11 +131,21 @@ class Staging:
     def blob_path(self, digest: str) -> str:
         return f"{self.path}/blobs/sha256/{digest.removeprefix('sha256:')}"
 
-    def layer(self, rootfs: str) -> dict[str, Any]:
-        """The layer tree at `rootfs` as a tar blob; its descriptor."""
+    def layer(self, layer_dir: str, name: str) -> dict[str, Any]:
+        """Layer `name` (at `layer_dir`) as a tar blob: an imported layer's own tar again where its split
+        gives back its digest, else its tree written out; its descriptor."""
         staged = f"{self.path}/blobs/sha256/.layer-{os.urandom(4).hex()}"
         with open(staged, "wb") as file:
-            digest = write_layer(rootfs, file)
+            hashing = HashingWriter(file)
+            try:
+                replayed = replay(layer_dir, hashing)  # type: ignore[arg-type]  # a writer is all it needs
+            except (OSError, EOFError, struct.error):  # the split or the tree is not what it was: write the tree
+                replayed = False
+            digest = f"sha256:{hashing.sha256.hexdigest()}"
+            if not replayed or digest != f"sha256:{name}":
+                file.seek(0)
+                file.truncate()
+                digest = write_layer(f"{layer_dir}/rootfs", file)
             size = file.tell()
         os.rename(staged, self.blob_path(digest))
         return {"mediaType": LAYER_TYPE, "digest": digest, "size": size}
@@ -188,7 +201,7 @@ def export_image(
         layers = []
         for number, (digest, rootfs) in enumerate(zip(stack.layers, resolved.layer_paths, strict=True), start=1):
             say(f"layer {number}/{len(stack.layers)} ({digest[:12]}): writing")
-            layers.append(staging.layer(rootfs))
+            layers.append(staging.layer(os.path.dirname(rootfs), digest))
         diff_ids = [layer["digest"] for layer in layers]
         config = staging.blob(json.dumps(image_config(stack, diff_ids)).encode(), CONFIG_TYPE)
         blobs = [f"blobs/sha256/{digest.removeprefix('sha256:')}" for digest in dict.fromkeys(diff_ids)]

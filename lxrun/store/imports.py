@@ -8,6 +8,7 @@ its digests match the ones the image names; the version (layers, env, labels, th
 is recorded after every layer is in, and promoted. So a refused or interrupted import leaves no
 layer and no version of its own; a run/ record holds its layers from gc until the version names them.
 The version is the image id's first 12 hex digits: a re-import of the same image changes nothing.
+Each layer keeps its tar's split (lxrun.store.tarsplit), so an export writes the very same tar again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lxrun.store.imagesource import STEP, Image, Layer, open_image
 from lxrun.store.inflight import build_record
 from lxrun.store.layers import LayerStore
 from lxrun.store.stacks import StackStore, StackVersion, version_conflict
+from lxrun.store.tarsplit import SPLIT_FILE, SplitRecorder
 from lxrun.store.unpack import Budget, Refused, unpack
 
 TYPE_CHECKING = False
@@ -77,18 +79,23 @@ class Hashing:
         return f"sha256:{self.sha256.hexdigest()}"
 
 
-def unpack_layer(layer: Layer, root: str, budget: Budget) -> None:
-    """Unpack `layer` into `root`, checking its blob's and its tar's digests; Refused if they differ."""
+def unpack_layer(layer: Layer, work: str, budget: Budget) -> None:
+    """Unpack `layer` into `work`/rootfs, its tar's split beside it (lxrun.store.tarsplit), checking its
+    blob's and its tar's digests; Refused if they differ."""
     with layer.open() as raw:
         blob = Hashing(raw)
         compressed = raw.peek(2)[:2] == GZIP_MAGIC if hasattr(raw, "peek") else False
         plain = gzip.GzipFile(fileobj=cast("IO[bytes]", blob), mode="rb") if compressed else blob
         tar = Hashing(cast("IO[bytes]", plain), budget)
+        split = SplitRecorder(cast("IO[bytes]", tar), f"{work}/{SPLIT_FILE}")
         try:
-            unpack(cast("IO[bytes]", tar), root)
-            diff_id = tar.drain()
+            unpack(cast("IO[bytes]", split), f"{work}/rootfs", split)
+            split.drain()
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise Refused(f"can't be decompressed: {exc}") from exc
+        finally:
+            split.close()
+        diff_id = f"sha256:{tar.sha256.hexdigest()}"
         blob_digest = blob.drain()
     if layer.blob_digest is not None and blob_digest != layer.blob_digest:
         raise Refused(f"has digest {blob_digest}, not {layer.blob_digest} as its manifest says (corrupt or tampered)")
@@ -109,7 +116,7 @@ def store_layers(image: Image, layout: Layout, budget: Budget, report: Callable[
             report(f"{where}: unpacking")
             with layers.building() as work:
                 try:
-                    unpack_layer(layer, f"{work}/rootfs", budget)
+                    unpack_layer(layer, work, budget)
                 except Refused as exc:
                     raise StoreError(STEP, f"{where} {exc}", path=image.source, hint="nothing of it was kept") from exc
                 except StoreError as exc:

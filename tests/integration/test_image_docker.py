@@ -76,7 +76,7 @@ def files(listing: str) -> list[str]:
 
 
 def test_a_docker_built_image_has_the_same_files_under_lxrun_as_under_docker(
-    docker_image: Any, state_root: Path
+    docker_image: Any, state_root: Path, tmp_path: Path
 ) -> None:
     done = subprocess.run(
         [LXRUN, "stack", "import", "--root", str(state_root), "built", f"docker-daemon:{IMAGE_TAG}"],
@@ -109,6 +109,16 @@ def test_a_docker_built_image_has_the_same_files_under_lxrun_as_under_docker(
         check=True,
     ).stdout
     assert [f"sha256:{layer['digest']}" for layer in json.loads(version)["layers"]] == layers
+    exported = subprocess.run(
+        [LXRUN, "stack", "export", "--root", str(state_root), "built", str(tmp_path / "again.tar")],
+        capture_output=True,
+        text=True,
+    )
+    assert exported.returncode == 0, exported.stderr
+    with tarfile.open(tmp_path / "again.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        config = json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+    assert config["rootfs"]["diff_ids"] == layers  # docker's own layer tars, byte for byte
 
 
 def test_a_built_stack_exported_runs_under_docker_and_imports_back_with_the_same_layers(

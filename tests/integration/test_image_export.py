@@ -80,8 +80,9 @@ def test_an_imported_image_goes_out_with_its_config_and_layer_digests(tmp_path: 
     run = written["config"]
     assert (run["Entrypoint"], run["Cmd"], run["WorkingDir"], run["User"]) == (["/bin/echo"], ["hi"], "/w", "app")
     assert "A=1" in run["Env"] and run["Labels"] == {"l": "v"}
+    assert out.diff_ids == (it.sha256(base),)  # the layer's own tar again: the same layer
     second = runtime.import_stack("exp-config-back", str(tmp_path / "out.tar"))
-    assert second.stored == 1 and second.version.layers == tuple(d.removeprefix("sha256:") for d in out.diff_ids)
+    assert second.stored == 0 and second.version.layers == first.version.layers
     assert second.version.image is not None and first.version.image is not None
     assert second.version.image.replace(digest="", source="") == first.version.image.replace(digest="", source="")
     assert dict(second.version.env) == {**first.version.env, "PATH": second.version.env["PATH"]}
@@ -98,3 +99,44 @@ def test_an_export_never_overwrites_and_leaves_nothing_when_refused(state_root: 
     bad_tag = lxrun(state_root, "stack", "export", "--tag", "Upper/Case", "busybox", str(tmp_path / "y.tar"))
     assert bad_tag.returncode == 125 and "not a docker image name" in bad_tag.stderr
     assert sorted(os.listdir(tmp_path)) == ["there.tar"]
+
+
+def test_imported_layers_go_out_as_the_very_tars_they_came_in(tmp_path: Path, native_ready: None) -> None:
+    top = it.layer_tar(
+        [
+            it.directory("etc"),
+            it.whiteout("etc/group"),
+            it.opaque("etc"),
+            it.file("etc/" + "long-name-" * 12, "a name past ustar's 100 bytes"),
+            it.file("tool", os.urandom(70_000), mode=0o4755),
+            it.hardlink("alias", "tool"),
+            it.symlink("link", "/etc/passwd"),
+            it.file("tagged", "t", pax_headers={"SCHILY.xattr.user.note": "kept"}),
+            it.file("empty"),
+        ]
+    )
+    base = it.busybox_layer()
+    layout = tmp_path / "oci"  # gzip layers: the split is of the uncompressed tar
+    it.oci_layout(layout, [it.oci_manifest(layout, [base, top])])
+    runtime = Runtime(tmp_path / "root")
+    runtime.import_stack("split", str(layout))
+    for form, dest in (("docker", "out.tar"), ("oci", "out-oci")):
+        out = runtime.export_stack("split", str(tmp_path / dest), format=form)
+        assert out.diff_ids == (it.sha256(base), it.sha256(top)), form
+    blob = tmp_path / "out-oci" / it.blob_path(it.sha256(top))
+    assert blob.read_bytes() == top
+
+
+def test_a_layer_whose_tree_lost_a_file_of_its_tar_is_written_from_its_tree(tmp_path: Path, native_ready: None) -> None:
+    replaced = it.layer_tar([it.file("f", "first"), it.file("f", "second"), it.file("g", "g")])
+    runtime = Runtime(tmp_path / "root")
+    first = runtime.import_stack("replaced", str(it.docker_archive(tmp_path / "in.tar", [replaced])))
+    assert not (tmp_path / "root/layers" / first.version.layers[0] / "tar-split").exists()
+    out = runtime.export_stack("replaced", str(tmp_path / "out.tar"))
+    assert out.diff_ids != (it.sha256(replaced),)
+    back = runtime.import_stack("replaced-back", str(tmp_path / "out.tar"))
+    layers = tmp_path / "root/layers"
+    assert tree_hash(layers / back.version.layers[0] / "rootfs") == tree_hash(
+        layers / first.version.layers[0] / "rootfs"
+    )
+    assert (layers / back.version.layers[0] / "rootfs/f").read_text() == "second"
