@@ -9,16 +9,18 @@ BIN := $(VENV)/bin
 NO_SITE = sed -i '1s|^\(\#!.*python[0-9.]*\)$$|\1 -S|' $(BIN)/lxrun
 # lxc-dev and pkg-config build python-lxc; apparmor (which lxc only recommends) lets liblxc confine containers
 # where the kernel enforces AppArmor, as Debian's does (without it, LXC refuses to start them); docker.io (with
-# tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd).
+# tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd); skopeo and docker-registry
+# (a local registry v2) test imports from registries.
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
-                 mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl
+                 mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl \
+                 skopeo docker-registry
 BENCH_PACKAGES := bubblewrap crun
 # `lxrun` is the native launcher (native/client.c): `lxrun exec` with a socket configured relays to `lxrun serve`
 # without starting Python; anything else runs the Python command line pip wrote, kept beside it as lxrun-python.
 LAUNCHER = if head -c2 $(BIN)/lxrun | grep -q '\#!'; then mv $(BIN)/lxrun $(BIN)/lxrun-python; fi; \
            install -m 755 lxrun/_lxrun_client $(BIN)/lxrun
 
-.PHONY: demo test test-v2 lint bench bench-v2 bench-stacks soak host-deps venv clean
+.PHONY: demo test test-v2 lint bench bench-v2 bench-stacks bench-images soak host-deps venv clean
 
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
@@ -76,6 +78,10 @@ bench: venv
 # Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
 bench-stacks: venv
 	$(BIN)/python benchmarks/stacks.py
+
+# `lxrun stack import` of a ~225 MB docker save tarball next to `docker load` of it (a private dockerd).
+bench-images: venv
+	scripts/dockerd run -- $(BIN)/python benchmarks/images.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info lxrun/_native.* lxrun/_lxrun_init lxrun/_lxrun_client

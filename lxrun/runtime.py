@@ -29,7 +29,16 @@ if TYPE_CHECKING:
     from lxrun.kept import KeptDir
     from lxrun.result import Result
     from lxrun.spec import TaskSpec
-    from lxrun.stacks_api import Built, DiskUsage, Imported, StackCost, StackDetails, StackSwitch, StackVersion
+    from lxrun.stacks_api import (
+        Built,
+        DiskUsage,
+        Exported,
+        Imported,
+        StackCost,
+        StackDetails,
+        StackSwitch,
+        StackVersion,
+    )
     from lxrun.tasks import GcReport, TaskInfo
 
 # name -> "module:class", imported on first use: a backend's own dependencies cost only its users.
@@ -150,15 +159,35 @@ class Runtime:
         platform: str | None = None,
         max_size: int | None = None,
         promote: bool = True,
+        insecure: bool = False,
         report: Callable[[str], None] | None = None,
     ) -> Imported:
         """Import an image as stack `name`, one layer per image layer: `source` is a `docker save`
-        tarball or an OCI image layout (a directory or a tar). Its version is the image id's first 12
-        hex digits; `platform` (os/arch) picks from a multi-platform index; `max_size` caps the bytes
-        its layers may unpack to. Unless `promote` is False the version becomes current."""
+        tarball, an OCI image layout (a directory or a tar), docker-daemon:IMAGE or
+        docker://REGISTRY/REPO:TAG (`insecure`: over plain HTTP or unverified TLS). Its version is the
+        image id's first 12 hex digits; `platform` (os/arch) picks from a multi-platform index;
+        `max_size` caps the bytes its layers may unpack to. Unless `promote` is False the version
+        becomes current."""
         from lxrun.stacks_api import import_image
 
-        return import_image(self.layout, name, source, platform, max_size, promote, report)
+        return import_image(self.layout, name, source, platform, max_size, promote, insecure, report)
+
+    @api_edge("stack export")
+    def export_stack(
+        self,
+        ref: str,
+        dest: str,
+        *,
+        format: str = "docker",
+        tag: str | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> Exported:
+        """Write stack version `ref` (NAME or NAME@VERSION) as an image at `dest`: `format` "docker" (a
+        `docker save` tarball, named `tag` or NAME:VERSION) or "oci" (an OCI layout; a tar if `dest`
+        ends in .tar). One uncompressed image layer per stack layer, with the image config."""
+        from lxrun.stacks_api import export_image
+
+        return export_image(self.layout, ref, dest, format, tag, report)
 
     @api_edge("stack ls")
     def stack_versions(self) -> list[StackCost]:

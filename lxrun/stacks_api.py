@@ -1,6 +1,6 @@
-"""Stacks on a state root, for `Runtime`: build (a stack or a base, from its spec's name or path), list,
-inspect, promote, roll back, remove, and what they cost on disk. Plain values out, nothing printed:
-the store (lxrun.store) does the work, this module is its one door.
+"""Stacks on a state root, for `Runtime`: build (a stack or a base, from its spec's name or path), import
+and export images, list, inspect, promote, roll back, remove, and what they cost on disk. Plain values
+out, nothing printed: the store (lxrun.store) does the work, this module is its one door.
 
 The task path never imports this module: `lxrun exec` pays nothing for it.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from lxrun.errors import SpecError
 from lxrun.record import Record
 from lxrun.spec import check_stack_ref
-from lxrun.store import bases, imports, specs
+from lxrun.store import bases, exports, imports, specs
 from lxrun.store.builds import Built, build_stack, quiet
+from lxrun.store.exports import Exported
 from lxrun.store.imports import Imported
 from lxrun.store.inflight import refs_in_use
 from lxrun.store.layers import LayerInfo, LayerStore
@@ -25,7 +26,17 @@ if TYPE_CHECKING:
 
     from lxrun.layout import Layout
 
-__all__ = ["Built", "DiskUsage", "Imported", "LayerInfo", "StackCost", "StackDetails", "StackSwitch", "StackVersion"]
+__all__ = [
+    "Built",
+    "DiskUsage",
+    "Exported",
+    "Imported",
+    "LayerInfo",
+    "StackCost",
+    "StackDetails",
+    "StackSwitch",
+    "StackVersion",
+]
 
 
 class StackDetails(Record):
@@ -94,10 +105,19 @@ def import_image(
     platform: str | None,
     max_size: int | None,
     promote: bool,
+    insecure: bool,
     report: Callable[[str], None] | None,
 ) -> Imported:
     size = imports.DEFAULT_MAX_SIZE if max_size is None else max_size
-    return imports.import_image(layout, name, source, platform=platform, max_size=size, promote=promote, report=report)
+    return imports.import_image(
+        layout, name, source, platform=platform, max_size=size, promote=promote, insecure=insecure, report=report
+    )
+
+
+def export_image(
+    layout: Layout, ref: str, dest: str, format: str, tag: str | None, report: Callable[[str], None] | None
+) -> Exported:
+    return exports.export_image(layout, ref, dest, format=format, tag=tag, report=report)
 
 
 def versions(layout: Layout) -> list[StackCost]:

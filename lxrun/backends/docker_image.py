@@ -5,9 +5,8 @@ layer becomes one image layer, so images of stacks on the same base share that b
 they share it in our store. The tag is derived from the stack's layer digests, so a stack version is
 loaded once and a rebuilt stack gets a new image.
 
-overlayfs marks deletions differently from OCI images: a whiteout is a 0/0 character device, an
-opaque directory has the `trusted.overlay.opaque` xattr. Image layers say the same with `.wh.NAME`
-files and a `.wh..wh..opq` file in the directory.
+Each layer tar is written by lxrun.store.layertar (overlayfs's whiteouts and opaque directories
+become OCI's `.wh.NAME` and `.wh..wh..opq`), as `lxrun stack export` writes it.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import platform
-import stat
 import tarfile
 import tempfile
 
 from lxrun.errors import SetupError
+from lxrun.store.layertar import write_layer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,9 +29,6 @@ if TYPE_CHECKING:
     from lxrun.store.stacks import ResolvedStack
 
 REPOSITORY = "lxrun-stack"
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
-OPAQUE_XATTR = "trusted.overlay.opaque"
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
@@ -41,57 +36,6 @@ def image_tag(stack: ResolvedStack) -> str:
     """`lxrun-stack:<sha256 of the layer digests, lowest first>`."""
     chain = hashlib.sha256("\n".join(stack.layers).encode()).hexdigest()
     return f"{REPOSITORY}:{chain}"
-
-
-class _Hashing:
-    """A write-only file that hashes what passes through it (an image layer's diff id)."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.target.write(data)
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _marker(name: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.mode = 0o600
-    return info
-
-
-def write_layer(tree: str, out: IO[bytes]) -> str:
-    """Write the layer tree as an image layer tar; its diff id (`sha256:...`)."""
-    hashing = _Hashing(out)
-    with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-        for directory, dirnames, filenames in os.walk(tree):
-            dirnames.sort()
-            relative_dir = os.path.relpath(directory, tree)
-            if relative_dir != "." and _is_opaque(directory):
-                tar.addfile(_marker(f"{relative_dir}/{OPAQUE_MARKER}"))
-            for name in sorted(dirnames) + sorted(filenames):
-                path = f"{directory}/{name}"
-                relative = name if relative_dir == "." else f"{relative_dir}/{name}"
-                st = os.lstat(path)
-                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                    parent = os.path.dirname(relative)
-                    tar.addfile(_marker(f"{parent}/{WHITEOUT_PREFIX}{name}" if parent else f"{WHITEOUT_PREFIX}{name}"))
-                    continue
-                info = tar.gettarinfo(path, arcname=relative)
-                if info.isreg():
-                    with open(path, "rb") as content:
-                        tar.addfile(info, content)
-                else:
-                    tar.addfile(info)
-    return f"sha256:{hashing.digest.hexdigest()}"
 
 
 def write_archive(stack: ResolvedStack, tag: str, out: IO[bytes], scratch: str) -> None:

@@ -1,5 +1,5 @@
-"""`lxrun stack ACTION`: build stacks from stacks/NAME.toml, list and inspect their versions, promote,
-roll back, remove.
+"""`lxrun stack ACTION`: build stacks from stacks/NAME.toml, import and export images, list and inspect
+their versions, promote, roll back, remove.
 
 A build streams its log to stderr with a step counter; the final line, on stdout, names the version
 and its layers. Ctrl-C, SIGTERM or SIGHUP stop a build: nothing of it is kept, nothing stays mounted.
@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from lxrun.cli import import_cmd
+from lxrun.cli import export_cmd, import_cmd
 from lxrun.cli.common import Parser, Terminated, add_root_option, interrupted_code, terminating
 from lxrun.cli.tables import human, render
 from lxrun.runtime import Runtime
@@ -24,6 +24,7 @@ def parser() -> Parser:
     build.add_argument("name", metavar="NAME")
     build.add_argument("--no-promote", action="store_true", help="record the new version without making it current")
     import_cmd.add_parser(actions)
+    export_cmd.add_parser(actions)
     actions.add_parser("ls", help="list every version: current, layers, diff size, total")
     inspect = actions.add_parser("inspect", help="show a version: parent, env, labels, layers")
     inspect.add_argument("ref", metavar="NAME[@VERSION]")
@@ -90,7 +91,8 @@ def inspect(runtime: Runtime, ref: str, as_json: bool) -> int:
         print(f"  label  {key}={value}")
     if stack.image is not None:
         image = stack.image
-        print(f"  image  {image.digest} from {image.source}")
+        if image.digest:  # not a stack that only says how it runs, with no image below it
+            print(f"  image  {image.digest} from {image.source}")
         for field in ("entrypoint", "cmd", "workdir", "user"):
             value = getattr(image, field)
             if value:
@@ -108,6 +110,8 @@ def main(argv: list[str]) -> int:
         return build(runtime, args.name, promote=not args.no_promote)
     if args.action == "import":
         return import_cmd.main(runtime, args)
+    if args.action == "export":
+        return export_cmd.main(runtime, args)
     if args.action == "ls":
         return list_versions(runtime)
     if args.action == "inspect":

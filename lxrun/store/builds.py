@@ -4,7 +4,8 @@ plan: load the spec and every ancestor not built yet (missing parents and cycles
 anything is written) -> per stack: its digest (canonical spec + the parent's top layer); a version
 already recorded with that chain makes the build a no-op -> run apt and the run steps in the build
 sandbox, one command per step, on the parent's layers with a fresh upper dir -> freeze the upper dir
-(whiteouts and opaque dirs included) as the layer with one rename -> record the version, promote it.
+(whiteouts and opaque dirs included) as the layer with one rename -> record the version (with the
+parent's image config, for a stack on an imported image, and the spec's changes to it), promote it.
 A build that fails or is interrupted leaves no layer, no version and nothing mounted.
 """
 
@@ -22,6 +23,7 @@ from lxrun.layout import Layout
 from lxrun.plan import DEFAULT_PATH
 from lxrun.record import Record
 from lxrun.store.bases import build_base
+from lxrun.store.imageconfig import ImageConfig
 from lxrun.store.inflight import build_record
 from lxrun.store.layers import LayerStore
 from lxrun.store.sandbox import BuildSandbox, chain_has
@@ -166,11 +168,31 @@ def _build_one(spec: StackSpec, layout: Layout, log_fd: int, report: Report, pro
         if not layers.exists(digest):
             _build_layer(spec, parent, digest, layout, log_fd, report)
         version = stacks.add_version(
-            StackVersion(spec.name, spec.version, chain, {**parent.env, **spec.env}, spec.labels, parent=parent.ref)
+            StackVersion(
+                spec.name,
+                spec.version,
+                chain,
+                {**parent.env, **spec.env},
+                spec.labels,
+                parent=parent.ref,
+                image=carried_image(parent.image, spec),
+            )
         )
         if promote or stacks.current_or_none(spec.name) is None:
             stacks.promote(spec.name, spec.version)
     return Built(version, True)
+
+
+def carried_image(parent: ImageConfig | None, spec: StackSpec) -> ImageConfig | None:
+    """The image config a stack built on `parent` runs with: the parent's (an imported image's, kept
+    with its digest and source), with what the spec gives instead; as in a Dockerfile, an entrypoint
+    of its own drops the parent's cmd."""
+    if parent is None and not spec.image:
+        return None
+    changes = dict(spec.image)
+    if "entrypoint" in changes and "cmd" not in changes:
+        changes["cmd"] = None
+    return (parent or ImageConfig("", str(spec.path))).replace(**changes)
 
 
 def _build_layer(

@@ -2,21 +2,24 @@
 tar of one), read into one `Image`: its config and its layers in order, each with the digests its
 bytes must have.
 
-Nothing here is trusted. Every blob an OCI manifest names is checked against its digest when read
-(the config here, the layers as they stream); a docker archive's config is checked against the
-digest its file name carries, and every layer against the diff_id its config lists. Multi-platform
-indexes resolve to the host's platform, or the one asked for (`os/arch[/variant]`).
+Nothing here is trusted. A layout directory's files are read without following symlinks (regular
+files only). Every blob an OCI manifest names is checked against its digest when read (the config
+here, the layers as they stream); a docker archive's config is checked against the digest its file
+name carries, and every layer against the diff_id its config lists. Multi-platform indexes resolve
+to the host's platform, or the one asked for (`os/arch[/variant]`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import os
 import platform as host_platform
 import re
+import stat
 import tarfile
 
 from lxrun.errors import StoreError
@@ -70,6 +73,41 @@ def refused(source: str, reason: str, hint: str | None = None) -> StoreError:
     return StoreError(STEP, reason, path=source, hint=hint)
 
 
+def is_symlink(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def open_beneath(directory: str, name: str) -> IO[bytes]:
+    """The regular file `name` of `directory`, read without following a symlink on the way (the
+    directory itself is the caller's; what is inside it is the image's): a layout can't make lxrun
+    read the host's files, nor hang it on a FIFO or a device."""
+    parts = name.split("/")
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+            try:
+                inner = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:  # ELOOP for a symlink at the end, ENOTDIR on the way (O_DIRECTORY)
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and is_symlink(part, fd):
+                    where = "/".join(parts[: index + 1])
+                    raise refused(directory, f"{where} is a symlink", hint="an image layout holds plain files") from exc
+                raise
+            os.close(fd)
+            fd = inner
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refused(directory, f"{name} is not a regular file")
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return file
+
+
 class Bundle:
     """The files of an image source: a directory's, or a tar's members (read in place)."""
 
@@ -93,14 +131,18 @@ class Bundle:
     def has(self, name: str) -> bool:
         if self.tar is not None:
             return name in self.members
-        return os.path.isfile(f"{self.path}/{name}")
+        try:
+            self.open(name).close()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     def open(self, name: str) -> IO[bytes]:
         name = os.path.normpath(name)
         if name.startswith(("/", "..")):
             raise refused(self.path, f"names a file outside the image: {name}")
         if self.tar is None:
-            return open(f"{self.path}/{name}", "rb")
+            return open_beneath(self.path, name)
         member = self.members.get(name)
         stream = self.tar.extractfile(member) if member is not None else None
         if stream is None:

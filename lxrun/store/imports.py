@@ -8,6 +8,7 @@ its digests match the ones the image names; the version (layers, env, labels, th
 is recorded after every layer is in, and promoted. So a refused or interrupted import leaves no
 layer and no version of its own; a run/ record holds its layers from gc until the version names them.
 The version is the image id's first 12 hex digits: a re-import of the same image changes nothing.
+Each layer keeps its tar's split (lxrun.store.tarsplit), so an export writes the very same tar again.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from typing import IO, cast
 from lxrun.errors import StoreError
 from lxrun.record import Record
 from lxrun.spec import check_stack_ref
+from lxrun.store import registry
 from lxrun.store.imageconfig import from_image
 from lxrun.store.imagesource import STEP, Image, Layer, open_image
 from lxrun.store.inflight import build_record
 from lxrun.store.layers import LayerStore
 from lxrun.store.stacks import StackStore, StackVersion, version_conflict
+from lxrun.store.tarsplit import SPLIT_FILE, SplitRecorder
 from lxrun.store.unpack import Budget, Refused, unpack
 
 TYPE_CHECKING = False
@@ -76,18 +79,23 @@ class Hashing:
         return f"sha256:{self.sha256.hexdigest()}"
 
 
-def unpack_layer(layer: Layer, root: str, budget: Budget) -> None:
-    """Unpack `layer` into `root`, checking its blob's and its tar's digests; Refused if they differ."""
+def unpack_layer(layer: Layer, work: str, budget: Budget) -> None:
+    """Unpack `layer` into `work`/rootfs, its tar's split beside it (lxrun.store.tarsplit), checking its
+    blob's and its tar's digests; Refused if they differ."""
     with layer.open() as raw:
         blob = Hashing(raw)
         compressed = raw.peek(2)[:2] == GZIP_MAGIC if hasattr(raw, "peek") else False
         plain = gzip.GzipFile(fileobj=cast("IO[bytes]", blob), mode="rb") if compressed else blob
         tar = Hashing(cast("IO[bytes]", plain), budget)
+        split = SplitRecorder(cast("IO[bytes]", tar), f"{work}/{SPLIT_FILE}")
         try:
-            unpack(cast("IO[bytes]", tar), root)
-            diff_id = tar.drain()
+            unpack(cast("IO[bytes]", split), f"{work}/rootfs", split)
+            split.drain()
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise Refused(f"can't be decompressed: {exc}") from exc
+        finally:
+            split.close()
+        diff_id = f"sha256:{tar.sha256.hexdigest()}"
         blob_digest = blob.drain()
     if layer.blob_digest is not None and blob_digest != layer.blob_digest:
         raise Refused(f"has digest {blob_digest}, not {layer.blob_digest} as its manifest says (corrupt or tampered)")
@@ -108,7 +116,7 @@ def store_layers(image: Image, layout: Layout, budget: Budget, report: Callable[
             report(f"{where}: unpacking")
             with layers.building() as work:
                 try:
-                    unpack_layer(layer, f"{work}/rootfs", budget)
+                    unpack_layer(layer, work, budget)
                 except Refused as exc:
                     raise StoreError(STEP, f"{where} {exc}", path=image.source, hint="nothing of it was kept") from exc
                 except StoreError as exc:
@@ -119,10 +127,23 @@ def store_layers(image: Image, layout: Layout, budget: Budget, report: Callable[
     return stored
 
 
+def last_of_each(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """The layers with a diff_id listed twice (docker's empty layers often are) kept once, where it is
+    listed last: overlayfs refuses a lower dir twice, and the same tree lower down adds nothing to
+    what its copy on top shows (every path it has, the top copy has; the rest falls through)."""
+    last = {layer.diff_id: index for index, layer in enumerate(layers)}
+    return tuple(layer for index, layer in enumerate(layers) if last[layer.diff_id] == index)
+
+
 @contextlib.contextmanager
-def local_source(source: str, layout: Layout) -> Iterator[str]:
-    """A path to read `source` from: itself, or for docker-daemon:IMAGE the image as `docker save`
-    streams it from the daemon (DOCKER_HOST) into a file under tmp/, removed afterwards."""
+def local_source(source: str, layout: Layout, platform: str | None = None, insecure: bool = False) -> Iterator[str]:
+    """A path to read `source` from: itself; for docker-daemon:IMAGE the image as `docker save` streams
+    it from the daemon (DOCKER_HOST) into a file under tmp/; for docker://REF the image as skopeo
+    copies it from its registry into an OCI layout under tmp/ (lxrun.store.registry). Removed afterwards."""
+    if source.startswith(registry.PREFIX):
+        with registry.fetched(source, layout, platform, insecure) as path:
+            yield path
+        return
     if not source.startswith(DAEMON):
         yield source
         return
@@ -154,16 +175,20 @@ def import_image(
     platform: str | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
     promote: bool = True,
+    insecure: bool = False,
     report: Callable[[str], None] | None = None,
 ) -> Imported:
-    """Import the image at `source` (a docker save tarball, an OCI layout dir or tar, or
-    docker-daemon:IMAGE) as stack `name`."""
+    """Import the image at `source` (a docker save tarball, an OCI layout dir or tar,
+    docker-daemon:IMAGE or docker://REGISTRY/REPO:TAG) as stack `name`. `insecure`: a registry may
+    be reached over plain HTTP or unverified TLS."""
     if check_stack_ref(name)[1] is not None:
         raise StoreError(STEP, "takes a stack NAME, not NAME@VERSION", path=name, hint="the version is the image id")
     say = report or (lambda _line: None)
     stacks = StackStore(layout)
-    with local_source(source, layout) as path, open_image(path, platform) as opened:
-        image = opened.replace(source=source if path != source else os.path.abspath(source))
+    with local_source(source, layout, platform, insecure) as path, open_image(path, platform) as opened:
+        image = opened.replace(
+            source=source if path != source else os.path.abspath(source), layers=last_of_each(opened.layers)
+        )
         config, env, labels = from_image(image.source, image.config_digest, image.config)
         chain = tuple(layer.diff_id.removeprefix("sha256:") for layer in image.layers)
         version = image.config_digest.removeprefix("sha256:")[:12]

@@ -250,9 +250,11 @@ def load_base_spec(path: Path) -> BaseSpec:
 
 
 class StackSpec(Record):
-    """A stack: apt packages and run steps on top of `parent` (a base or another stack)."""
+    """A stack: apt packages and run steps on top of `parent` (a base or another stack, an imported image
+    among them). `image` holds what the spec says of an image config (entrypoint, cmd, workdir, user):
+    it overrides the parent's."""
 
-    __slots__ = ("env", "labels", "name", "packages", "parent", "path", "run", "version")
+    __slots__ = ("env", "image", "labels", "name", "packages", "parent", "path", "run", "version")
     path: Path
     name: str
     version: str
@@ -261,6 +263,7 @@ class StackSpec(Record):
     run: tuple[str, ...]
     env: Mapping[str, str]
     labels: Mapping[str, str]
+    image: Mapping[str, Any]
 
     def __init__(
         self,
@@ -272,6 +275,7 @@ class StackSpec(Record):
         run: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
+        image: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             path=path,
@@ -282,11 +286,13 @@ class StackSpec(Record):
             run=tuple(run),
             env=MappingProxyType(dict(env or {})),
             labels=MappingProxyType(dict(labels or {})),
+            image=MappingProxyType(dict(image or {})),
         )
 
     def canonical(self, parent_digest: str) -> dict[str, Any]:
         """What decides the diff's content: the spec's build inputs and the parent's top layer (which
-        stands for its whole chain). Labels are not content; the version is, so bumping it rebuilds."""
+        stands for its whole chain). Labels and the image config are not content; the version is, so
+        bumping it rebuilds."""
         return {
             "kind": "stack",
             "name": self.name,
@@ -298,7 +304,27 @@ class StackSpec(Record):
         }
 
 
-STACK_KEYS = {"name", "version", "parent", "packages", "run", "env", "labels"}
+IMAGE_LISTS = ("entrypoint", "cmd")  # as an image config's Entrypoint and Cmd
+IMAGE_STRINGS = ("workdir", "user")  # WorkingDir and User
+STACK_KEYS = {"name", "version", "parent", "packages", "run", "env", "labels", *IMAGE_LISTS, *IMAGE_STRINGS}
+
+
+def image_fields(fields: _Fields) -> dict[str, Any]:
+    """The image config keys the spec gives (a list may be empty: `cmd = []` clears the parent's)."""
+    found: dict[str, Any] = {}
+    for key in IMAGE_LISTS:
+        value = fields.data.get(key)
+        if value is not None:
+            if not isinstance(value, list) or not all(isinstance(item, str) and "\0" not in item for item in value):
+                raise fields.error(key, "must be a list of strings (an exec form, as in a Dockerfile)")
+            found[key] = tuple(value)
+    for key in IMAGE_STRINGS:
+        if key in fields.data:
+            value = fields.string(key)
+            if "\0" in value or (key == "workdir" and value and not value.startswith("/")):
+                raise fields.error(key, f"{value!r} is not {'an absolute path' if key == 'workdir' else 'a user'}")
+            found[key] = value
+    return found
 
 
 def load_stack_spec(path: Path) -> StackSpec:
@@ -317,4 +343,5 @@ def load_stack_spec(path: Path) -> StackSpec:
         run=fields.strings("run"),
         env=fields.env(),
         labels=fields.table("labels"),
+        image=image_fields(fields),
     )

@@ -30,6 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO
 
+    from lxrun.store.tarsplit import SplitRecorder
+
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -80,8 +82,9 @@ def clean_name(name: str) -> str:
 class Unpacker:
     """Writes the entries of one layer tar under `root` (an empty directory of our own)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, split: SplitRecorder | None = None) -> None:
         self.root = root
+        self.split = split  # told where each file's content is, and when the tree loses one
         self.dirs: set[str] = {""}  # relative paths known to be real directories of this layer
         self.dir_times: list[tuple[str, float]] = []
 
@@ -112,9 +115,11 @@ class Unpacker:
             st = os.lstat(self.path(relative))
         except FileNotFoundError:
             return False
+        if stat.S_ISDIR(st.st_mode) and keep_dir:
+            return True
+        if self.split is not None:
+            self.split.broken()
         if stat.S_ISDIR(st.st_mode):
-            if keep_dir:
-                return True
             shutil.rmtree(self.path(relative))
             self.dirs = {known for known in self.dirs if known != relative and not known.startswith(f"{relative}/")}
         else:
@@ -167,6 +172,8 @@ class Unpacker:
             source = tar.extractfile(member)
             if source is None:
                 raise Refused("has no data")
+            if self.split is not None:
+                self.split.file_content(member.offset_data, member.size, relative)
             fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             with open(fd, "wb", closefd=True) as out:
                 shutil.copyfileobj(source, out, COPY_CHUNK)
@@ -215,10 +222,11 @@ class Unpacker:
                 os.utime(self.path(relative), (mtime, mtime), follow_symlinks=False)
 
 
-def unpack(stream: IO[bytes], root: str) -> None:
-    """Unpack the layer tar read from `stream` (uncompressed, read in order) into the empty `root`.
-    Raises Refused for an unsafe entry, StoreError for a tar that is not one (truncated, garbage)."""
-    unpacker = Unpacker(root)
+def unpack(stream: IO[bytes], root: str, split: SplitRecorder | None = None) -> None:
+    """Unpack the layer tar read from `stream` (uncompressed, read in order) into the empty `root`,
+    telling `split` where files' contents are. Raises Refused for an unsafe entry, StoreError for a
+    tar that is not one (truncated, garbage)."""
+    unpacker = Unpacker(root, split)
     try:
         with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
             for member in tar:

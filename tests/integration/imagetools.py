@@ -111,6 +111,11 @@ def docker_archive(
     return path
 
 
+def blob_path(digest: str) -> str:
+    """Where an OCI layout keeps the blob of `digest`."""
+    return "blobs/sha256/" + digest.removeprefix("sha256:")
+
+
 def blob(root: Path, data: bytes) -> dict[str, Any]:
     digest = sha256(data)
     target = root / "blobs/sha256" / digest.removeprefix("sha256:")

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from lxrun.layout import Layout
+from lxrun.store.builds import build_stack
 from lxrun.store.specs import SOURCE_TREE
 
 TomlValue = str | list[str] | dict[str, str]
@@ -27,6 +29,18 @@ def write_stack(specs: Path, stem: str, **fields: TomlValue | None) -> Path:
     lines = [f"{key} = {toml_value(value)}\n" for key, value in values.items() if value is not None]
     path.write_text("".join(lines))
     return path
+
+
+def build_deleting_stack(root: Path, specs: Path, prefix: str) -> str:
+    """Stacks PREFIX-one (busybox, a diff deleting a base file) and PREFIX-two (a diff replacing a
+    directory: opaque) built in `root`; the top's name."""
+    write_stack(specs, f"{prefix}-one", run=["rm /etc/os-release", "mkdir -p /srv/a && echo 1 > /srv/a/one"])
+    write_stack(
+        specs, f"{prefix}-two", parent=f"{prefix}-one", run=["rm -rf /srv/a && mkdir /srv/a && echo 2 > /srv/a/two"]
+    )
+    with open(os.devnull, "w") as devnull:
+        build_stack(f"{prefix}-two", Layout(root), log_fd=devnull.fileno())
+    return f"{prefix}-two"
 
 
 def specs_env(specs: Path) -> str:

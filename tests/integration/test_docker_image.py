@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lxrun.backends.docker_image import image_tag, write_archive, write_layer
+from lxrun.backends.docker_image import image_tag, write_archive
+from lxrun.store.layertar import write_layer
 from lxrun.store.stacks import ResolvedStack
 from tests.conftest import require
 

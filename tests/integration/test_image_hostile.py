@@ -58,6 +58,40 @@ def bomb(where: Path) -> Path:
     return it.oci_layout(layout, [descriptor])
 
 
+def layout_with(change: Callable[[Path], None]) -> Maker:
+    """A valid OCI layout directory whose files `change` then alters."""
+
+    def make(where: Path) -> Path:
+        layout = where / "oci"
+        it.oci_layout(layout, [it.oci_manifest(layout, [it.layer_tar([it.file("a", "a")])])])
+        change(layout)
+        return layout
+
+    return make
+
+
+def index_outside(layout: Path) -> None:
+    """index.json moved out of the layout (still valid), a symlink to it in its place."""
+    outside = layout.parent / "index-outside.json"
+    (layout / "index.json").rename(outside)
+    (layout / "index.json").symlink_to(outside)
+
+
+def blobs_outside(layout: Path) -> None:
+    """The blobs directory moved out, a symlink to it in its place (every digest still right)."""
+    outside = layout.parent / "blobs-outside"
+    (layout / "blobs").rename(outside)
+    (layout / "blobs").symlink_to(outside)
+
+
+def layer_is_a_fifo(layout: Path) -> None:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / it.blob_path(index["manifests"][0]["digest"])).read_text())
+    layer = layout / it.blob_path(manifest["layers"][0]["digest"])
+    layer.unlink()
+    os.mkfifo(layer)
+
+
 HOSTILE: dict[str, tuple[Maker, str]] = {
     "dotdot": (archive_of(it.file("../../../../../../var/tmp/lxrun-hostile-outside", "x")), "climbs out"),
     "absolute": (archive_of(it.file(f"{OUTSIDE}/x", "x")), "absolute path"),
@@ -84,6 +118,9 @@ HOSTILE: dict[str, tuple[Maker, str]] = {
     "manifest digest mismatch": (wrong_manifest_digest, "corrupt or tampered"),
     "truncated tarball": (truncated, ""),
     "decompression bomb": (bomb, "size limit of 1048576 bytes"),
+    "layout file a symlink": (layout_with(index_outside), "index.json is a symlink"),
+    "layout dir a symlink": (layout_with(blobs_outside), "blobs is a symlink"),
+    "layout blob a fifo": (layout_with(layer_is_a_fifo), "is not a regular file"),
 }
 
 

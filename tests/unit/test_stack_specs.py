@@ -116,3 +116,28 @@ def test_bad_base_specs(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SpecError) as raised:
         load_base_spec(path)
     assert str(raised.value).startswith(f"spec {path}: {message}")
+
+
+def test_a_stack_spec_says_how_its_image_runs_without_changing_its_digest(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nversion = "1"\nparent = "img"\nentrypoint = ["/app"]\ncmd = []\nworkdir = "/srv"\n')
+    spec = load_stack_spec(path)
+    assert dict(spec.image) == {"entrypoint": ("/app",), "cmd": (), "workdir": "/srv"}
+    assert stack_digest(spec, PARENT) == stack_digest(spec.replace(image={}), PARENT)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('cmd = "echo hi"', "`cmd` must be a list of strings"),
+        ("entrypoint = [1]", "`entrypoint` must be a list of strings"),
+        ('workdir = "srv"', "`workdir` 'srv' is not an absolute path"),
+        ("user = 0", "`user` must be a string"),
+    ],
+)
+def test_bad_image_keys_in_a_stack_spec(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "s"\nversion = "1"\nparent = "img"\n{text}\n')
+    with pytest.raises(SpecError) as raised:
+        load_stack_spec(path)
+    assert str(raised.value).startswith(f"spec {path}: {message}")
