@@ -219,14 +219,15 @@ class Pool:
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._closing or self._work_to_do())
+                closing = self._closing  # as seen with the ready ones taken: set later, it finds them still here
                 done = list(self._used)
                 self._used.clear()
-                if self._closing:
+                if closing:
                     done += self._ready
                     self._ready.clear()
             for sandbox in done:
                 sandbox.close()
-            if self._closing:
+            if closing:
                 return
             if done:
                 continue
