@@ -20,6 +20,8 @@ from lxrun.errors import SpecError
 from .conftest import HANG_GUARD
 from .test_recovery import NOTHING, gc, leftovers, task_ids
 
+pytestmark = pytest.mark.v2  # also in the pure cgroup-v2 guest (make test-v2)
+
 MIB = 1 << 20
 COLD = "pool: ran cold"
 
