@@ -25,7 +25,7 @@ LAUNCHER = if head -c2 $(BIN)/lxrun | grep -q '\#!'; then mv $(BIN)/lxrun $(BIN)
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
 
-$(BIN)/.installed: pyproject.toml setup.py bin/lxrun $(wildcard native/*) | host-deps
+$(BIN)/.installed: pyproject.toml setup.py bin/lxrun bin/lxrun-oci $(wildcard native/*) | host-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]' --config-settings editable_mode=compat

@@ -146,6 +146,7 @@ struct lxrun_request {
     int stdout_fd;
     int stderr_fd;
     int task_fd;
+    int detached;
     ...;
 };
 

@@ -478,6 +478,13 @@ static void drop_capabilities_and_become_user(struct stage_ctx *ctx)
 	}
 }
 
+/* Pid 1 dies with the process that started it, unless it is detached (an OCI container outlives `create`). */
+static void die_with_caller(const struct lxrun_request *req)
+{
+	if (!req->detached)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static int stage2_main(void *arg)
 {
 	/* A copy of our own: stage 1 keeps using the shared context (our fds are numbered alike). */
@@ -488,7 +495,7 @@ static int stage2_main(void *arg)
 	char go;
 
 	/* Signals stay blocked (the caller blocked them all) until init decides what to wait for. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_caller(req);
 	close(ctx->go_fd[1]);
 	close(ctx->exec_fd[0]);
 	if (read(ctx->go_fd[0], &go, 1) != 1)
@@ -503,7 +510,7 @@ static int stage2_main(void *arg)
 		stage_fail(ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
 	drop_capabilities_and_become_user(ctx);
 	/* A change of credentials clears the parent-death signal: set it again. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_caller(req);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		stage_fail(ctx, LXRUN_STEP_NO_NEW_PRIVS, -1, NULL);
 	arrange_fds(ctx);

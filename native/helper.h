@@ -98,6 +98,8 @@ struct lxrun_request {
 	int stderr_fd;
 	int task_fd;                  /* -1, or a prepared sandbox's end of its task socket (init_argv has no
 	                               * command: init waits there for its task, see protocol.h) */
+	int detached;                 /* pid 1 outlives the caller (an OCI container: its engine's subreaper
+	                               * inherits it): no parent-death signal */
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not

@@ -238,6 +238,33 @@ struct control_header {
 #define SCM_RIGHTS 1
 #define MSG_CMSG_CLOEXEC 0x40000000
 #define STDIO_FDS 3
+#define O_WRONLY_CLOEXEC (O_WRONLY | O_CLOEXEC)
+
+/* A created OCI container's start signal (runc's exec fifo): `fifo` is an O_PATH descriptor of a FIFO;
+ * opening it for writing blocks until `lxrun-oci start` opens it for reading. From then on it is where
+ * failure records go (the task's exec closes it: the reader's end-of-file means the command runs). */
+static void await_start(int fifo)
+{
+	char path[32] = "/proc/self/fd/";
+	char digits[12];
+	int n = 0;
+	for (unsigned int v = (unsigned int)fifo; n == 0 || v; v /= 10)
+		digits[n++] = (char)('0' + v % 10);
+	for (int i = 0; i < n; i++)
+		path[14 + i] = digits[n - 1 - i];
+	path[14 + n] = '\0';
+	long fd;
+	do
+		fd = sys4(__NR_openat, AT_FDCWD, path, O_WRONLY_CLOEXEC, 0);
+	while (fd == -EINTR);
+	if (fd < 0) {
+		report(LXRUN_STEP_INIT, fd, "exec fifo");
+		exit_now(125);
+	}
+	sys3(__NR_close, fifo, 0, 0);
+	sys3(__NR_close, error_fd, 0, 0);
+	error_fd = (int)fd;
+}
 
 static char task_strings[LXRUN_TASK_MAX + 1];
 static char *task_pointers[LXRUN_TASK_STRINGS + 2];
@@ -248,7 +275,7 @@ static char **receive_task(char ***envp)
 {
 	struct lxrun_task_header header;
 	struct io_vec iov[2] = { { &header, sizeof header }, { task_strings, LXRUN_TASK_MAX } };
-	unsigned long control[(sizeof(struct control_header) + STDIO_FDS * sizeof(int) + 7) / 8 + 1];
+	unsigned long control[(sizeof(struct control_header) + (STDIO_FDS + 1) * sizeof(int) + 7) / 8 + 1];
 	struct message_header message = { 0, 0, iov, 2, control, sizeof control, 0 };
 	long n;
 	do
@@ -261,7 +288,9 @@ static char **receive_task(char ***envp)
 	if (n < 0 || (unsigned long)n < sizeof header || header.magic != LXRUN_TASK_MAGIC ||
 	    header.length != (unsigned long)n - sizeof header || (message.flags & ~MSG_CMSG_CLOEXEC) ||
 	    message.control_length < sizeof *fds_header || fds_header->level != SOL_SOCKET ||
-	    fds_header->type != SCM_RIGHTS || fds_header->length != sizeof *fds_header + STDIO_FDS * sizeof(int) ||
+	    fds_header->type != SCM_RIGHTS ||
+	    (fds_header->length != sizeof *fds_header + STDIO_FDS * sizeof(int) &&
+	     fds_header->length != sizeof *fds_header + (STDIO_FDS + 1) * sizeof(int)) ||
 	    header.argc == 0 || header.argc + header.envc > LXRUN_TASK_STRINGS) {
 		report(LXRUN_STEP_INIT, n < 0 ? n : -EPROTO, "task message");
 		exit_now(125);
@@ -289,6 +318,8 @@ static char **receive_task(char ***envp)
 		}
 		sys3(__NR_close, fds[i], 0, 0);
 	}
+	if (fds_header->length == sizeof *fds_header + (STDIO_FDS + 1) * sizeof(int))
+		await_start(fds[STDIO_FDS]);
 	*envp = task_pointers + header.argc + 1;
 	return task_pointers;
 }

@@ -134,7 +134,7 @@ class SpawnRequest(Record):
     writing to `cgroup_join_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
     directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
     `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
-    socket for its task (hand_task).
+    socket for its task (hand_task). `detached`: pid 1 outlives the caller (no parent-death signal).
     """
 
     __slots__ = (
@@ -143,6 +143,7 @@ class SpawnRequest(Record):
         "cgroup_dir_fd",
         "cgroup_join_fds",
         "cwd",
+        "detached",
         "env",
         "gid",
         "gid_map",
@@ -187,6 +188,7 @@ class SpawnRequest(Record):
     init_path: str
     shared_steps: StepTable | None
     task_fd: int
+    detached: bool
 
     def __init__(
         self,
@@ -214,6 +216,7 @@ class SpawnRequest(Record):
         init_path: str = INIT_PATH,
         shared_steps: StepTable | None = None,
         task_fd: int = -1,
+        detached: bool = False,
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -240,6 +243,7 @@ class SpawnRequest(Record):
             init_path=init_path,
             shared_steps=shared_steps,
             task_fd=task_fd,
+            detached=detached,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -395,6 +399,7 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.stdout_fd = request.stdout_fd
     c_request.stderr_fd = request.stderr_fd
     c_request.task_fd = request.task_fd
+    c_request.detached = int(request.detached)
     child = ffi.new("struct lxrun_child *")
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:
@@ -415,14 +420,20 @@ def task_message(argv: Sequence[str], env: Mapping[str, str]) -> bytes | None:
 def hand_task(task_socket: socket.socket, message: bytes, stdio: tuple[int, int, int], env: Mapping[str, str]) -> None:
     """Give a prepared sandbox's pid 1 its task (a task_message) and the task's stdio; returns once the
     command runs, or raises why it could not be exec'd, as spawn does for a cold sandbox."""
-    import array
-    import socket
-
     with host_errors("hand over task"):
-        task_socket.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", stdio))])
+        send_task(task_socket, message, stdio)
         record = task_socket.recv(ffi.sizeof("struct lxrun_error"))
     if record:
         raise init_error(record, env)
+
+
+def send_task(task_socket: socket.socket, message: bytes, fds: Sequence[int]) -> None:
+    """Send a task_message with its stdio (and, for a created OCI container, the O_PATH descriptor of
+    the FIFO pid 1 opens before it starts the command: protocol.h); OSError as raised."""
+    import array
+    import socket
+
+    task_socket.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
 
 
 def sealed_init(path: str) -> int:
