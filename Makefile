@@ -45,9 +45,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards.
+# The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards; it has
+# lxrun-oci as its runtime `lxrun` (tests/integration/test_oci_docker.py).
 test: lint
-	scripts/dockerd run -- $(BIN)/pytest -m "not v2only"
+	LXRUN_OCI_RUNTIME=$(CURDIR)/$(BIN)/lxrun-oci scripts/dockerd run -- $(BIN)/pytest -m "not v2only"
 
 # The v2-marked tests in a pure cgroup-v2 qemu guest (../shared/tools/v2vm builds its image once). State
 # roots go on the guest's ext4 root disk, not on its /tmp: tmpfs takes idmapped mounts only from Linux 6.3.

@@ -240,6 +240,46 @@ struct control_header {
 #define STDIO_FDS 3
 #define O_WRONLY_CLOEXEC (O_WRONLY | O_CLOEXEC)
 
+/* An OCI container's process stands where runc puts it, as its pid 1: the kernel gives a pid 1 only the
+ * signals it catches (docker stop of a `sleep` waits its timeout, then kills). Set by await_start. */
+static int as_pid1;
+
+/* Whether `task` has a handler for `sig`: the SigCgt mask in its /proc status (fails closed: no). */
+static int catches(long task, long sig)
+{
+	char path[32] = "/proc/";
+	char digits[12];
+	int n = 0;
+	for (unsigned long v = (unsigned long)task; n == 0 || v; v /= 10)
+		digits[n++] = (char)('0' + v % 10);
+	int at = 6;
+	while (n)
+		path[at++] = digits[--n];
+	memcpy(path + at, "/status", 8);
+	static char status[4096];
+	long fd = sys4(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	long length = sys3(__NR_read, fd, status, sizeof status - 1);
+	sys3(__NR_close, fd, 0, 0);
+	if (length <= 0)
+		return 0;
+	status[length] = '\0';
+	static const char key[] = "\nSigCgt:\t";
+	for (char *line = status; *line; line++) {
+		int i = 0;
+		while (key[i] && line[i] == key[i])
+			i++;
+		if (key[i])
+			continue;
+		unsigned long mask = 0;
+		for (char *hex = line + i; *hex && *hex != '\n'; hex++)
+			mask = mask << 4 | (unsigned long)(*hex <= '9' ? *hex - '0' : *hex - 'a' + 10);
+		return (mask >> (sig - 1)) & 1;
+	}
+	return 0;
+}
+
 /* A created OCI container's start signal (runc's exec fifo): `fifo` is an O_PATH descriptor of a FIFO;
  * opening it for writing blocks until `lxrun-oci start` opens it for reading. From then on it is where
  * failure records go (the task's exec closes it: the reader's end-of-file means the command runs). */
@@ -264,6 +304,7 @@ static void await_start(int fifo)
 	sys3(__NR_close, fifo, 0, 0);
 	sys3(__NR_close, error_fd, 0, 0);
 	error_fd = (int)fd;
+	as_pid1 = 1;
 }
 
 static char task_strings[LXRUN_TASK_MAX + 1];
@@ -376,7 +417,8 @@ void __attribute__((noreturn, used)) start_c(long *sp)
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			sys3(__NR_kill, task, sig, 0);
+			if (!as_pid1 || catches(task, sig))
+				sys3(__NR_kill, task, sig, 0);
 			continue;
 		}
 		int status;

@@ -180,8 +180,8 @@ def _create(
     if bundle.terminal:
         stdio = _terminal(console_socket, resources)
     composer = Composer(layout)
-    if plan.cgroup_parent is not None and not _parent_exists(composer, plan.cgroup_parent):
-        plan = plan.replace(cgroup_parent=None)  # the engine's parent isn't made: lxrun's own (docs/oci.md)
+    if plan.cgroup_parent is not None and not composer.cgroups.make_parent(plan.cgroup_parent):
+        plan = plan.replace(cgroup_parent=None)  # a manager that can't make it: lxrun's own parent (docs/oci.md)
         record.update(cgroup_parent=None)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     resources.callback(ours.close)
@@ -220,11 +220,6 @@ def _create(
     for kind in ("prestart", "createRuntime", "createContainer"):
         run_hooks(bundle.hooks[kind], creating, kind)
     return Created(state, sandbox.process, resources)
-
-
-def _parent_exists(composer: Composer, parent: str) -> bool:
-    probe = composer.cgroups.find("", parent)  # the parent's own directories, where they exist
-    return probe is not None and len(probe.dirs) == len(getattr(composer.cgroups, "mounts", probe.dirs))
 
 
 def _start_of(pid: int) -> int | None:
