@@ -168,6 +168,7 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 int lxrun_seal_init(const char *path);
 int lxrun_can_clone_into_cgroup(void);
 int lxrun_new_netns(void);
+void lxrun_exec_in_sandbox(const struct lxrun_request *req, int error_fd);
 int lxrun_setns(int fd, int nstype);
 int lxrun_seccomp_compile(const struct lxrun_seccomp_profile *profile, void **filter, int *len, int *bad_rule);
 void lxrun_seccomp_free(void *filter);

@@ -926,6 +926,30 @@ int lxrun_new_netns(void)
 	return result;
 }
 
+void lxrun_exec_in_sandbox(const struct lxrun_request *req, int error_fd)
+{
+	struct stage_ctx ctx = { .req = req, .error_fd = error_fd };
+	if (req->cwd && chdir(req->cwd) < 0)
+		stage_fail(&ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
+	drop_capabilities_and_become_user(&ctx);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		stage_fail(&ctx, LXRUN_STEP_NO_NEW_PRIVS, -1, NULL);
+	if (req->seccomp_filter) {
+		struct sock_fprog prog = { .len = (unsigned short)req->seccomp_len,
+					   .filter = (struct sock_filter *)req->seccomp_filter };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			stage_fail(&ctx, LXRUN_STEP_SECCOMP, -1, NULL);
+	}
+	environ = (char **)req->envp;  /* execvp searches the PATH of the process's own environment */
+	execvp(req->init_argv[0], req->init_argv);
+	int failed = errno;
+	struct lxrun_error rec;
+	fill_error(&rec, LXRUN_STEP_EXEC, failed);
+	strncpy(rec.path, req->init_argv[0], sizeof rec.path - 1);
+	(void)!write(error_fd, &rec, sizeof rec);
+	_exit(failed == ENOENT ? 127 : 126);
+}
+
 int lxrun_setns(int fd, int nstype)
 {
 	return setns(fd, nstype) < 0 ? -errno : 0;

@@ -140,6 +140,11 @@ int lxrun_can_clone_into_cgroup(void);
  * child, so the caller is never copied); -errno on failure. */
 int lxrun_new_netns(void);
 
+/* `lxrun-oci exec`'s process, already in a container's namespaces and cgroup: it takes req's cwd, user,
+ * capabilities (caps, drop_caps), no_new_privs and seccomp filter, then execs init_argv (searched in the
+ * PATH of envp). Returns only never: a failure is a record on error_fd, then exit 125 (126/127 for exec). */
+void lxrun_exec_in_sandbox(const struct lxrun_request *req, int error_fd);
+
 /* setns(2) for the calling thread only (Python 3.11 has no os.setns); 0 or -errno. */
 int lxrun_setns(int fd, int nstype);
 

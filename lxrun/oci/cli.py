@@ -32,9 +32,15 @@ class Log:
 
     def __init__(self, path: str | None, fmt: str, debug: bool) -> None:
         self.path, self.fmt, self.debug_on = path, fmt, debug
+        self.fd = -1
+        if path is not None:  # opened now, as runc does: `exec` leaves the host's mount namespace
+            try:
+                self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                print(f"log {path}: {exc.strerror}", file=sys.stderr)
 
     def write(self, level: str, message: str) -> None:
-        if self.path is None:
+        if self.fd < 0:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.fmt == "json":
@@ -44,8 +50,7 @@ class Log:
         else:
             line = f'time="{stamp}" level={level} msg="{message}"'
         try:
-            with open(self.path, "a") as file:
-                file.write(line + "\n")
+            os.write(self.fd, f"{line}\n".encode())
         except OSError as exc:
             print(f"log {self.path}: {exc.strerror}", file=sys.stderr)
 
@@ -74,6 +79,17 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             verb.add_argument("--detach", "-d", action="store_true")
         verb.add_argument("id")
+    execute = verbs.add_parser("exec")
+    execute.add_argument("--process", "-p")
+    execute.add_argument("--tty", "-t", action="store_true")
+    execute.add_argument("--detach", "-d", action="store_true")
+    execute.add_argument("--console-socket")
+    execute.add_argument("--pid-file")
+    execute.add_argument("--env", "-e", action="append", default=[])
+    execute.add_argument("--cwd")
+    execute.add_argument("--user", "-u")
+    execute.add_argument("id")
+    execute.add_argument("args", nargs=argparse.REMAINDER)
     for name in ("start", "state"):
         verbs.add_parser(name).add_argument("id")
     kill = verbs.add_parser("kill")
@@ -144,6 +160,8 @@ def _run(args: argparse.Namespace) -> int:
         _list(layout, args.format, args.quiet)
     elif verb == "run":
         return _foreground(layout, args)
+    elif verb == "exec":
+        return _exec(layout, args)
     return 0
 
 
@@ -162,6 +180,20 @@ def _foreground(layout: Layout, args: argparse.Namespace) -> int:
         hooks = container.saved_hooks(created.state, "poststop")
         container.run_hooks(hooks, container.oci_state(layout, created.state), "poststop", fatal=False)
     return code
+
+
+def _exec(layout: Layout, args: argparse.Namespace) -> int:
+    import contextlib
+
+    from lxrun.oci.exec import exec_process, process_from
+
+    process = process_from(args.process, args.args, args.env, args.cwd, args.user)
+    if args.tty:
+        process["terminal"] = True
+    with contextlib.ExitStack() as resources:
+        return exec_process(
+            layout, args.id, process, resources, args.detach, pid_file=args.pid_file, console_socket=args.console_socket
+        )
 
 
 def _list(layout: Layout, fmt: str, quiet: bool) -> None:

@@ -153,11 +153,11 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             sandbox_id=sandbox_id,
             layers=(),
             argv=tuple(args),
-            env=_env(_get(config, "process.env", list, [])),
+            env=env_map(_get(config, "process.env", list, [])),
             cwd=_get(config, "process.cwd", str, "/"),
             hostname=_get(config, "hostname", str, "") or sandbox_id[:12],
             network=NetworkSpec(network),
-            caps=_caps(config),
+            caps=capabilities(config),
             seccomp=SECCOMP_DEFAULT if _get(config, "linux.seccomp", dict) else SECCOMP_UNCONFINED,
             user=(uid, gid),
             limits=_limits(_get(config, "linux.resources", dict, {})),
@@ -183,7 +183,7 @@ def _cgroup_parent(path: str | None) -> str | None:
     return parent if parent != "/" else None
 
 
-def _env(entries: Sequence[Any]) -> dict[str, str]:
+def env_map(entries: Sequence[Any]) -> dict[str, str]:
     env = {}
     for entry in entries:
         if not isinstance(entry, str) or "=" not in entry:
@@ -215,7 +215,7 @@ def _network(namespaces: Sequence[Any]) -> str:
     return NONE if "network" in kinds else HOST
 
 
-def _caps(config: Mapping[str, Any]) -> frozenset[str]:
+def capabilities(config: Mapping[str, Any]) -> frozenset[str]:
     """What the process keeps: the bounding set (lxrun keeps one set for all: docker gives them alike)."""
     names = _get(config, "process.capabilities.bounding", list, [])
     caps = set()

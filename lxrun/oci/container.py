@@ -178,7 +178,7 @@ def _create(
     # A callback, not a generator's context: a detached container's record must outlive this process.
     resources.callback(record.remove)
     if bundle.terminal:
-        stdio = _terminal(console_socket, resources)
+        stdio = terminal(console_socket, resources)
     composer = Composer(layout)
     if plan.cgroup_parent is not None and not composer.cgroups.make_parent(plan.cgroup_parent):
         plan = plan.replace(cgroup_parent=None)  # a manager that can't make it: lxrun's own parent (docs/oci.md)
@@ -214,6 +214,8 @@ def _create(
         "created": _rfc3339(time.time_ns()),
         "annotations": dict(bundle.annotations),
         "hooks": {kind: [hook.as_dict() for hook in hooks] for kind, hooks in bundle.hooks.items() if hooks},
+        "caps": sorted(plan.caps),  # what `exec` gives a process that brings no capabilities of its own
+        "seccomp": plan.seccomp,
     }
     _write_atomically(f"{directory}/state.json", json.dumps(state))
     creating = {**oci_state(layout, state), "status": "creating"}  # runtime-spec's, as runc reports it to them
@@ -228,7 +230,7 @@ def _start_of(pid: int) -> int | None:
     return process_start(pid)
 
 
-def _terminal(console_socket: str | None, resources: contextlib.ExitStack) -> tuple[int, int, int]:
+def terminal(console_socket: str | None, resources: contextlib.ExitStack) -> tuple[int, int, int]:
     """A pty for the container: its master to the engine over `console_socket` (SCM_RIGHTS, as runc)."""
     if console_socket is None:
         raise SpecError("process.terminal", "needs --console-socket", hint="give the engine's console socket")
@@ -256,19 +258,28 @@ def start(layout: Layout, container_id: str) -> dict[str, Any]:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(fifo)
     if record:
-        error = helper.init_error(record, {})
-        if isinstance(error, ChildSetupError) and error.errno is not None:
-            # runc's words, which engines (docker's 126/127) read
-            import errno
-
-            argv0 = error.path or ""
-            if error.errno == errno.ENOENT:
-                raise OciError("start", f'exec: "{argv0}": executable file not found in $PATH') from error
-            raise OciError("start", f'exec: "{argv0}": {os.strerror(error.errno).lower()}') from error
-        raise error
+        raise exec_failure("start", record)
     run_hooks(saved_hooks(data, "startContainer"), oci_state(layout, data), "startContainer")
     run_hooks(saved_hooks(data, "poststart"), oci_state(layout, data), "poststart", fatal=False)
     return data
+
+
+def exec_failure(verb: str, record: bytes) -> LxrunError:
+    """Init's (or exec's) failure record as the error to raise: a command that could not be exec'd in
+    runc's words, which engines read (docker's 127 and 126)."""
+    error = helper.init_error(record, {})
+    if isinstance(error, ChildSetupError) and error.errno is not None:
+        import errno
+
+        argv0 = error.path or ""
+        if error.errno == errno.ENOENT:
+            reason = f'exec: "{argv0}": executable file not found in $PATH'
+        else:
+            reason = f'exec: "{argv0}": {os.strerror(error.errno).lower()}'
+        failure = OciError(verb, reason)
+        failure.__cause__ = error
+        return failure
+    return error
 
 
 def _await_exec(fifo: str, pid: int) -> bytes:
@@ -306,7 +317,7 @@ def kill(layout: Layout, container_id: str, sig: int, all_processes: bool = Fals
     if status(layout, data) == STOPPED:
         raise OciError("kill", "container not running", path=container_id)
     if all_processes:
-        cgroup = _cgroup(layout, data)
+        cgroup = container_cgroup(layout, data)
         if cgroup is not None:
             cgroup.signal_all(sig)
             return
@@ -314,7 +325,7 @@ def kill(layout: Layout, container_id: str, sig: int, all_processes: bool = Fals
         os.kill(data["pid"], sig)
 
 
-def _cgroup(layout: Layout, data: dict[str, Any]) -> Any:
+def container_cgroup(layout: Layout, data: dict[str, Any]) -> Any:
     record = read_record(layout.task(data["task_id"])) or {}
     return Composer(layout).cgroups.find(task_cgroup_name(data["task_id"]), record.get("cgroup_parent"))
 

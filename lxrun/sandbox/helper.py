@@ -407,6 +407,33 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     return SandboxProcess(child.pid, child.pidfd, child.status_fd, tuple(child.marks))
 
 
+def exec_in_sandbox(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str,
+    user: tuple[int, int],
+    caps: frozenset[str],
+    seccomp: Filter | None,
+    error_fd: int,
+) -> None:
+    """In a process already in a sandbox's namespaces and cgroup (`lxrun-oci exec`'s): become its user with
+    `caps`, no_new_privs and `seccomp`, in `cwd`, and exec `argv`. Never returns: a failure is a record
+    on `error_fd` (init_error reads it) and the process exits."""
+    build = _Builder()
+    c_request = ffi.new("struct lxrun_request *")
+    c_request.init_argv = build.cstr_array(list(argv))
+    c_request.envp = build.cstr_array([f"{key}={value}" for key, value in env.items()])
+    c_request.cwd = build.cstr(cwd)
+    c_request.uid, c_request.gid = user
+    c_request.drop_caps = 1
+    c_request.caps = bitmask(caps)
+    c_request.cap_last = CAP_LAST
+    if seccomp is not None:
+        c_request.seccomp_filter = seccomp.program
+        c_request.seccomp_len = seccomp.length
+    lib.lxrun_exec_in_sandbox(c_request, error_fd)
+
+
 def task_message(argv: Sequence[str], env: Mapping[str, str]) -> bytes | None:
     """A prepared sandbox's task as init reads it (protocol.h), or None if it is more than a message carries."""
     strings = [os.fsencode(value) for value in argv] + [os.fsencode(f"{key}={value}") for key, value in env.items()]
@@ -534,6 +561,15 @@ def enter_netns(netns_fd: int) -> None:
     code = lib.lxrun_setns(netns_fd, lib.CLONE_NEWNET)
     if code < 0:
         raise SetupError.from_errno("enter network namespace", -code, path=f"fd {netns_fd}")
+
+
+def enter_namespace(fd: int, kind: str) -> None:
+    """Move the calling thread into the namespace open at `fd`, of `kind` (a /proc/PID/ns name)."""
+    flag = {"cgroup": lib.CLONE_NEWCGROUP, "ipc": lib.CLONE_NEWIPC, "uts": lib.CLONE_NEWUTS, "net": lib.CLONE_NEWNET,
+            "pid": lib.CLONE_NEWPID, "mnt": lib.CLONE_NEWNS}[kind]  # fmt: skip
+    code = lib.lxrun_setns(fd, flag)
+    if code < 0:
+        raise SetupError.from_errno(f"enter {kind} namespace", -code, path=f"fd {fd}")
 
 
 SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k

@@ -262,3 +262,22 @@ def wait_for(condition: Any, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(condition())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_exec_a_second_process(runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["sleep", "100"], process__env=["PATH=/bin"])
+    oci(runtime, "create", "--bundle", str(bundle), "c1", check=True)
+    try:
+        oci(runtime, "start", "c1", check=True)
+        process = {"args": ["sh", "-c", "echo $WHO; id -u; pwd; exit 6"], "env": ["PATH=/bin", "WHO=second"],
+                   "cwd": "/bin", "user": {"uid": 1000, "gid": 1000}}  # fmt: skip
+        (tmp_path / "process.json").write_text(json.dumps(process))
+        done = oci(runtime, "exec", "--process", str(tmp_path / "process.json"), "c1")
+        assert (done.returncode, done.stdout) == (6, "second\n1000\n/bin\n"), done.stderr
+        detached = oci(runtime, "exec", "-d", "--pid-file", str(tmp_path / "pid"), "c1", "sleep", "50")
+        assert detached.returncode == 0, detached.stderr
+        pid = int((tmp_path / "pid").read_text())
+        assert Path(f"/proc/{pid}/ns/pid").readlink() == Path(f"/proc/{state(runtime, 'c1')['pid']}/ns/pid").readlink()
+    finally:
+        oci(runtime, "delete", "--force", "c1")

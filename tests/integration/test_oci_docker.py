@@ -151,3 +151,28 @@ def test_the_container_is_lxruns(image: str, leaves_nothing: None) -> None:
         assert ":memory:/docker/lxrun-" in Path(f"/proc/{pid}/cgroup").read_text()
     finally:
         docker("rm", "-f", container, check=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_docker_exec_and_stats(runtime: str, image: str, leaves_nothing: None) -> None:
+    name = f"exec-{runtime}"
+    docker("run", "-d", "--name", name, "--runtime", runtime, "--network", "none", "--memory", "64m", image,
+           "sleep", "100")  # fmt: skip
+    try:
+        done = docker("exec", "-e", "WHO=second", "-w", "/tmp", "-u", "1000", name, "sh", "-c",
+                      "echo $WHO; pwd; id -u; exit 4", check=False)  # fmt: skip
+        assert (done.returncode, done.stdout) == (4, "second\n/tmp\n1000\n"), done.stderr
+        missing = docker("exec", name, "no-such-command", check=False)
+        assert missing.returncode in (126, 127) and "executable file not found" in missing.stdout + missing.stderr
+        stats = docker("stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", name).stdout.split()
+        assert stats[2] == "64MiB" and int(stats[-1]) >= 1
+        detached = docker("exec", "-d", name, "sleep", "50", check=False)
+        assert detached.returncode == 0, detached.stderr
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_terminal_through_the_console_socket(runtime: str, image: str, leaves_nothing: None) -> None:
+    done = run(runtime, "-t", image, "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo terminal; exit 2")
+    assert (done.returncode, done.stdout) == (2, "terminal\n"), done.stderr
