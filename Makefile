@@ -10,10 +10,10 @@ NO_SITE = sed -i '1s|^\(\#!.*python[0-9.]*\)$$|\1 -S|' $(BIN)/lxrun
 # lxc-dev and pkg-config build python-lxc; apparmor (which lxc only recommends) lets liblxc confine containers
 # where the kernel enforces AppArmor, as Debian's does (without it, LXC refuses to start them); docker.io (with
 # tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd); skopeo and docker-registry
-# (a local registry v2) test imports from registries.
+# (a local registry v2) test imports from registries; podman and conmon run lxrun-oci as podman's runtime.
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
                  mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl \
-                 skopeo docker-registry
+                 skopeo docker-registry podman conmon
 BENCH_PACKAGES := bubblewrap crun
 # `lxrun` is the native launcher (native/client.c): `lxrun exec` with a socket configured relays to `lxrun serve`
 # without starting Python; anything else runs the Python command line pip wrote, kept beside it as lxrun-python.

@@ -176,3 +176,29 @@ def test_docker_exec_and_stats(runtime: str, image: str, leaves_nothing: None) -
 def test_a_terminal_through_the_console_socket(runtime: str, image: str, leaves_nothing: None) -> None:
     done = run(runtime, "-t", image, "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo terminal; exit 2")
     assert (done.returncode, done.stdout) == (2, "terminal\n"), done.stderr
+
+
+@pytest.fixture(scope="module")
+def containerd(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """ctr on the containerd of the private dockerd, in a namespace of its own, with the test image imported."""
+    require(shutil.which("ctr") is not None, "ctr is not installed (containerd)")
+    run_dir = Path(os.environ["DOCKER_HOST"].removeprefix("unix://")).parent
+    sockets = list(run_dir.glob("exec/containerd/containerd.sock"))
+    require(bool(sockets), f"no containerd socket below {run_dir}")
+    ctr = ["ctr", "-a", str(sockets[0]), "-n", "lxrun-oci-test"]
+    archive = tmp_path_factory.mktemp("ctr") / "image.tar"
+    docker("save", image, "-o", str(archive))
+    subprocess.run([*ctr, "images", "import", "--base-name", "docker.io/library/lxrun-oci-test", str(archive)],
+                   check=True, capture_output=True)  # fmt: skip
+    yield ctr
+    subprocess.run([*ctr, "images", "rm", f"docker.io/library/{image}"], capture_output=True)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_ctr_run_with_runc_binary(runtime: str, containerd: list[str], tmp_path: Path) -> None:
+    binary = os.environ["LXRUN_OCI_RUNTIME"] if runtime == "lxrun" else "runc"
+    done = subprocess.run([*containerd, "run", "--rm", "--runc-binary", binary, f"docker.io/library/{IMAGE}",
+                           f"ctr-{runtime}", "sh", "-c", "echo from ctr; id -u; exit 3"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout) == (3, "from ctr\n0\n"), done.stderr
+    assert not subprocess.run([*containerd, "containers", "ls", "-q"], capture_output=True, text=True).stdout.strip()
