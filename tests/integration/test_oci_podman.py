@@ -64,8 +64,8 @@ def podman(tmp_path_factory: pytest.TempPathFactory, rootfs: Path, native_ready:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(str(rootfs), ".")
-    subprocess.run([*command, "import", "--change", "ENV PATH=/bin", "-", "lxrun-oci-test"], input=buffer.getvalue(), check=True,
-                   capture_output=True)  # fmt: skip
+    imported = [*command, "import", "--change", "ENV PATH=/bin", "-", "lxrun-oci-test"]
+    subprocess.run(imported, input=buffer.getvalue(), check=True, capture_output=True)
     yield command
     subprocess.run([*command, "rm", "-af"], capture_output=True)
     subprocess.run([*command, "rmi", "-af"], capture_output=True)
