@@ -75,6 +75,7 @@ bench: venv
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/report.py
 	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
+	LXRUN_OCI_RUNTIME=$(CURDIR)/$(BIN)/lxrun-oci scripts/dockerd run -- $(BIN)/python benchmarks/oci.py
 
 # Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
 bench-stacks: venv
