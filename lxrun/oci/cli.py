@@ -9,7 +9,6 @@ directory where it exists, a systemd slice:prefix:name path is not one: lxrun's 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,9 +21,12 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxrun.layout import Layout
+    from lxrun.oci.args import Args
 
 VERSION = "0.1.0"
 DEFAULT_ROOT = "/run/lxrun-oci"
+USAGE = """usage: lxrun-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND
+commands (runc's): create, start, state, kill, delete, run, exec, list, spec, features; --version"""
 
 
 class Log:
@@ -59,66 +61,23 @@ class Log:
             self.write("debug", message)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lxrun-oci", description="lxrun as an OCI runtime (runc's command line)")
-    parser.add_argument("--root", default=DEFAULT_ROOT)
-    parser.add_argument("--log")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument("--debug", action="store_true")
-    parser.add_argument("--systemd-cgroup", action="store_true")
-    parser.add_argument("-v", "--version", action="store_true")
-    verbs = parser.add_subparsers(dest="verb")
-    for name in ("create", "run"):
-        verb = verbs.add_parser(name)
-        verb.add_argument("--bundle", "-b", default=".")
-        verb.add_argument("--pid-file")
-        verb.add_argument("--console-socket")
-        verb.add_argument("--no-pivot", action="store_true")
-        verb.add_argument("--no-new-keyring", action="store_true")
-        verb.add_argument("--preserve-fds", type=int, default=0)
-        if name == "run":
-            verb.add_argument("--detach", "-d", action="store_true")
-        verb.add_argument("id")
-    execute = verbs.add_parser("exec")
-    execute.add_argument("--process", "-p")
-    execute.add_argument("--tty", "-t", action="store_true")
-    execute.add_argument("--detach", "-d", action="store_true")
-    execute.add_argument("--console-socket")
-    execute.add_argument("--pid-file")
-    execute.add_argument("--env", "-e", action="append", default=[])
-    execute.add_argument("--cwd")
-    execute.add_argument("--user", "-u")
-    execute.add_argument("id")
-    execute.add_argument("args", nargs=argparse.REMAINDER)
-    for name in ("start", "state"):
-        verbs.add_parser(name).add_argument("id")
-    kill = verbs.add_parser("kill")
-    kill.add_argument("--all", "-a", action="store_true")
-    kill.add_argument("id")
-    kill.add_argument("signal", nargs="?", default="SIGTERM")
-    delete = verbs.add_parser("delete")
-    delete.add_argument("--force", "-f", action="store_true")
-    delete.add_argument("id")
-    listing = verbs.add_parser("list")
-    listing.add_argument("--format", "-f", choices=("table", "json"), default="table")
-    listing.add_argument("--quiet", "-q", action="store_true")
-    spec = verbs.add_parser("spec")
-    spec.add_argument("--bundle", "-b", default=".")
-    spec.add_argument("--rootless", action="store_true")
-    verbs.add_parser("features")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    if args.version:
+    from lxrun.oci.args import UsageError, parse
+
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(f"lxrun-oci: {exc}", file=sys.stderr)
+        sys.exit(1)
+    if args.globals.get("--version"):
         print(f"lxrun-oci version {VERSION}\nspec: 1.0.2")
         sys.exit(0)
-    if args.verb is None:
-        _parser().print_usage(sys.stderr)
-        sys.exit(1)
-    log = Log(args.log, args.log_format, args.debug)
-    log.debug(f"{args.verb} {getattr(args, 'id', '')}")
+    if args.verb is None or args.globals.get("--help"):
+        print(USAGE, file=sys.stderr)
+        sys.exit(0 if args.globals.get("--help") else 1)
+    log = Log(_text(args.globals.get("--log")), _text(args.globals.get("--log-format")) or "text",
+              bool(args.globals.get("--debug")))  # fmt: skip
+    log.debug(f"{args.verb} {' '.join(args.positionals)}")
     try:
         code = _run(args)
     except LxrunError as exc:
@@ -131,33 +90,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _run(args: Args) -> int:
     from lxrun.layout import Layout
 
-    layout = Layout(os.path.abspath(args.root))
-    verb = args.verb
+    layout = Layout(os.path.abspath(_text(args.globals.get("--root")) or DEFAULT_ROOT))
+    verb, ids = args.verb, args.positionals
     if verb == "spec":
-        return _spec(args.bundle)
+        return _spec(args.option("--bundle", ".") or ".")
     if verb == "features":
         return _features()
+    if verb == "list":
+        _list(layout, args.option("--format", "table") or "table", args.switch("--quiet"))
+        return 0
     from lxrun.oci import container
 
     if verb == "create":
         created = container.create(
-            layout, args.id, args.bundle, pid_file=args.pid_file, console_socket=args.console_socket,
-            runner_pid=os.getppid(),
+            layout, ids[0], args.option("--bundle", ".") or ".", pid_file=args.option("--pid-file"),
+            console_socket=args.option("--console-socket"), runner_pid=os.getppid(),
         )  # fmt: skip
         created.detach()
     elif verb == "start":
-        container.start(layout, args.id)
+        container.start(layout, ids[0])
     elif verb == "state":
-        _print_json(container.oci_state(layout, container.load_state(layout, args.id)))
+        _print_json(container.oci_state(layout, container.load_state(layout, ids[0])))
     elif verb == "kill":
-        container.kill(layout, args.id, container.parse_signal(args.signal), args.all)
+        signal_name = ids[1] if len(ids) > 1 else "SIGTERM"
+        container.kill(layout, ids[0], container.parse_signal(signal_name), args.switch("--all"))
     elif verb == "delete":
-        container.delete(layout, args.id, args.force)
-    elif verb == "list":
-        _list(layout, args.format, args.quiet)
+        container.delete(layout, ids[0], args.switch("--force"))
     elif verb == "run":
         return _foreground(layout, args)
     elif verb == "exec":
@@ -165,34 +130,49 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _foreground(layout: Layout, args: argparse.Namespace) -> int:
+def _foreground(layout: Layout, args: Args) -> int:
     """create + start; without --detach, wait for the command and delete the container: its exit code."""
     from lxrun.oci import container
 
-    created = container.create(layout, args.id, args.bundle, pid_file=args.pid_file, console_socket=args.console_socket)
-    if args.detach:
+    container_id = args.positionals[0]
+    created = container.create(
+        layout,
+        container_id,
+        args.option("--bundle", ".") or ".",
+        pid_file=args.option("--pid-file"),
+        console_socket=args.option("--console-socket"),
+    )
+    if args.switch("--detach"):
         created.detach()
-        container.start(layout, args.id)
+        container.start(layout, container_id)
         return 0
     with created.resources:  # releases the container on every path
-        container.start(layout, args.id)
+        container.start(layout, container_id)
         code = container.wait_status_code(created.process.reap())
         hooks = container.saved_hooks(created.state, "poststop")
         container.run_hooks(hooks, container.oci_state(layout, created.state), "poststop", fatal=False)
     return code
 
 
-def _exec(layout: Layout, args: argparse.Namespace) -> int:
+def _exec(layout: Layout, args: Args) -> int:
     import contextlib
 
     from lxrun.oci.exec import exec_process, process_from
 
-    process = process_from(args.process, args.args, args.env, args.cwd, args.user)
-    if args.tty:
+    env = args.options.get("--env")
+    process = process_from(args.option("--process"), args.positionals[1:], env if isinstance(env, list) else [],
+                           args.option("--cwd"), args.option("--user"))  # fmt: skip
+    if args.switch("--tty"):
         process["terminal"] = True
     with contextlib.ExitStack() as resources:
         return exec_process(
-            layout, args.id, process, resources, args.detach, pid_file=args.pid_file, console_socket=args.console_socket
+            layout,
+            args.positionals[0],
+            process,
+            resources,
+            args.switch("--detach"),
+            pid_file=args.option("--pid-file"),
+            console_socket=args.option("--console-socket"),
         )
 
 

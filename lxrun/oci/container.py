@@ -23,9 +23,6 @@ import time
 from lxrun import plainjson as json
 from lxrun import signals as signal
 from lxrun.errors import ChildSetupError, LxrunError, SpecError, host_errors
-from lxrun.oci.config import Bundle, load
-from lxrun.sandbox import helper
-from lxrun.sandbox.compose import Composer
 from lxrun.state import new_record, read_record, runner_start, task_cgroup_name
 
 TYPE_CHECKING = False
@@ -34,7 +31,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxrun.layout import Layout
-    from lxrun.oci.config import Hook
+    from lxrun.oci.config import Bundle, Hook
+    from lxrun.sandbox import helper
 
 OCI_VERSION = "1.0.2"
 CREATED, RUNNING, STOPPED = "created", "running", "stopped"
@@ -120,6 +118,8 @@ def create(
 ) -> Created:
     """Create the container; `runner_pid` is who keeps it (the engine, create's parent: `lxrun gc`
     releases the container once that is gone), else this process."""
+    from lxrun.oci.config import load
+
     directory = container_dir(layout, container_id)
     task_id = os.urandom(6).hex()
     bundle = load(bundle_dir, task_id)
@@ -155,6 +155,9 @@ def _create(
     resources: contextlib.ExitStack,
     runner_pid: int | None,
 ) -> Created:
+    from lxrun.sandbox import helper
+    from lxrun.sandbox.compose import Composer
+
     plan = bundle.plan
     runner = runner_pid or os.getpid()
     record = new_record(
@@ -267,6 +270,8 @@ def start(layout: Layout, container_id: str) -> dict[str, Any]:
 def exec_failure(verb: str, record: bytes) -> LxrunError:
     """Init's (or exec's) failure record as the error to raise: a command that could not be exec'd in
     runc's words, which engines read (docker's 127 and 126)."""
+    from lxrun.sandbox import helper
+
     error = helper.init_error(record, {})
     if isinstance(error, ChildSetupError) and error.errno is not None:
         import errno
@@ -326,8 +331,10 @@ def kill(layout: Layout, container_id: str, sig: int, all_processes: bool = Fals
 
 
 def container_cgroup(layout: Layout, data: dict[str, Any]) -> Any:
+    from lxrun.cgroups import detect
+
     record = read_record(layout.task(data["task_id"])) or {}
-    return Composer(layout).cgroups.find(task_cgroup_name(data["task_id"]), record.get("cgroup_parent"))
+    return detect().find(task_cgroup_name(data["task_id"]), record.get("cgroup_parent"))
 
 
 def delete(layout: Layout, container_id: str, force: bool = False) -> None:
@@ -343,13 +350,14 @@ def delete(layout: Layout, container_id: str, force: bool = False) -> None:
 
 def release(layout: Layout, data: dict[str, Any]) -> None:
     """Kill what runs (pid 1 and its cgroup), remove the cgroup and the task record."""
-    from lxrun.backends.native import NativeBackend
+    from lxrun.backends.leftovers import release_cgroup_task
+    from lxrun.cgroups import detect
 
     if _pid_alive(data["pid"], data.get("pid_start")):
         with contextlib.suppress(ProcessLookupError):
             os.kill(data["pid"], signal.SIGKILL)
     task_id = data["task_id"]
-    NativeBackend(layout).release_leftovers(task_id, read_record(layout.task(task_id)), dry_run=False)
+    release_cgroup_task(layout, detect(), task_id, read_record(layout.task(task_id)), dry_run=False)
 
 
 def list_states(layout: Layout) -> list[dict[str, Any]]:
