@@ -147,6 +147,10 @@ def _foreground(layout: Layout, args: Args) -> int:
         container.start(layout, container_id)
         return 0
     with created.resources:  # releases the container on every path
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, lambda number, _: created.process.send_signal(number))  # as runc run passes them on
         container.start(layout, container_id)
         code = container.wait_status_code(created.process.reap())
         hooks = container.saved_hooks(created.state, "poststop")

@@ -281,3 +281,16 @@ def test_exec_a_second_process(runtime: list[str], bundle: Path, tmp_path: Path,
         assert Path(f"/proc/{pid}/ns/pid").readlink() == Path(f"/proc/{state(runtime, 'c1')['pid']}/ns/pid").readlink()
     finally:
         oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_run_passes_signals_on(runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["sh", "-c", "trap 'exit 42' TERM; touch /out/ready; while true; do sleep 0.1; done"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append({"destination": "/out", "type": "bind", "source": str(tmp_path), "options": ["rbind"]})
+    (bundle / "config.json").write_text(json.dumps(config))
+    with tempfile.TemporaryFile() as output:
+        foreground = subprocess.Popen([*runtime, "run", "--bundle", str(bundle), "c1"], stdout=output, stderr=output)
+        assert wait_for((tmp_path / "ready").exists)
+        foreground.terminate()
+        assert foreground.wait(timeout=30) == 42

@@ -202,3 +202,14 @@ def test_ctr_run_with_runc_binary(runtime: str, containerd: list[str], tmp_path:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert (done.returncode, done.stdout) == (3, "from ctr\n0\n"), done.stderr
     assert not subprocess.run([*containerd, "containers", "ls", "-q"], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_interactive_terminal(runtime: str, image: str, leaves_nothing: None) -> None:
+    """docker run -it from a terminal (script(1) gives the client one): what is typed reaches the shell."""
+    require(shutil.which("script") is not None, "script(1) is not installed (bsdutils)")
+    client = f"docker run -it --rm --runtime {runtime} --network none {image} sh"
+    done = subprocess.run(["script", "-qec", client, "/dev/null"], input="echo typed-$((1+2))\nexit 5\n",
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 5
+    assert "typed-3" in done.stdout.replace("typed-$((1+2))", "")
