@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import require
 
 IMAGE = "lxrun-oci-test:busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "id", "pwd", "touch", "true", "ls", "hostname")
+APPLETS = ("sh", "echo", "cat", "sleep", "id", "pwd", "touch", "true", "ls", "hostname", "ip")
 RUNTIMES = ["lxrun", "runc"]
 
 
@@ -213,3 +213,20 @@ def test_interactive_terminal(runtime: str, image: str, leaves_nothing: None) ->
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 5
     assert "typed-3" in done.stdout.replace("typed-$((1+2))", "")
+
+
+@pytest.fixture
+def bridge_network(image: str) -> Iterator[str]:
+    """A user-defined bridge network (the private dockerd has no default bridge): docker's prestart hook
+    (libnetwork-setkey) puts the container's veth into its network namespace."""
+    name = f"lxrun-oci-{os.urandom(3).hex()}"
+    docker("network", "create", "--driver", "bridge", "--subnet", "10.213.7.0/24", name)
+    yield name
+    docker("network", "rm", name, check=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_bridge_network_through_dockers_hook(runtime: str, image: str, bridge_network: str) -> None:
+    done = docker("run", "--rm", "--runtime", runtime, "--network", bridge_network, "--ip", "10.213.7.9", image,
+                  "sh", "-c", "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'", check=False)  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "inet 10.213.7.9/24\n"), done.stderr
