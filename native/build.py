@@ -147,6 +147,8 @@ struct lxrun_request {
     int stderr_fd;
     int task_fd;
     int detached;
+    const uint32_t *groups;
+    int n_groups;
     ...;
 };
 

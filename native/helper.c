@@ -462,7 +462,7 @@ static void drop_capabilities_and_become_user(struct stage_ctx *ctx)
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 			stage_fail(ctx, LXRUN_STEP_CAPS, -1, "ambient set");
 	}
-	if (setgroups(0, NULL) < 0 || setgid(req->gid) < 0 || setuid(req->uid) < 0)
+	if (setgroups((size_t)req->n_groups, req->groups) < 0 || setgid(req->gid) < 0 || setuid(req->uid) < 0)
 		stage_fail(ctx, LXRUN_STEP_USER, -1, NULL);
 	if (req->drop_caps && req->uid == 0) {
 		/* What we hold caps the set (a runner without, say, CAP_SYS_RESOURCE can't hand it out). */

@@ -100,6 +100,8 @@ struct lxrun_request {
 	                               * command: init waits there for its task, see protocol.h) */
 	int detached;                 /* pid 1 outlives the caller (an OCI container: its engine's subreaper
 	                               * inherits it): no parent-death signal */
+	const gid_t *groups;          /* the task's supplementary groups (OCI additionalGids); none: n_groups 0 */
+	int n_groups;
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not

@@ -47,7 +47,6 @@ IGNORED = (
     "process.oomScoreAdj",
     "process.apparmorProfile",
     "process.selinuxLabel",
-    "process.user.additionalGids",
     "process.user.umask",
     "process.consoleSize",
     "linux.devices",
@@ -167,11 +166,18 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             task_files=False,
             rootfs=rootfs,
             read_only=_get(config, "root.readonly", bool, False),
+            groups=group_ids(_get(config, "process.user.additionalGids", list, [])),
         ),
         terminal=_get(config, "process.terminal", bool, False),
         hooks={kind: _hooks(config, kind) for kind in HOOK_KINDS},
         annotations=_get(config, "annotations", dict, {}),
     )
+
+
+def group_ids(values: Sequence[Any]) -> tuple[int, ...]:
+    if not all(isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in values):
+        raise SpecError("process.user.additionalGids", "must be a list of group ids")
+    return tuple(values)
 
 
 def _cgroup_parent(path: str | None) -> str | None:

@@ -14,7 +14,7 @@ import os
 
 from lxrun import plainjson as json
 from lxrun.errors import SpecError, host_errors
-from lxrun.oci.config import capabilities, env_map
+from lxrun.oci.config import capabilities, env_map, group_ids
 from lxrun.oci.container import (
     RUNNING,
     OciError,
@@ -136,7 +136,8 @@ def _child(
 
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
-        helper.exec_in_sandbox(argv, env, process.get("cwd") or "/", (uid, gid), caps, seccomp, writer)
+        groups = group_ids(user.get("additionalGids") or [])
+        helper.exec_in_sandbox(argv, env, process.get("cwd") or "/", (uid, gid), caps, seccomp, writer, groups)
     except BaseException as exc:  # before the helper: a record of our own kind ("!" and the reason)
         os.write(writer, b"!" + str(exc).encode())
     finally:

@@ -57,7 +57,8 @@ class SandboxPlan(Record):
     own (a stack build), else one named after `sandbox_id` under `cgroup_parent`. `task_files`: the
     task's own /etc/hosts, /etc/hostname (and resolv.conf with a network). `binds` are mounted after
     those and before `volumes`. `rootfs`: a directory that is the root itself (an OCI bundle's, written to
-    in place) instead of an overlay of `layers`; `read_only`: the root is mounted read-only."""
+    in place) instead of an overlay of `layers`; `read_only`: the root is mounted read-only;
+    `groups`: the task's supplementary groups (none by default)."""
 
     __slots__ = (
         "argv",
@@ -67,6 +68,7 @@ class SandboxPlan(Record):
         "cwd",
         "disk",
         "env",
+        "groups",
         "hostname",
         "layers",
         "limits",
@@ -101,6 +103,7 @@ class SandboxPlan(Record):
     task_files: bool
     rootfs: str | None
     read_only: bool
+    groups: Sequence[int]
 
     def __init__(
         self,
@@ -124,6 +127,7 @@ class SandboxPlan(Record):
         task_files: bool = True,
         rootfs: str | None = None,
         read_only: bool = False,
+        groups: Sequence[int] = (),
     ) -> None:
         super().__init__(
             sandbox_id=sandbox_id,
@@ -146,6 +150,7 @@ class SandboxPlan(Record):
             task_files=task_files,
             rootfs=rootfs,
             read_only=read_only,
+            groups=groups,
         )
 
 
@@ -331,6 +336,7 @@ class Composer:
             gid_map=ids.gid_map() if ids else None,
             uid=plan.user[0],
             gid=plan.user[1],
+            groups=plan.groups,
             caps=plan.caps,
             seccomp=self.seccomp.filter_for(plan.seccomp, plan.caps),
             cgroup_join_fds=join_fds,

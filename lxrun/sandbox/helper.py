@@ -135,6 +135,7 @@ class SpawnRequest(Record):
     directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
     `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
     socket for its task (hand_task). `detached`: pid 1 outlives the caller (no parent-death signal).
+    `groups`: the supplementary groups.
     """
 
     __slots__ = (
@@ -147,6 +148,7 @@ class SpawnRequest(Record):
         "env",
         "gid",
         "gid_map",
+        "groups",
         "host_steps",
         "hostname",
         "init_path",
@@ -189,6 +191,7 @@ class SpawnRequest(Record):
     shared_steps: StepTable | None
     task_fd: int
     detached: bool
+    groups: Sequence[int]
 
     def __init__(
         self,
@@ -217,6 +220,7 @@ class SpawnRequest(Record):
         shared_steps: StepTable | None = None,
         task_fd: int = -1,
         detached: bool = False,
+        groups: Sequence[int] = (),
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -244,6 +248,7 @@ class SpawnRequest(Record):
             shared_steps=shared_steps,
             task_fd=task_fd,
             detached=detached,
+            groups=groups,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -400,6 +405,9 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.stderr_fd = request.stderr_fd
     c_request.task_fd = request.task_fd
     c_request.detached = int(request.detached)
+    groups = ffi.new("uint32_t[]", list(request.groups) or [0])
+    c_request.groups = groups
+    c_request.n_groups = len(request.groups)
     child = ffi.new("struct lxrun_child *")
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:
@@ -415,6 +423,7 @@ def exec_in_sandbox(
     caps: frozenset[str],
     seccomp: Filter | None,
     error_fd: int,
+    groups: Sequence[int] = (),
 ) -> None:
     """In a process already in a sandbox's namespaces and cgroup (`lxrun-oci exec`'s): become its user with
     `caps`, no_new_privs and `seccomp`, in `cwd`, and exec `argv`. Never returns: a failure is a record
@@ -426,6 +435,9 @@ def exec_in_sandbox(
     c_request.cwd = build.cstr(cwd)
     c_request.uid, c_request.gid = user
     c_request.drop_caps = 1
+    c_groups = ffi.new("uint32_t[]", list(groups) or [0])
+    c_request.groups = c_groups
+    c_request.n_groups = len(groups)
     c_request.caps = bitmask(caps)
     c_request.cap_last = CAP_LAST
     if seccomp is not None:

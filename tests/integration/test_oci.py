@@ -103,16 +103,16 @@ def leaves_nothing(tmp_path: Path) -> Iterator[None]:
 def test_run_gives_the_exit_code_and_output(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
     configure(
         bundle,
-        ["sh", "-c", "echo out $GREETING; echo err >&2; pwd; id -u; hostname; exit 7"],
+        ["sh", "-c", "echo out $GREETING; echo err >&2; pwd; id -u; id -G; hostname; exit 7"],
         process__env=["PATH=/bin", "GREETING=hello"],
         process__cwd="/work",
-        process__user={"uid": 1000, "gid": 1000},
+        process__user={"uid": 1000, "gid": 1000, "additionalGids": [5, 7]},
         hostname="box",
     )
     (bundle / "rootfs" / "work").mkdir()
     done = oci(runtime, "run", "--bundle", str(bundle), "c1")
     assert done.returncode == 7, done.stderr
-    assert done.stdout == "out hello\n/work\n1000\nbox\n"
+    assert done.stdout == "out hello\n/work\n1000\n1000 5 7\nbox\n"
     assert [line for line in done.stderr.splitlines() if not line.startswith("time=")] == ["err"]  # runc's warnings
 
 
