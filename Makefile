@@ -10,10 +10,10 @@ NO_SITE = sed -i '1s|^\(\#!.*python[0-9.]*\)$$|\1 -S|' $(BIN)/lxrun
 # lxc-dev and pkg-config build python-lxc; apparmor (which lxc only recommends) lets liblxc confine containers
 # where the kernel enforces AppArmor, as Debian's does (without it, LXC refuses to start them); docker.io (with
 # tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd); skopeo and docker-registry
-# (a local registry v2) test imports from registries.
+# (a local registry v2) test imports from registries; podman and conmon run lxrun-oci as podman's runtime.
 HOST_PACKAGES := python3-venv python3-dev gcc libc6-dev libffi-dev libseccomp-dev make busybox-static util-linux \
                  mmdebstrap nftables lxc lxc-dev apparmor pkg-config docker.io tini curl \
-                 skopeo docker-registry
+                 skopeo docker-registry podman conmon
 BENCH_PACKAGES := bubblewrap crun
 # `lxrun` is the native launcher (native/client.c): `lxrun exec` with a socket configured relays to `lxrun serve`
 # without starting Python; anything else runs the Python command line pip wrote, kept beside it as lxrun-python.
@@ -25,7 +25,7 @@ LAUNCHER = if head -c2 $(BIN)/lxrun | grep -q '\#!'; then mv $(BIN)/lxrun $(BIN)
 host-deps:
 	@scripts/install-host-deps $(HOST_PACKAGES)
 
-$(BIN)/.installed: pyproject.toml setup.py bin/lxrun $(wildcard native/*) | host-deps
+$(BIN)/.installed: pyproject.toml setup.py bin/lxrun bin/lxrun-oci $(wildcard native/*) | host-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]' --config-settings editable_mode=compat
@@ -45,9 +45,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards.
+# The docker backend's tests run against a dockerd of their own, stopped and cleaned up afterwards; it has
+# lxrun-oci as its runtime `lxrun` (tests/integration/test_oci_docker.py).
 test: lint
-	scripts/dockerd run -- $(BIN)/pytest -m "not v2only"
+	LXRUN_OCI_RUNTIME=$(CURDIR)/$(BIN)/lxrun-oci scripts/dockerd run -- $(BIN)/pytest -m "not v2only"
 
 # The v2-marked tests in a pure cgroup-v2 qemu guest (../shared/tools/v2vm builds its image once). State
 # roots go on the guest's ext4 root disk, not on its /tmp: tmpfs takes idmapped mounts only from Linux 6.3.
@@ -74,6 +75,7 @@ bench: venv
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/report.py
 	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
+	LXRUN_OCI_RUNTIME=$(CURDIR)/$(BIN)/lxrun-oci scripts/dockerd run -- $(BIN)/python benchmarks/oci.py
 
 # Builds every base and stack in a throw-away state root (needs the Debian mirror; a few minutes).
 bench-stacks: venv

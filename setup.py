@@ -39,4 +39,8 @@ class BuildExtAndInit(build_ext):
         self.spawn([compiler, *CLIENT_FLAGS, "native/client.c", "-o", str(client)])
 
 
-setup(cffi_modules=["native/build.py:ffibuilder"], cmdclass={"build_ext": BuildExtAndInit}, scripts=["bin/lxrun"])
+setup(
+    cffi_modules=["native/build.py:ffibuilder"],
+    cmdclass={"build_ext": BuildExtAndInit},
+    scripts=["bin/lxrun", "bin/lxrun-oci"],
+)

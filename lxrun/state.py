@@ -83,7 +83,6 @@ def live_pid(data: dict[str, Any]) -> int | None:
 @contextlib.contextmanager
 def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRecord]:
     """One file, created exclusively (a task id is never reused while its record exists)."""
-    path = layout.task(plan.task_id)
     data = {
         "id": plan.task_id,
         "name": plan.spec.name,
@@ -98,6 +97,23 @@ def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRe
         "layers": list(plan.stack.layers),  # held: `lxrun gc --layers` and `stack rm` leave them alone
         "network": plan.spec.network.mode,
     }
+    with open_record(layout, plan.task_id, data) as record:
+        yield record
+
+
+@contextlib.contextmanager
+def open_record(layout: Layout, task_id: str, data: dict[str, Any]) -> Iterator[TaskRecord]:
+    """The record of `task_id` holding `data` (task_record's fields), removed on the way out."""
+    record = new_record(layout, task_id, data)
+    try:
+        yield record
+    finally:
+        record.remove()
+
+
+def new_record(layout: Layout, task_id: str, data: dict[str, Any]) -> TaskRecord:
+    """The record of `task_id` holding `data`, written; its owner removes it (TaskRecord.remove)."""
+    path = layout.task(task_id)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError as exc:
@@ -108,9 +124,10 @@ def task_record(layout: Layout, plan: TaskPlan, backend: str) -> Iterator[TaskRe
     try:
         with host_errors("task record", path=path):
             record.update()
-        yield record
-    finally:
+    except BaseException:
         record.remove()
+        raise
+    return record
 
 
 def read_record(path: str) -> dict[str, Any] | None:

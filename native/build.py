@@ -146,6 +146,9 @@ struct lxrun_request {
     int stdout_fd;
     int stderr_fd;
     int task_fd;
+    int detached;
+    const uint32_t *groups;
+    int n_groups;
     ...;
 };
 
@@ -167,6 +170,7 @@ int lxrun_spawn(const struct lxrun_request *req, struct lxrun_child *out, struct
 int lxrun_seal_init(const char *path);
 int lxrun_can_clone_into_cgroup(void);
 int lxrun_new_netns(void);
+void lxrun_exec_in_sandbox(const struct lxrun_request *req, int error_fd);
 int lxrun_setns(int fd, int nstype);
 int lxrun_seccomp_compile(const struct lxrun_seccomp_profile *profile, void **filter, int *len, int *bad_rule);
 void lxrun_seccomp_free(void *filter);

@@ -466,7 +466,7 @@ static void drop_capabilities_and_become_user(struct stage_ctx *ctx)
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 			stage_fail(ctx, LXRUN_STEP_CAPS, -1, "ambient set");
 	}
-	if (setgroups(0, NULL) < 0 || setgid(req->gid) < 0 || setuid(req->uid) < 0)
+	if (setgroups((size_t)req->n_groups, req->groups) < 0 || setgid(req->gid) < 0 || setuid(req->uid) < 0)
 		stage_fail(ctx, LXRUN_STEP_USER, -1, NULL);
 	if (req->drop_caps && req->uid == 0) {
 		/* What we hold caps the set (a runner without, say, CAP_SYS_RESOURCE can't hand it out). */
@@ -482,6 +482,13 @@ static void drop_capabilities_and_become_user(struct stage_ctx *ctx)
 	}
 }
 
+/* Pid 1 dies with the process that started it, unless it is detached (an OCI container outlives `create`). */
+static void die_with_caller(const struct lxrun_request *req)
+{
+	if (!req->detached)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static int stage2_main(void *arg)
 {
 	/* A copy of our own: stage 1 keeps using the shared context (our fds are numbered alike). */
@@ -492,7 +499,7 @@ static int stage2_main(void *arg)
 	char go;
 
 	/* Signals stay blocked (the caller blocked them all) until init decides what to wait for. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_caller(req);
 	close(ctx->go_fd[1]);
 	close(ctx->exec_fd[0]);
 	if (read(ctx->go_fd[0], &go, 1) != 1)
@@ -507,7 +514,7 @@ static int stage2_main(void *arg)
 		stage_fail(ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
 	drop_capabilities_and_become_user(ctx);
 	/* A change of credentials clears the parent-death signal: set it again. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_caller(req);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		stage_fail(ctx, LXRUN_STEP_NO_NEW_PRIVS, -1, NULL);
 	arrange_fds(ctx);
@@ -945,6 +952,30 @@ int lxrun_new_netns(void)
 		return -saved;
 	reap(pid);
 	return result;
+}
+
+void lxrun_exec_in_sandbox(const struct lxrun_request *req, int error_fd)
+{
+	struct stage_ctx ctx = { .req = req, .error_fd = error_fd };
+	if (req->cwd && chdir(req->cwd) < 0)
+		stage_fail(&ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
+	drop_capabilities_and_become_user(&ctx);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		stage_fail(&ctx, LXRUN_STEP_NO_NEW_PRIVS, -1, NULL);
+	if (req->seccomp_filter) {
+		struct sock_fprog prog = { .len = (unsigned short)req->seccomp_len,
+					   .filter = (struct sock_filter *)req->seccomp_filter };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			stage_fail(&ctx, LXRUN_STEP_SECCOMP, -1, NULL);
+	}
+	environ = (char **)req->envp;  /* execvp searches the PATH of the process's own environment */
+	execvp(req->init_argv[0], req->init_argv);
+	int failed = errno;
+	struct lxrun_error rec;
+	fill_error(&rec, LXRUN_STEP_EXEC, failed);
+	strncpy(rec.path, req->init_argv[0], sizeof rec.path - 1);
+	(void)!write(error_fd, &rec, sizeof rec);
+	_exit(failed == ENOENT ? 127 : 126);
 }
 
 int lxrun_setns(int fd, int nstype)

@@ -98,6 +98,10 @@ struct lxrun_request {
 	int stderr_fd;
 	int task_fd;                  /* -1, or a prepared sandbox's end of its task socket (init_argv has no
 	                               * command: init waits there for its task, see protocol.h) */
+	int detached;                 /* pid 1 outlives the caller (an OCI container: its engine's subreaper
+	                               * inherits it): no parent-death signal */
+	const gid_t *groups;          /* the task's supplementary groups (OCI additionalGids); none: n_groups 0 */
+	int n_groups;
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not
@@ -137,6 +141,11 @@ int lxrun_can_clone_into_cgroup(void);
 /* A new network namespace, as a close-on-exec descriptor (made by a CLONE_VM|CLONE_VFORK|CLONE_FILES
  * child, so the caller is never copied); -errno on failure. */
 int lxrun_new_netns(void);
+
+/* `lxrun-oci exec`'s process, already in a container's namespaces and cgroup: it takes req's cwd, user,
+ * capabilities (caps, drop_caps), no_new_privs and seccomp filter, then execs init_argv (searched in the
+ * PATH of envp). Returns only never: a failure is a record on error_fd, then exit 125 (126/127 for exec). */
+void lxrun_exec_in_sandbox(const struct lxrun_request *req, int error_fd);
 
 /* setns(2) for the calling thread only (Python 3.11 has no os.setns); 0 or -errno. */
 int lxrun_setns(int fd, int nstype);

@@ -238,6 +238,74 @@ struct control_header {
 #define SCM_RIGHTS 1
 #define MSG_CMSG_CLOEXEC 0x40000000
 #define STDIO_FDS 3
+#define O_WRONLY_CLOEXEC (O_WRONLY | O_CLOEXEC)
+
+/* An OCI container's process stands where runc puts it, as its pid 1: the kernel gives a pid 1 only the
+ * signals it catches (docker stop of a `sleep` waits its timeout, then kills). Set by await_start. */
+static int as_pid1;
+
+/* Whether `task` has a handler for `sig`: the SigCgt mask in its /proc status (fails closed: no). */
+static int catches(long task, long sig)
+{
+	char path[32] = "/proc/";
+	char digits[12];
+	int n = 0;
+	for (unsigned long v = (unsigned long)task; n == 0 || v; v /= 10)
+		digits[n++] = (char)('0' + v % 10);
+	int at = 6;
+	while (n)
+		path[at++] = digits[--n];
+	memcpy(path + at, "/status", 8);
+	static char status[4096];
+	long fd = sys4(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	long length = sys3(__NR_read, fd, status, sizeof status - 1);
+	sys3(__NR_close, fd, 0, 0);
+	if (length <= 0)
+		return 0;
+	status[length] = '\0';
+	static const char key[] = "\nSigCgt:\t";
+	for (char *line = status; *line; line++) {
+		int i = 0;
+		while (key[i] && line[i] == key[i])
+			i++;
+		if (key[i])
+			continue;
+		unsigned long mask = 0;
+		for (char *hex = line + i; *hex && *hex != '\n'; hex++)
+			mask = mask << 4 | (unsigned long)(*hex <= '9' ? *hex - '0' : *hex - 'a' + 10);
+		return (mask >> (sig - 1)) & 1;
+	}
+	return 0;
+}
+
+/* A created OCI container's start signal (runc's exec fifo): `fifo` is an O_PATH descriptor of a FIFO;
+ * opening it for writing blocks until `lxrun-oci start` opens it for reading. From then on it is where
+ * failure records go (the task's exec closes it: the reader's end-of-file means the command runs). */
+static void await_start(int fifo)
+{
+	char path[32] = "/proc/self/fd/";
+	char digits[12];
+	int n = 0;
+	for (unsigned int v = (unsigned int)fifo; n == 0 || v; v /= 10)
+		digits[n++] = (char)('0' + v % 10);
+	for (int i = 0; i < n; i++)
+		path[14 + i] = digits[n - 1 - i];
+	path[14 + n] = '\0';
+	long fd;
+	do
+		fd = sys4(__NR_openat, AT_FDCWD, path, O_WRONLY_CLOEXEC, 0);
+	while (fd == -EINTR);
+	if (fd < 0) {
+		report(LXRUN_STEP_INIT, fd, "exec fifo");
+		exit_now(125);
+	}
+	sys3(__NR_close, fifo, 0, 0);
+	sys3(__NR_close, error_fd, 0, 0);
+	error_fd = (int)fd;
+	as_pid1 = 1;
+}
 
 static char task_strings[LXRUN_TASK_MAX + 1];
 static char *task_pointers[LXRUN_TASK_STRINGS + 2];
@@ -248,7 +316,7 @@ static char **receive_task(char ***envp)
 {
 	struct lxrun_task_header header;
 	struct io_vec iov[2] = { { &header, sizeof header }, { task_strings, LXRUN_TASK_MAX } };
-	unsigned long control[(sizeof(struct control_header) + STDIO_FDS * sizeof(int) + 7) / 8 + 1];
+	unsigned long control[(sizeof(struct control_header) + (STDIO_FDS + 1) * sizeof(int) + 7) / 8 + 1];
 	struct message_header message = { 0, 0, iov, 2, control, sizeof control, 0 };
 	long n;
 	do
@@ -261,7 +329,9 @@ static char **receive_task(char ***envp)
 	if (n < 0 || (unsigned long)n < sizeof header || header.magic != LXRUN_TASK_MAGIC ||
 	    header.length != (unsigned long)n - sizeof header || (message.flags & ~MSG_CMSG_CLOEXEC) ||
 	    message.control_length < sizeof *fds_header || fds_header->level != SOL_SOCKET ||
-	    fds_header->type != SCM_RIGHTS || fds_header->length != sizeof *fds_header + STDIO_FDS * sizeof(int) ||
+	    fds_header->type != SCM_RIGHTS ||
+	    (fds_header->length != sizeof *fds_header + STDIO_FDS * sizeof(int) &&
+	     fds_header->length != sizeof *fds_header + (STDIO_FDS + 1) * sizeof(int)) ||
 	    header.argc == 0 || header.argc + header.envc > LXRUN_TASK_STRINGS) {
 		report(LXRUN_STEP_INIT, n < 0 ? n : -EPROTO, "task message");
 		exit_now(125);
@@ -289,6 +359,8 @@ static char **receive_task(char ***envp)
 		}
 		sys3(__NR_close, fds[i], 0, 0);
 	}
+	if (fds_header->length == sizeof *fds_header + (STDIO_FDS + 1) * sizeof(int))
+		await_start(fds[STDIO_FDS]);
 	*envp = task_pointers + header.argc + 1;
 	return task_pointers;
 }
@@ -345,7 +417,8 @@ void __attribute__((noreturn, used)) start_c(long *sp)
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			sys3(__NR_kill, task, sig, 0);
+			if (!as_pid1 || catches(task, sig))
+				sys3(__NR_kill, task, sig, 0);
 			continue;
 		}
 		int status;

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from lxrun.cgroups import CgroupManager
     from lxrun.layout import Layout
 
 
@@ -37,3 +38,20 @@ def release_task_files(layout: Layout, task_id: str, data: Mapping[str, Any] | N
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layout.task(task_id))
     return released
+
+
+def release_cgroup_task(
+    layout: Layout, cgroups: CgroupManager, task_id: str, data: Mapping[str, Any] | None, dry_run: bool
+) -> list[str]:
+    """A task whose sandbox has a cgroup of its own (native's, an OCI container's): that cgroup, killing
+    what is left in it, then release_task_files."""
+    from lxrun.state import task_cgroup_name
+
+    released = []
+    cgroup = cgroups.find(task_cgroup_name(task_id), data.get("cgroup_parent") if data else None)
+    if cgroup is not None:
+        released.append(f"cgroup {', '.join(cgroup.dirs.values())} (killing {len(cgroup.pids())} processes)")
+        if not dry_run:
+            cgroup.kill_all()
+            cgroup.remove()
+    return released + release_task_files(layout, task_id, data, dry_run)

@@ -15,14 +15,14 @@ import time
 
 from lxrun import faults
 from lxrun import signals as signal
-from lxrun.backends.leftovers import release_task_files
+from lxrun.backends.leftovers import release_cgroup_task
 from lxrun.result import Result
 from lxrun.sandbox import helper, mounts
 from lxrun.sandbox.compose import Composer, SandboxPlan, kept_upper
 from lxrun.sandbox.stdio import TaskStdio
 from lxrun.sandbox.supervise import wait
 from lxrun.spec import USERNS_PRIVATE
-from lxrun.state import claimed_name, task_cgroup_name, task_record
+from lxrun.state import claimed_name, task_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,14 +115,7 @@ class NativeBackend:
 
     def release_leftovers(self, task_id: str, record_data: Mapping[str, Any] | None, dry_run: bool) -> list[str]:
         """The task's cgroup (killing what is left in it), then what every backend's task leaves."""
-        released = []
-        cgroup = self.cgroups.find(task_cgroup_name(task_id), record_data.get("cgroup_parent") if record_data else None)
-        if cgroup is not None:
-            released.append(f"cgroup {', '.join(cgroup.dirs.values())} (killing {len(cgroup.pids())} processes)")
-            if not dry_run:
-                cgroup.kill_all()
-                cgroup.remove()
-        return released + release_task_files(self.layout, task_id, record_data, dry_run)
+        return release_cgroup_task(self.layout, self.cgroups, task_id, record_data, dry_run)
 
 
 class Outcome:

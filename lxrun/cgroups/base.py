@@ -164,6 +164,12 @@ class CgroupManager:
         """The task cgroup `name` if it (still) exists, e.g. for `lxrun gc` after a runner died."""
         return None
 
+    def make_parent(self, parent: str) -> bool:
+        """Make the cgroup path `parent` in every hierarchy, each missing level whole before it has its
+        name (an OCI engine's cgroupsPath directory, e.g. docker's /docker); False where this manager
+        can't (it is then not there)."""
+        return False
+
     def own_cgroup(self) -> TaskCgroup | None:
         """The cgroup of the process this manager was detected for, to read its usage (see `detect`)."""
         return None

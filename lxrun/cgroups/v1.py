@@ -191,8 +191,17 @@ class V1Manager(CgroupManager):
             self._make_parent(controller, path)
         return path
 
+    def make_parent(self, parent: str) -> bool:
+        for controller, mount in self.mounts.items():
+            path = mount
+            for level in parent.strip("/").split("/"):
+                path = f"{path}/{level}"
+                if not os.path.isdir(path):
+                    self._make_parent(controller, path, minimal_devices=False)  # the engine's: all it had
+        return True
+
     @staticmethod
-    def _make_parent(controller: str, path: str) -> None:
+    def _make_parent(controller: str, path: str, minimal_devices: bool = True) -> None:
         """Make `lxrun/` whole before it has its name: configured under a private name, then renamed, so
         no runner ever puts a task below a half-configured parent (cpusets empty, devices half-listed)."""
         staged = f"{os.path.dirname(path)}/.lxrun-{os.getpid()}-{os.urandom(4).hex()}"
@@ -200,7 +209,7 @@ class V1Manager(CgroupManager):
         try:
             if controller == "cpuset":
                 inherit_cpuset(staged)
-            elif controller == "devices":
+            elif controller == "devices" and minimal_devices:
                 allow_minimal_devices(staged)
             os.rename(staged, path)
         except FileExistsError:

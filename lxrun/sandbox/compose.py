@@ -56,7 +56,9 @@ class SandboxPlan(Record):
     unprivileged host uid); `caps` what it keeps, every set included. `limits` None: no cgroup of its
     own (a stack build), else one named after `sandbox_id` under `cgroup_parent`. `task_files`: the
     task's own /etc/hosts, /etc/hostname (and resolv.conf with a network). `binds` are mounted after
-    those and before `volumes`."""
+    those and before `volumes`. `rootfs`: a directory that is the root itself (an OCI bundle's, written to
+    in place) instead of an overlay of `layers`; `read_only`: the root is mounted read-only;
+    `groups`: the task's supplementary groups (none by default)."""
 
     __slots__ = (
         "argv",
@@ -66,10 +68,13 @@ class SandboxPlan(Record):
         "cwd",
         "disk",
         "env",
+        "groups",
         "hostname",
         "layers",
         "limits",
         "network",
+        "read_only",
+        "rootfs",
         "sandbox_id",
         "seccomp",
         "task_files",
@@ -96,6 +101,9 @@ class SandboxPlan(Record):
     volumes: Sequence[PlannedVolume]
     binds: Sequence[mounts.MountStep]
     task_files: bool
+    rootfs: str | None
+    read_only: bool
+    groups: Sequence[int]
 
     def __init__(
         self,
@@ -117,6 +125,9 @@ class SandboxPlan(Record):
         volumes: Sequence[PlannedVolume] = (),
         binds: Sequence[mounts.MountStep] = (),
         task_files: bool = True,
+        rootfs: str | None = None,
+        read_only: bool = False,
+        groups: Sequence[int] = (),
     ) -> None:
         super().__init__(
             sandbox_id=sandbox_id,
@@ -137,6 +148,9 @@ class SandboxPlan(Record):
             volumes=volumes,
             binds=binds,
             task_files=task_files,
+            rootfs=rootfs,
+            read_only=read_only,
+            groups=groups,
         )
 
 
@@ -235,11 +249,17 @@ class Composer:
         return self._id_pool
 
     def start(
-        self, plan: SandboxPlan, stdio: tuple[int, int, int], resources: contextlib.ExitStack, task_fd: int = -1
+        self,
+        plan: SandboxPlan,
+        stdio: tuple[int, int, int],
+        resources: contextlib.ExitStack,
+        task_fd: int = -1,
+        detached: bool = False,
     ) -> Sandbox:
         """Acquire what `plan` needs into `resources` and start its pid 1 on the `stdio` descriptors
         (the state root's directories exist: Layout.ensure). With `task_fd` (a socket), prepare it:
-        pid 1 waits there for its task (helper.hand_task), and `plan.argv` is not used."""
+        pid 1 waits there for its task (helper.hand_task), and `plan.argv` is not used. `detached`:
+        pid 1 outlives this process (an OCI container; its resources are then the caller's to hand on)."""
         ids = None
         if plan.userns:
             self._next_range += 1
@@ -263,7 +283,7 @@ class Composer:
         with _cgroup_entry(cgroup) as cgroup_entry:
             request = self._request(plan, stdio, cgroup, ids, cgroup_entry, netns_fd, address)
             if task_fd >= 0:
-                request = request.replace(argv=(), task_fd=task_fd)
+                request = request.replace(argv=(), task_fd=task_fd, detached=detached)
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             started = time.monotonic()
             try:
@@ -292,11 +312,12 @@ class Composer:
         steps = [*shared.steps, *files_binds, *plan.binds]
         volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
         steps += volume_moves
-        steps += [mounts.workdir_step(plan.cwd), mounts.PIVOT]
+        steps.append(mounts.workdir_step(plan.cwd))
+        steps += [mounts.READ_ONLY_ROOT, mounts.PIVOT] if plan.read_only else [mounts.PIVOT]
         return helper.SpawnRequest(
             namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
             host_steps=[
-                *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk),
+                *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk, plan.rootfs),
                 *files_host_steps,
                 *cgroup_host_steps,
                 *volumes_host_steps,
@@ -315,6 +336,7 @@ class Composer:
             gid_map=ids.gid_map() if ids else None,
             uid=plan.user[0],
             gid=plan.user[1],
+            groups=plan.groups,
             caps=plan.caps,
             seccomp=self.seccomp.filter_for(plan.seccomp, plan.caps),
             cgroup_join_fds=join_fds,

@@ -134,7 +134,8 @@ class SpawnRequest(Record):
     writing to `cgroup_join_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
     directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
     `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
-    socket for its task (hand_task).
+    socket for its task (hand_task). `detached`: pid 1 outlives the caller (no parent-death signal).
+    `groups`: the supplementary groups.
     """
 
     __slots__ = (
@@ -143,9 +144,11 @@ class SpawnRequest(Record):
         "cgroup_dir_fd",
         "cgroup_join_fds",
         "cwd",
+        "detached",
         "env",
         "gid",
         "gid_map",
+        "groups",
         "host_steps",
         "hostname",
         "init_path",
@@ -187,6 +190,8 @@ class SpawnRequest(Record):
     init_path: str
     shared_steps: StepTable | None
     task_fd: int
+    detached: bool
+    groups: Sequence[int]
 
     def __init__(
         self,
@@ -214,6 +219,8 @@ class SpawnRequest(Record):
         init_path: str = INIT_PATH,
         shared_steps: StepTable | None = None,
         task_fd: int = -1,
+        detached: bool = False,
+        groups: Sequence[int] = (),
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -240,6 +247,8 @@ class SpawnRequest(Record):
             init_path=init_path,
             shared_steps=shared_steps,
             task_fd=task_fd,
+            detached=detached,
+            groups=groups,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -395,11 +404,46 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.stdout_fd = request.stdout_fd
     c_request.stderr_fd = request.stderr_fd
     c_request.task_fd = request.task_fd
+    c_request.detached = int(request.detached)
+    groups = ffi.new("uint32_t[]", list(request.groups) or [0])
+    c_request.groups = groups
+    c_request.n_groups = len(request.groups)
     child = ffi.new("struct lxrun_child *")
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:
         raise _child_error(error, request)
     return SandboxProcess(child.pid, child.pidfd, child.status_fd, tuple(child.marks))
+
+
+def exec_in_sandbox(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str,
+    user: tuple[int, int],
+    caps: frozenset[str],
+    seccomp: Filter | None,
+    error_fd: int,
+    groups: Sequence[int] = (),
+) -> None:
+    """In a process already in a sandbox's namespaces and cgroup (`lxrun-oci exec`'s): become its user with
+    `caps`, no_new_privs and `seccomp`, in `cwd`, and exec `argv`. Never returns: a failure is a record
+    on `error_fd` (init_error reads it) and the process exits."""
+    build = _Builder()
+    c_request = ffi.new("struct lxrun_request *")
+    c_request.init_argv = build.cstr_array(list(argv))
+    c_request.envp = build.cstr_array([f"{key}={value}" for key, value in env.items()])
+    c_request.cwd = build.cstr(cwd)
+    c_request.uid, c_request.gid = user
+    c_request.drop_caps = 1
+    c_groups = ffi.new("uint32_t[]", list(groups) or [0])
+    c_request.groups = c_groups
+    c_request.n_groups = len(groups)
+    c_request.caps = bitmask(caps)
+    c_request.cap_last = CAP_LAST
+    if seccomp is not None:
+        c_request.seccomp_filter = seccomp.program
+        c_request.seccomp_len = seccomp.length
+    lib.lxrun_exec_in_sandbox(c_request, error_fd)
 
 
 def task_message(argv: Sequence[str], env: Mapping[str, str]) -> bytes | None:
@@ -415,14 +459,20 @@ def task_message(argv: Sequence[str], env: Mapping[str, str]) -> bytes | None:
 def hand_task(task_socket: socket.socket, message: bytes, stdio: tuple[int, int, int], env: Mapping[str, str]) -> None:
     """Give a prepared sandbox's pid 1 its task (a task_message) and the task's stdio; returns once the
     command runs, or raises why it could not be exec'd, as spawn does for a cold sandbox."""
-    import array
-    import socket
-
     with host_errors("hand over task"):
-        task_socket.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", stdio))])
+        send_task(task_socket, message, stdio)
         record = task_socket.recv(ffi.sizeof("struct lxrun_error"))
     if record:
         raise init_error(record, env)
+
+
+def send_task(task_socket: socket.socket, message: bytes, fds: Sequence[int]) -> None:
+    """Send a task_message with its stdio (and, for a created OCI container, the O_PATH descriptor of
+    the FIFO pid 1 opens before it starts the command: protocol.h); OSError as raised."""
+    import array
+    import socket
+
+    task_socket.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
 
 
 def sealed_init(path: str) -> int:
@@ -523,6 +573,15 @@ def enter_netns(netns_fd: int) -> None:
     code = lib.lxrun_setns(netns_fd, lib.CLONE_NEWNET)
     if code < 0:
         raise SetupError.from_errno("enter network namespace", -code, path=f"fd {netns_fd}")
+
+
+def enter_namespace(fd: int, kind: str) -> None:
+    """Move the calling thread into the namespace open at `fd`, of `kind` (a /proc/PID/ns name)."""
+    flag = {"cgroup": lib.CLONE_NEWCGROUP, "ipc": lib.CLONE_NEWIPC, "uts": lib.CLONE_NEWUTS, "net": lib.CLONE_NEWNET,
+            "pid": lib.CLONE_NEWPID, "mnt": lib.CLONE_NEWNS}[kind]  # fmt: skip
+    code = lib.lxrun_setns(fd, flag)
+    if code < 0:
+        raise SetupError.from_errno(f"enter {kind} namespace", -code, path=f"fd {fd}")
 
 
 SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k

@@ -160,9 +160,12 @@ def host_steps(
     kept_dir: str | None = None,
     root_owner: int | None = None,
     disk: int | None = None,
+    rootfs: str | None = None,
 ) -> list[MountStep]:
     """The first stage's part: private propagation, the task's tmpfs on `scratch`, the overlay root on
-    it (opened as the root for what follows), and sysfs of the task's network namespace.
+    it (opened as the root for what follows), and sysfs of the task's network namespace. With `rootfs`
+    (an OCI bundle's root directory) that directory itself is the root, bound with what is mounted below
+    it, and its writes land there, as runc's do; `layers` are then unused.
 
     The upper and work dirs live on the task's tmpfs (gone with its mount namespace), or in
     `kept_dir` on disk when its writes must outlive it (--keep). With a user namespace, `root_owner`
@@ -170,20 +173,18 @@ def host_steps(
     its files belong to the task's root, not to nobody) and the upper dir belongs to that root.
     `disk` caps the task's tmpfs (its writes to the root) in bytes."""
     root = f"{scratch}/root"
+    if rootfs is not None:
+        return [
+            *_scratch_steps(scratch, disk, root),
+            *dev_host_steps(scratch, root_owner),
+            MountStep(HOST_BIND, root, "bundle root", source=rootfs, flags=frozenset({"rec"})),
+            *_root_steps(root),
+        ]
     upper, work = (
         (f"{scratch}/upper", f"{scratch}/work") if kept_dir is None else (f"{kept_dir}/upper", f"{kept_dir}/work")
     )
     steps = [
-        MountStep(HOST_MOUNT, "/", "make mounts private", flags=frozenset({"rec", "private"})),
-        MountStep(
-            HOST_MOUNT,
-            scratch,
-            "task tmpfs",
-            source="lxrun",
-            fstype="tmpfs",
-            data=f"mode=0755,size={disk}" if disk else "mode=0755",
-        ),
-        MountStep(HOST_MKDIR, root, "task tmpfs"),
+        *_scratch_steps(scratch, disk, root),
         MountStep(HOST_MKDIR, upper, "task tmpfs", owner=root_owner),
         MountStep(HOST_MKDIR, work, "task tmpfs"),
     ]
@@ -205,10 +206,33 @@ def host_steps(
             fstype="overlay",
             data=overlay_options(lowers, upper, work),
         ),
+        *_root_steps(root),
+    ]
+    return steps
+
+
+def _scratch_steps(scratch: str, disk: int | None, root: str) -> list[MountStep]:
+    """Private propagation, then the task's tmpfs at `scratch` with the root's mount point on it."""
+    return [
+        MountStep(HOST_MOUNT, "/", "make mounts private", flags=frozenset({"rec", "private"})),
+        MountStep(
+            HOST_MOUNT,
+            scratch,
+            "task tmpfs",
+            source="lxrun",
+            fstype="tmpfs",
+            data=f"mode=0755,size={disk}" if disk else "mode=0755",
+        ),
+        MountStep(HOST_MKDIR, root, "task tmpfs"),
+    ]
+
+
+def _root_steps(root: str) -> list[MountStep]:
+    """The assembled root opened for what follows, and sysfs of the task's network namespace in it."""
+    return [
         MountStep(OPEN_ROOT, root, "overlay root"),
         MountStep(FS, "/sys", "mount /sys", fstype="sysfs", source="sysfs", attrs=HARDENED | {"ro"}, create=CREATE_DIR),
     ]
-    return steps
 
 
 def dev_host_steps(scratch: str, root_owner: int | None) -> list[MountStep]:
@@ -406,3 +430,5 @@ def workdir_step(workdir: str) -> MountStep:
 
 
 PIVOT = MountStep(PIVOT_ROOT, "/", "pivot_root")
+# A read-only root (OCI root.readonly, docker --read-only): set last, once every mount point exists.
+READ_ONLY_ROOT = MountStep(SET_ATTR, "/", "read-only root", attrs=frozenset({"ro"}))

@@ -1,0 +1,303 @@
+"""An OCI bundle's config.json as a SandboxPlan: what lxrun honours, what it refuses, what it ignores.
+
+Pure mapping, no host changes: `load(bundle, sandbox_id)` reads the file and returns a Bundle (the
+plan, the hooks, the annotations). A field lxrun can't honour is a SpecError naming it
+(`linux.uidMappings`); the fields the sandbox provides itself or leaves alone are listed in IGNORED
+and docs/oci.md says why. The sandbox's own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys and
+/sys/fs/cgroup stand in for the config's mounts of those kinds at those places.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxrun import plainjson as json
+from lxrun.errors import SpecError
+from lxrun.net.spec import HOST, NONE, NetworkSpec
+from lxrun.plan import PlannedVolume
+from lxrun.record import Record
+from lxrun.sandbox import mounts
+from lxrun.sandbox.caps import NUMBERS
+from lxrun.sandbox.compose import SandboxPlan
+from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Limits, Volume
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+# The sandbox mounts these itself (the kinds the config gives them are the same): a config's mount of
+# one of them is honoured by the sandbox's own.
+OWN_MOUNTS = {
+    "/proc": "proc",
+    "/dev": "tmpfs",
+    "/dev/pts": "devpts",
+    "/dev/shm": "tmpfs",
+    "/dev/mqueue": "mqueue",
+    "/sys": "sysfs",
+    "/sys/fs/cgroup": "cgroup",
+}
+NAMESPACES = frozenset({"pid", "mount", "ipc", "uts", "network", "cgroup"})
+# Every sandbox has its own pid, mount, ipc, uts and cgroup namespace; only the network may be the host's.
+REQUIRED_NAMESPACES = NAMESPACES - {"network", "cgroup"}
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+# Read and left alone (docs/oci.md says why for each).
+IGNORED = (
+    "process.rlimits",
+    "process.oomScoreAdj",
+    "process.apparmorProfile",
+    "process.selinuxLabel",
+    "process.user.umask",
+    "process.consoleSize",
+    "linux.devices",
+    "linux.resources.devices",
+    "linux.resources.blockIO",
+    "linux.resources.memory.swap",
+    "linux.resources.memory.reservation",
+    "linux.resources.memory.kernel",
+    "linux.resources.memory.kernelTCP",
+    "linux.resources.memory.swappiness",
+    "linux.resources.memory.disableOOMKiller",
+    "linux.resources.hugepageLimits",
+    "linux.resources.network",
+    "linux.maskedPaths",
+    "linux.readonlyPaths",
+    "linux.mountLabel",
+    "linux.sysctl",
+    "linux.rootfsPropagation",
+)
+
+
+class Hook(Record):
+    __slots__ = ("args", "env", "path", "timeout")
+    path: str
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    timeout: float | None
+
+    def __init__(self, path: str, args: tuple[str, ...], env: tuple[str, ...], timeout: float | None) -> None:
+        super().__init__(path=path, args=args, env=env, timeout=timeout)
+
+
+class Bundle(Record):
+    """A bundle's container, decided: its sandbox plan, whether it has a terminal, its hooks by kind, its
+    annotations, and the cgroup parent its engine asked for (cgroupsPath's directory, if any)."""
+
+    __slots__ = ("annotations", "hooks", "path", "plan", "terminal")
+    path: str
+    plan: SandboxPlan
+    terminal: bool
+    hooks: Mapping[str, tuple[Hook, ...]]
+    annotations: Mapping[str, str]
+
+    def __init__(
+        self,
+        path: str,
+        plan: SandboxPlan,
+        terminal: bool,
+        hooks: Mapping[str, tuple[Hook, ...]],
+        annotations: Mapping[str, str],
+    ) -> None:
+        super().__init__(path=path, plan=plan, terminal=terminal, hooks=hooks, annotations=annotations)
+
+
+def load(bundle: str, sandbox_id: str) -> Bundle:
+    """The bundle directory's config.json as a Bundle; SpecError naming the field it can't take."""
+    bundle = os.path.abspath(bundle)
+    path = f"{bundle}/config.json"
+    try:
+        with open(path) as file:
+            config = json.load(file)
+    except FileNotFoundError as exc:
+        raise SpecError("bundle", "has no config.json", path=path) from exc
+    except (OSError, ValueError) as exc:
+        raise SpecError("bundle", f"config.json cannot be read: {exc}", path=path) from exc
+    return from_config(config, bundle, sandbox_id)
+
+
+def _get(config: Mapping[str, Any], field: str, kind: type, default: Any = None) -> Any:
+    value: Any = config
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SpecError(field, f"must be of JSON type {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bundle:
+    """The mapping itself (a parsed config.json of the bundle directory `bundle`)."""
+    args = _get(config, "process.args", list)
+    if not args or not all(isinstance(arg, str) for arg in args):
+        raise SpecError("process.args", "must be a non-empty list of strings")
+    rootfs = _get(config, "root.path", str)
+    if rootfs is None:
+        raise SpecError("root.path", "is missing")
+    rootfs = os.path.normpath(os.path.join(bundle, rootfs))
+    if not os.path.isdir(rootfs):
+        raise SpecError("root.path", "is not a directory", path=rootfs)
+    for field in ("linux.uidMappings", "linux.gidMappings", "linux.intelRdt", "linux.personality"):
+        if _get(config, field, list if field.endswith("Mappings") else dict):
+            raise SpecError(field, "is not supported by lxrun-oci", hint="leave it out (see docs/oci.md)")
+    network = _network(_get(config, "linux.namespaces", list, []))
+    uid = _get(config, "process.user.uid", int, 0)
+    gid = _get(config, "process.user.gid", int, 0)
+    volumes, binds = _mounts(_get(config, "mounts", list, []))
+    return Bundle(
+        path=bundle,
+        plan=SandboxPlan(
+            sandbox_id=sandbox_id,
+            layers=(),
+            argv=tuple(args),
+            env=env_map(_get(config, "process.env", list, [])),
+            cwd=_get(config, "process.cwd", str, "/"),
+            hostname=_get(config, "hostname", str, "") or sandbox_id[:12],
+            network=NetworkSpec(network),
+            caps=capabilities(config),
+            seccomp=SECCOMP_DEFAULT if _get(config, "linux.seccomp", dict) else SECCOMP_UNCONFINED,
+            user=(uid, gid),
+            limits=_limits(_get(config, "linux.resources", dict, {})),
+            cgroup_parent=_cgroup_parent(_get(config, "linux.cgroupsPath", str)),
+            volumes=volumes,
+            binds=binds,
+            task_files=False,
+            rootfs=rootfs,
+            read_only=_get(config, "root.readonly", bool, False),
+            groups=group_ids(_get(config, "process.user.additionalGids", list, [])),
+        ),
+        terminal=_get(config, "process.terminal", bool, False),
+        hooks={kind: _hooks(config, kind) for kind in HOOK_KINDS},
+        annotations=_get(config, "annotations", dict, {}),
+    )
+
+
+def group_ids(values: Sequence[Any]) -> tuple[int, ...]:
+    if not all(isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in values):
+        raise SpecError("process.user.additionalGids", "must be a list of group ids")
+    return tuple(values)
+
+
+def _cgroup_parent(path: str | None) -> str | None:
+    """The directory of an absolute cgroupsPath (docker's /docker/<id>), where the container's cgroup
+    (lxrun-<sandbox id>) goes; a systemd slice:prefix:name path says nothing lxrun uses (--systemd-cgroup)."""
+    if path is None or not path.startswith("/"):
+        return None
+    parent = os.path.dirname(os.path.normpath(path))
+    return parent if parent != "/" else None
+
+
+def env_map(entries: Sequence[Any]) -> dict[str, str]:
+    env = {}
+    for entry in entries:
+        if not isinstance(entry, str) or "=" not in entry:
+            raise SpecError("process.env", "entries must be KEY=VALUE strings", path=str(entry))
+        key, _, value = entry.partition("=")
+        env[key] = value
+    return env
+
+
+def _network(namespaces: Sequence[Any]) -> str:
+    """The network the sandbox gets: its own namespace (NONE: loopback, then what hooks add) or the host's."""
+    kinds = set()
+    for namespace in namespaces:
+        kind = namespace.get("type") if isinstance(namespace, dict) else None
+        if kind == "user":
+            raise SpecError("linux.namespaces", "a user namespace is not supported by lxrun-oci", path=kind)
+        if kind not in NAMESPACES:
+            raise SpecError("linux.namespaces", "unknown namespace type", path=str(kind))
+        if namespace.get("path"):
+            raise SpecError(
+                "linux.namespaces", "joining a namespace by path is not supported by lxrun-oci", path=namespace["path"]
+            )
+        kinds.add(kind)
+    missing = REQUIRED_NAMESPACES - kinds
+    if missing:
+        raise SpecError(
+            "linux.namespaces", f"lxrun always gives a container its own {', '.join(sorted(missing))} namespace"
+        )
+    return NONE if "network" in kinds else HOST
+
+
+def capabilities(config: Mapping[str, Any]) -> frozenset[str]:
+    """What the process keeps: the bounding set (lxrun keeps one set for all: docker gives them alike)."""
+    names = _get(config, "process.capabilities.bounding", list, [])
+    caps = set()
+    for name in names:
+        bare = str(name).upper().removeprefix("CAP_")
+        if bare not in NUMBERS:
+            raise SpecError("process.capabilities.bounding", "is not a capability this kernel has", path=str(name))
+        caps.add(bare)
+    return frozenset(caps)
+
+
+def _limits(resources: Mapping[str, Any]) -> Limits:
+    memory = _get(resources, "memory.limit", int)
+    quota, period = _get(resources, "cpu.quota", int), _get(resources, "cpu.period", int)
+    cpus = quota / (period or 100_000) if quota is not None and quota > 0 else None
+    pids = _get(resources, "pids.limit", int)
+    return Limits(
+        memory=memory if memory is not None and memory > 0 else None,
+        cpus=cpus,
+        cpu_shares=_get(resources, "cpu.shares", int) or None,
+        pids=pids if pids is not None and pids > 0 else None,
+        cpuset_cpus=_get(resources, "cpu.cpus", str) or None,
+    )
+
+
+def _mounts(entries: Sequence[Any]) -> tuple[tuple[PlannedVolume, ...], tuple[mounts.MountStep, ...]]:
+    """Bind mounts as volumes (their sources opened with no symlink followed), tmpfs as filesystems of
+    their own; the sandbox's own kinds at their places (OWN_MOUNTS) are the sandbox's."""
+    volumes, binds = [], []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
+            raise SpecError("mounts", "each needs a destination", path=str(entry))
+        target = os.path.normpath(entry["destination"])
+        kind = entry.get("type") or "bind"
+        options = [str(option) for option in entry.get("options") or ()]
+        if target in OWN_MOUNTS:
+            continue
+        if kind == "bind" or "bind" in options or "rbind" in options:
+            source = entry.get("source")
+            if not isinstance(source, str) or not os.path.exists(source):
+                raise SpecError("mounts", "bind source does not exist", path=str(source))
+            real = os.path.realpath(source)
+            volume = Volume(real, target, read_only="ro" in options, idmap=False)
+            volumes.append(PlannedVolume(volume, os.path.isdir(real)))
+        elif kind == "tmpfs":
+            attrs = frozenset(option for option in options if option in ("ro", "nosuid", "nodev", "noexec"))
+            data = ",".join(option for option in options if option.startswith(("size=", "mode=")))
+            binds.append(
+                mounts.MountStep(
+                    mounts.FS,
+                    target,
+                    f"mount {target}",
+                    fstype="tmpfs",
+                    source="tmpfs",
+                    data=data or None,
+                    attrs=attrs,
+                    create=mounts.CREATE_DIR,
+                )
+            )
+        else:
+            raise SpecError("mounts", f"a {kind} mount is not supported by lxrun-oci here", path=target)
+    return tuple(volumes), tuple(binds)
+
+
+def _hooks(config: Mapping[str, Any], kind: str) -> tuple[Hook, ...]:
+    hooks = []
+    for entry in _get(config, f"hooks.{kind}", list, []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise SpecError(f"hooks.{kind}", "each needs a path", path=str(entry))
+        timeout = entry.get("timeout")
+        hooks.append(
+            Hook(
+                path=entry["path"],
+                args=tuple(entry.get("args") or (entry["path"],)),
+                env=tuple(entry.get("env") or ()),
+                timeout=float(timeout) if isinstance(timeout, int) and timeout > 0 else None,
+            )
+        )
+    return tuple(hooks)

@@ -1,0 +1,296 @@
+"""lxrun-oci against bundles made here, side by side with runc where runc is installed: the same exit
+codes and output; the lifecycle (created is pid 1 waiting, start lets the command run), hooks, config
+errors naming their field, and nothing left behind (records, container dirs, cgroups, processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+
+REPO = Path(__file__).resolve().parents[2]
+BUSYBOX_APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "touch", "env", "true")
+
+
+def oci_command() -> list[str]:
+    """The installed runtime beside the interpreter, else this checkout's script run by it."""
+    beside = Path(sys.executable).with_name("lxrun-oci")
+    return [str(beside)] if beside.exists() else [sys.executable, str(REPO / "bin" / "lxrun-oci")]
+
+
+RUNTIMES = ["lxrun", "runc"]
+
+
+@pytest.fixture
+def runtime(request: pytest.FixtureRequest, tmp_path: Path, native_ready: None) -> list[str]:
+    name = request.param
+    if name == "runc":
+        require(shutil.which("runc") is not None, "runc is not installed (apt-get install runc)")
+        return ["runc", "--root", str(tmp_path / "runc-root")]
+    return [*oci_command(), "--root", str(tmp_path / "oci-root")]
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    require(Path("/bin/busybox").is_file(), "busybox-static is not installed")
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs" / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", bundle / "rootfs" / "bin" / "busybox")
+    for applet in BUSYBOX_APPLETS:
+        (bundle / "rootfs" / "bin" / applet).symlink_to("busybox")
+    (bundle / "rootfs" / "etc").mkdir()
+    subprocess.run([*oci_command(), "spec", "--bundle", str(bundle)], check=True)
+    return bundle
+
+
+def configure(bundle: Path, args: list[str], **changes: Any) -> dict[str, Any]:
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = args
+    config["linux"]["cgroupsPath"] = f"/lxrun-oci-test-{os.urandom(4).hex()}"  # runc's: none shared between tests
+    for path, value in changes.items():
+        node = config
+        *parents, last = path.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    (bundle / "config.json").write_text(json.dumps(config))
+    return config
+
+
+def oci(runtime: list[str], *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Output through files, not pipes: a created container keeps the stdio `create` had (as runc's)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code = subprocess.run(
+            [*runtime, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60
+        ).returncode
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(args, code, out.read().decode(), err.read().decode())
+    if check and code != 0:
+        raise AssertionError(f"{args}: {done.stderr}")
+    return done
+
+
+def state(runtime: list[str], container: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(oci(runtime, "state", container, check=True).stdout)
+    return result
+
+
+@pytest.fixture
+def leaves_nothing(tmp_path: Path) -> Iterator[None]:
+    """After the test: no task record, no container dir, no lxrun cgroup of the root's tasks, no process."""
+    yield
+    root = tmp_path / "oci-root"
+    assert not list((root / "run").glob("*.json")) if (root / "run").exists() else True
+    assert not list((root / "oci").iterdir()) if (root / "oci").exists() else True
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "bundle")], capture_output=True, text=True).stdout
+    assert not leftovers.strip()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_run_gives_the_exit_code_and_output(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    configure(
+        bundle,
+        ["sh", "-c", "echo out $GREETING; echo err >&2; pwd; id -u; id -G; hostname; exit 7"],
+        process__env=["PATH=/bin", "GREETING=hello"],
+        process__cwd="/work",
+        process__user={"uid": 1000, "gid": 1000, "additionalGids": [5, 7]},
+        hostname="box",
+    )
+    (bundle / "rootfs" / "work").mkdir()
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert done.returncode == 7, done.stderr
+    assert done.stdout == "out hello\n/work\n1000\n1000 5 7\nbox\n"
+    assert [line for line in done.stderr.splitlines() if not line.startswith("time=")] == ["err"]  # runc's warnings
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_killed_by_a_signal_is_128_plus_n(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["sleep", "100"])
+    with tempfile.TemporaryFile() as output:
+        foreground = subprocess.Popen([*runtime, "run", "--bundle", str(bundle), "c1"], stdout=output, stderr=output)
+        assert wait_for(lambda: oci(runtime, "state", "c1").stdout.count('"running"') == 1)
+        assert oci(runtime, "kill", "c1", "9").returncode == 0
+        assert foreground.wait(timeout=30) == 137
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_lifecycle_created_running_stopped(
+    runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None
+) -> None:
+    marker = tmp_path / "started"
+    configure(bundle, ["sh", "-c", "touch /out/started; sleep 100"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append({"destination": "/out", "type": "bind", "source": str(tmp_path), "options": ["rbind"]})
+    (bundle / "config.json").write_text(json.dumps(config))
+    created = oci(runtime, "create", "--bundle", str(bundle), "--pid-file", str(tmp_path / "pid"), "c1")
+    assert created.returncode == 0, created.stderr
+    try:
+        first = state(runtime, "c1")
+        assert first["status"] == "created" and first["id"] == "c1"
+        assert first["bundle"] == str(bundle)
+        assert first["pid"] == int((tmp_path / "pid").read_text())
+        assert not marker.exists()  # created: pid 1 waits, the command has not run
+        assert oci(runtime, "start", "c1").returncode == 0
+        assert state(runtime, "c1")["status"] == "running"
+        assert wait_for(marker.exists)
+        refused = oci(runtime, "delete", "c1")
+        assert refused.returncode == 1 and "that is not stopped: running" in refused.stderr
+        assert oci(runtime, "kill", "c1", "KILL").returncode == 0
+        assert wait_for(lambda: state(runtime, "c1")["status"] == "stopped")
+        assert oci(runtime, "delete", "c1").returncode == 0
+        gone = oci(runtime, "state", "c1")
+        assert gone.returncode == 1 and "does not exist" in gone.stderr
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+def test_delete_force_releases_a_running_container_and_its_cgroup(
+    bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
+) -> None:
+    runtime = [*oci_command(), "--root", str(tmp_path / "oci-root")]
+    configure(bundle, ["sleep", "100"], linux__resources={"memory": {"limit": 64 * 1024 * 1024}})
+    oci(runtime, "create", "--bundle", str(bundle), "c1", check=True)
+    oci(runtime, "start", "c1", check=True)
+    pid = state(runtime, "c1")["pid"]
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    memory = next(line.split(":", 2)[2] for line in lines if line.split(":")[1] == "memory")
+    assert "/lxrun-" in memory
+    directory = Path(f"/sys/fs/cgroup/memory{memory}")
+    assert (directory / "memory.limit_in_bytes").read_text().strip() == str(64 << 20)
+    assert oci(runtime, "delete", "--force", "c1").returncode == 0
+    assert not directory.exists()
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_a_missing_command_fails_start_with_runcs_words(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["no-such-command"])
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert done.returncode != 0
+    assert "no-such-command" in done.stderr and "executable file not found in $PATH" in done.stderr
+    oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_read_only_root_with_a_tmpfs(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["sh", "-c", "touch /x 2>/dev/null && echo wrote; touch /scratch/y && echo tmpfs"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["root"]["readonly"] = True
+    config["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]})
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert (done.returncode, done.stdout) == (0, "tmpfs\n"), done.stderr
+    assert not (bundle / "rootfs" / "x").exists()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_hooks_get_the_state_on_stdin(runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None) -> None:
+    log = tmp_path / "hooks.log"
+    script = tmp_path / "hook.sh"
+    script.write_text(f'#!/bin/sh\necho "$1 $(cat)" >> {log}\n')
+    script.chmod(0o755)
+    hooks = {kind: [{"path": str(script), "args": ["hook", kind]}] for kind in ("prestart", "poststart", "poststop")}
+    configure(bundle, ["true"], hooks=hooks)
+    assert oci(runtime, "run", "--bundle", str(bundle), "c1").returncode == 0
+    lines = log.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["prestart", "poststart", "poststop"]
+    first = json.loads(lines[0].split(" ", 1)[1])
+    assert first["id"] == "c1" and first["status"] == "creating" and first["pid"] > 0
+
+
+def test_unsupported_config_names_the_field(bundle: Path, tmp_path: Path, native_ready: None) -> None:
+    runtime = [*oci_command(), "--root", str(tmp_path / "oci-root"), "--log", str(tmp_path / "log")]
+    config = configure(bundle, ["true"])
+    config["linux"]["namespaces"].append({"type": "user"})
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = oci([*runtime, "--log-format", "json"], "create", "--bundle", str(bundle), "c1")
+    assert done.returncode == 1 and "linux.namespaces" in done.stderr
+    entry = json.loads((tmp_path / "log").read_text().splitlines()[-1])
+    assert entry["level"] == "error" and "linux.namespaces" in entry["msg"] and entry["time"]
+    assert oci(runtime, "state", "c1").returncode == 1
+
+
+def test_gc_releases_a_container_whose_engine_died(bundle: Path, tmp_path: Path, native_ready: None) -> None:
+    root = tmp_path / "oci-root"
+    configure(bundle, ["sleep", "100"])
+    # The engine: a shell that creates the container and exits.
+    engine = subprocess.run(
+        [
+            "sh",
+            "-c",
+            '"$@" && true',
+            "sh",
+            *oci_command(),
+            "--root",
+            str(root),
+            "create",
+            "--bundle",
+            str(bundle),
+            "c1",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert engine.returncode == 0
+    pid = json.loads((root / "oci" / "c1" / "state.json").read_text())["pid"]
+    lxrun = Path(sys.executable).with_name("lxrun")
+    gc = subprocess.run([str(lxrun), "gc", "--root", str(root)], capture_output=True, text=True)
+    assert gc.returncode == 0, gc.stderr
+    assert not list((root / "run").glob("*.json"))
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text())
+    shutil.rmtree(root / "oci")
+
+
+def wait_for(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_exec_a_second_process(runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["sleep", "100"], process__env=["PATH=/bin"])
+    oci(runtime, "create", "--bundle", str(bundle), "c1", check=True)
+    try:
+        oci(runtime, "start", "c1", check=True)
+        process = {"args": ["sh", "-c", "echo $WHO; id -u; pwd; exit 6"], "env": ["PATH=/bin", "WHO=second"],
+                   "cwd": "/bin", "user": {"uid": 1000, "gid": 1000}}  # fmt: skip
+        (tmp_path / "process.json").write_text(json.dumps(process))
+        done = oci(runtime, "exec", "--process", str(tmp_path / "process.json"), "c1")
+        assert (done.returncode, done.stdout) == (6, "second\n1000\n/bin\n"), done.stderr
+        detached = oci(runtime, "exec", "-d", "--pid-file", str(tmp_path / "pid"), "c1", "sleep", "50")
+        assert detached.returncode == 0, detached.stderr
+        pid = int((tmp_path / "pid").read_text())
+        assert Path(f"/proc/{pid}/ns/pid").readlink() == Path(f"/proc/{state(runtime, 'c1')['pid']}/ns/pid").readlink()
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_run_passes_signals_on(runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None) -> None:
+    configure(bundle, ["sh", "-c", "trap 'exit 42' TERM; touch /out/ready; while true; do sleep 0.1; done"])
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append({"destination": "/out", "type": "bind", "source": str(tmp_path), "options": ["rbind"]})
+    (bundle / "config.json").write_text(json.dumps(config))
+    with tempfile.TemporaryFile() as output:
+        foreground = subprocess.Popen([*runtime, "run", "--bundle", str(bundle), "c1"], stdout=output, stderr=output)
+        assert wait_for((tmp_path / "ready").exists)
+        foreground.terminate()
+        assert foreground.wait(timeout=30) == 42
