@@ -3,6 +3,7 @@ with LXRUN_OCI_RUNTIME): the same exit codes and output for each docker flow, no
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -192,6 +193,9 @@ def containerd(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                    check=True, capture_output=True)  # fmt: skip
     yield ctr
     subprocess.run([*ctr, "images", "rm", f"docker.io/library/{image}"], capture_output=True)
+    # The namespace's cgroup parent, which the runtime made (as runc makes it) and nothing removes.
+    for parent in sorted(glob.glob("/sys/fs/cgroup/*/lxrun-oci-test"), key=len, reverse=True):
+        os.rmdir(parent)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
