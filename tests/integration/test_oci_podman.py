@@ -3,6 +3,7 @@ cgroup host): `podman run --rm` on an imported image and on --rootfs DIR, `podma
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import shutil
@@ -18,6 +19,7 @@ from tests.conftest import require
 from tests.integration.test_oci import oci_command
 
 RUNTIMES = ["lxrun", "runc"]
+PODMAN_CGROUPS = "/sys/fs/cgroup/*/libpod_parent"
 APPLETS = ("sh", "echo", "sleep", "id", "pwd", "true")
 # This VM's hard limits: podman's default ulimits would exceed them (DESIGN.md's peer notes).
 CONF = """[containers]
@@ -65,11 +67,17 @@ def podman(tmp_path_factory: pytest.TempPathFactory, rootfs: Path, native_ready:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(str(rootfs), ".")
     imported = [*command, "import", "--change", "ENV PATH=/bin", "-", "lxrun-oci-test"]
+    cgroups_before = set(glob.glob(PODMAN_CGROUPS))
     subprocess.run(imported, input=buffer.getvalue(), check=True, capture_output=True)
     yield command
     subprocess.run([*command, "rm", "-af"], capture_output=True)
     subprocess.run([*command, "rmi", "-af"], capture_output=True)
     del os.environ["CONTAINERS_CONF"]
+    # The cgroupfs manager's parent stays behind (conmon's and the containers'), with lxrun's shared v1
+    # leaf made below conmon's cgroup (docs/oci.md): this run's, deepest first.
+    for top in set(glob.glob(PODMAN_CGROUPS)) - cgroups_before:
+        for directory, _, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
+            os.rmdir(directory)
 
 
 def pod(podman: list[str], runtime: str, *args: str) -> subprocess.CompletedProcess[str]:
