@@ -66,6 +66,7 @@ DEV_SIZE = "64m"  # /dev, as docker's: room for sockets and fifos, not for data
 
 # The task's /dev, as docker's: a tmpfs of its own holding the nodes a program expects (made by the
 # first stage, which may mknod: a user namespace can't), links into /proc, pts, shm and mqueue.
+DEV_MOUNT_POINTS = ("pts", "shm", "mqueue")  # what sandbox_steps mounts in /dev
 DEV_NODES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 DEV_LINKS = {
     "fd": "/proc/self/fd",
@@ -252,6 +253,8 @@ def dev_host_steps(scratch: str, root_owner: int | None) -> list[MountStep]:
         )
         for name, (major, minor) in DEV_NODES.items()
     ]
+    # Mount points, made here in one call each: inside the root each would cost five (lookups, mkdirat).
+    steps += [MountStep(HOST_MKDIR, f"{dev}/{name}", f"/dev/{name}") for name in DEV_MOUNT_POINTS]
     return steps
 
 
@@ -351,6 +354,7 @@ def cgroup_steps(scratch: str, view: CgroupView) -> tuple[list[MountStep], list[
         MountStep(HOST_MKDIR, tree, f"task {CGROUP}"),
         MountStep(HOST_MOUNT, tree, f"task {CGROUP}", source="tmpfs", fstype="tmpfs", data="mode=0755,size=64k"),
     ]
+    host += [MountStep(HOST_MKDIR, f"{tree}/{name}", f"task {CGROUP}/{name}") for name in view.hierarchies]
     sandbox = [MountStep(BIND, CGROUP, f"mount {CGROUP}", source=tree, attrs=HARDENED)]
     sandbox += [
         MountStep(

@@ -91,7 +91,10 @@ def test_cgroup_v1_is_a_read_only_tmpfs_of_hierarchies_and_links() -> None:
         unified=False, hierarchies={"memory": "memory", "cpu,cpuacct": "cpu,cpuacct"}, links={"cpu": "cpu,cpuacct"}
     )
     host, sandbox = cgroup_steps("/r/scratch", view)
-    assert [s.op for s in host] == [mounts.HOST_MKDIR, mounts.HOST_MOUNT] and host[1].fstype == "tmpfs"
+    assert [s.op for s in host] == [mounts.HOST_MKDIR, mounts.HOST_MOUNT, mounts.HOST_MKDIR, mounts.HOST_MKDIR]
+    assert host[1].fstype == "tmpfs"
+    # each hierarchy's mount point, made on the tmpfs by the first stage
+    assert [s.target for s in host[2:]] == ["/r/scratch/cgroup/memory", "/r/scratch/cgroup/cpu,cpuacct"]
     assert sandbox[0].op == mounts.BIND and (sandbox[0].source, sandbox[0].target) == (
         "/r/scratch/cgroup",
         "/sys/fs/cgroup",
