@@ -80,12 +80,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     log.debug(f"{args.verb} {' '.join(args.positionals)}")
     try:
         code = _run(args)
+        sys.stdout.flush()
     except LxrunError as exc:
         from lxrun.oci.container import OciError
 
         message = exc.reason if isinstance(exc, OciError) else str(exc)
         log.write("error", message)
         print(message, file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:
+        # The reader of our output went away (`lxrun-oci list | head`): one line, not a traceback; what
+        # is still buffered goes nowhere, so the final flush can't fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        log.write("error", "write to stdout: the reader went away")
+        print("lxrun-oci: write to stdout: the reader went away", file=sys.stderr)
         sys.exit(1)
     sys.exit(code)
 

@@ -294,3 +294,11 @@ def test_run_passes_signals_on(runtime: list[str], bundle: Path, tmp_path: Path,
         assert wait_for((tmp_path / "ready").exists)
         foreground.terminate()
         assert foreground.wait(timeout=30) == 42
+
+
+def test_a_reader_that_goes_away_gets_one_line_not_a_traceback() -> None:
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: the first write fails with EPIPE
+    done = subprocess.run([*oci_command(), "features"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=30)
+    os.close(write)
+    assert (done.returncode, done.stderr) == (1, "lxrun-oci: write to stdout: the reader went away\n")
