@@ -3,7 +3,9 @@
     python benchmarks/soak.py [--tasks 10000] [--parallel 4]
 
 The mix: plain tasks, non-zero exits, OOM kills, timeouts, fork bombs, full disks, and runners
-(`lxrun exec` processes) SIGKILLed mid-task. Every task's outcome is checked against its kind.
+(`lxrun exec` processes) SIGKILLed mid-task; every third task of a kind that runs through the API
+goes through a lxrun.Pool instead (warm where it can serve it), and pool owners and `lxrun serve
+--pool` servers are SIGKILLed mid-task too. Every task's outcome is checked against its kind.
 Afterwards gc runs and the run fails (exit 1) on any leak: mounts, task cgroups, network
 namespaces, veths, processes, files in the state root. Reported: tasks/s; p50/p99 latency of plain
 tasks per bucket of 1000 (the last bucket's p99 against the first's: no drift); this runner's RSS
@@ -27,7 +29,7 @@ from pathlib import Path
 import psutil
 from common import bench_root, machine, percentile, table, write_json
 
-from lxrun import Result, Runtime, TaskSpec, run
+from lxrun import Pool, Result, Runtime, TaskSpec, run
 from lxrun.cgroups import detect
 from lxrun.layout import Layout
 from lxrun.spec import Limits
@@ -55,7 +57,9 @@ def kinds(devnull: int) -> dict[str, tuple[float, TaskSpec | None, Callable[[Res
                      lambda r: r.pids_peak is not None and r.pids_peak <= 20),
         "disk": (0.04, spec("dd if=/dev/zero of=/fill bs=1M count=16; test $? -ne 0", disk=4 << 20),
                  lambda r: r.exit_code == 0),
-        "killed runner": (0.05, None, lambda r: True),
+        "killed runner": (0.03, None, lambda r: True),
+        "killed pool owner": (0.01, None, lambda r: True),
+        "killed server": (0.01, None, lambda r: True),
     }  # fmt: skip
 
 
@@ -70,6 +74,55 @@ def killed_runner(root: Path, rng: random.Random) -> float:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return time.perf_counter() - started
+
+
+# A process that fills a pool, starts a task in it, says so and waits: killed, its pid 1s die with it
+# (their parent-death signal) and what they held is gc's.
+POOL_OWNER = """
+import sys, lxrun
+pool = lxrun.Pool("busybox", size=2, root=sys.argv[1])
+pool.wait_ready()
+print("ready", flush=True)
+pool.run(lxrun.TaskSpec(stack="busybox", argv=["sleep", "30"]))
+"""
+
+
+def killed_pool_owner(root: Path, rng: random.Random) -> float:
+    """A process with a pool SIGKILLed while its task runs: its sandboxes, ready and busy, are gc's."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", POOL_OWNER, str(root)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    time.sleep(rng.uniform(0.0, 0.1))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return time.perf_counter() - started
+
+
+def killed_server(root: Path, rng: random.Random) -> float:
+    """`lxrun serve --pool` SIGKILLed while a client's task runs on it: the client ends (125), the rest is gc's."""
+    started = time.perf_counter()
+    socket = str(root / f"soak-{os.getpid()}-{rng.randrange(1 << 30)}.sock")
+    server = subprocess.Popen(
+        [LXRUN, "serve", "--socket", socket, "--root", str(root), "--pool", "busybox=1"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert server.stderr is not None
+    server.stderr.readline()  # listening: its pool is full
+    client = subprocess.Popen(
+        [LXRUN, "exec", "--socket", socket, "--root", str(root), "--stack", "busybox", "--", "sleep", "30"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(rng.uniform(0.02, 0.2))
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    client.wait()
+    os.unlink(socket)  # a killed server leaves its socket (the next one would take it over)
+    return time.perf_counter() - started
+
+
+KILLED = {"killed runner": killed_runner, "killed pool owner": killed_pool_owner, "killed server": killed_server}
+WARM_EVERY = 3  # every third API task of a kind goes through the soak's pool
 
 
 def command(*argv: str) -> str:
@@ -107,15 +160,16 @@ def main() -> None:
     with bench_root() as root:
         layout = Layout(root)
         before = snapshot(layout)
+        warm = Pool("busybox", size=args.parallel, root=root)
 
         def one(number: int) -> None:
             kind = plan[number]
             _, spec, check = mix[kind]
             if spec is None:
-                elapsed = killed_runner(root, random.Random(number))
+                elapsed = KILLED[kind](root, random.Random(number))
             else:
                 started = time.perf_counter()
-                result = run(spec, root=root)
+                result = warm.run(spec) if number % WARM_EVERY == 0 else run(spec, root=root)
                 elapsed = time.perf_counter() - started
                 if not check(result):
                     with lock:
@@ -135,6 +189,7 @@ def main() -> None:
             elapsed = time.monotonic() - started
             rss["at the end MB"] = psutil.Process().memory_info().rss / 2**20
         finally:
+            warm.close()
             time.sleep(0.5)  # parent-death signals reach the killed runners' sandboxes
             # Even when a task failed: the killed runners' leftovers are only findable through this root.
             released = Runtime(root).gc().released
