@@ -63,7 +63,12 @@ def test_results_are_a_cold_tasks(state_root: Path) -> None:
         "exit and streams": sh("echo out; echo err >&2; exit 7"),
         "signal": sh("kill -TERM $$"),
         "timeout": sh("sleep 5", timeout=0.2, stop_timeout=1),
-        "oom": sh("x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived", limits=Limits(memory=32 * MIB)),
+        # One process to kill (a shell's pipeline lets the OOM killer pick among several, as it likes).
+        "oom": TaskSpec(
+            stack="busybox",
+            argv=["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+            limits=Limits(memory=16 * MIB),
+        ),
     }
     with Pool("busybox", size=1, root=state_root, limits=Limits(memory=64 * MIB)) as pool:
         for name, spec in cases.items():
@@ -73,6 +78,9 @@ def test_results_are_a_cold_tasks(state_root: Path) -> None:
             assert not ran_cold(warm), (name, warm.notices)
             fields = ("exit_code", "signal", "timed_out", "oom_killed", "stdout", "stderr")
             assert {f: getattr(warm, f) for f in fields} == {f: getattr(cold, f) for f in fields}, name
+            expected = {"exit and streams": warm.exit_code == 7, "signal": warm.signal == 15}
+            assert expected.get(name, True) and (name != "timeout" or warm.timed_out), name
+            assert name != "oom" or (warm.oom_killed and warm.exit_code == 137), name
 
 
 def test_a_tasks_own_limit_is_written_to_its_cgroup(state_root: Path) -> None:
