@@ -119,14 +119,14 @@ class Pool:
     @api_edge("task")
     def run(self, spec: TaskSpec, *, on_start: OnStart | None = None) -> Result:
         """Run one task, warm where the pool can serve it, else cold (Result.notices says why)."""
-        spec = self.runtime.with_defaults(spec)
+        given, spec = spec, self.runtime.with_defaults(spec)  # a cold run applies the defaults itself
         reason = self._refusal(spec)
         sandbox = None
         if reason is None:
             sandbox = self._take()
             reason = "no sandbox was ready" if sandbox is None else None
         if sandbox is None:
-            return self._cold(spec, on_start, reason or "")
+            return self._cold(given, on_start, reason or "")
         try:
             plan = plan_task(spec, self._stack, task_id=sandbox.plan.task_id)
             message = helper.task_message(plan.argv, plan.env)
@@ -136,7 +136,7 @@ class Pool:
             raise
         if reason is not None or message is None:
             self._give_back(sandbox)
-            return self._cold(spec, on_start, reason or "")
+            return self._cold(given, on_start, reason or "")
         return sandbox.run(plan, message, on_start, release=self._release_later)
 
     def close(self) -> None:

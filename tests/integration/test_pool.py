@@ -120,6 +120,18 @@ def test_what_the_pool_cant_serve_runs_cold_and_says_why(state_root: Path, volum
         assert pool.ready == 1  # handed nothing: still ready
 
 
+def test_a_task_run_cold_keeps_its_own_bounds(state_root: Path) -> None:
+    """Unlimited (-1) is no bound: run cold, the host's default must not come back in its place."""
+    read_limit = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"
+    with Pool("busybox", size=1, root=state_root) as pool:
+        assert pool.wait_ready()
+        unbounded = pool.run(sh(read_limit, limits=Limits(memory=-1)))
+        bounded = pool.run(sh(read_limit))
+    cold = lxrun.run(sh(read_limit, limits=Limits(memory=-1)), root=state_root)
+    assert ran_cold(unbounded) and not ran_cold(bounded)
+    assert unbounded.stdout == cold.stdout != bounded.stdout  # no bound, as lxrun.run gives it; the default's
+
+
 def test_a_template_no_task_could_run_on_fails_at_once(state_root: Path) -> None:
     with pytest.raises(SpecError, match="keep"):
         Pool(TaskSpec(stack="busybox", argv=["true"], keep=True), root=state_root)
