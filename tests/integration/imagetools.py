@@ -147,6 +147,20 @@ def oci_layout(root: Path, manifests: list[dict[str, Any]]) -> Path:
     return root
 
 
+def two_platform_layout(root: Path, amd64_layers: list[bytes], arm64_layers: list[bytes]) -> Path:
+    """An OCI layout whose index lists one image for linux/amd64 and one for linux/arm64/v8."""
+    amd64, arm64 = oci_manifest(root, amd64_layers), oci_manifest(root, arm64_layers)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {**amd64, "platform": {"os": "linux", "architecture": "amd64"}},
+            {**arm64, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ],
+    }
+    return oci_layout(root, [{"mediaType": index["mediaType"], **blob(root, json.dumps(index).encode())}])
+
+
 def tar_of(directory: Path, path: Path) -> Path:
     with tarfile.open(path, "w") as tar:
         for name in sorted(os.listdir(directory)):

@@ -78,18 +78,7 @@ def test_a_reimport_stores_nothing_and_images_share_their_base(root: Path, tmp_p
 
 
 def test_oci_layouts_as_directory_and_tar_with_a_platform_index(root: Path, tmp_path: Path) -> None:
-    blobs = tmp_path / "oci"
-    amd64 = it.oci_manifest(blobs, [BASE, TOP])
-    arm64 = it.oci_manifest(blobs, [BASE])
-    index = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [
-            {**amd64, "platform": {"os": "linux", "architecture": "amd64"}},
-            {**arm64, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        ],
-    }
-    layout = it.oci_layout(blobs, [{"mediaType": index["mediaType"], **it.blob(blobs, json.dumps(index).encode())}])
+    layout = it.two_platform_layout(tmp_path / "oci", [BASE, TOP], [BASE])
     runtime = Runtime(root)
     picked = runtime.import_stack("oci", str(layout), platform="linux/amd64")
     assert len(picked.version.layers) == 2

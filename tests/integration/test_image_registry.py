@@ -4,7 +4,6 @@ docker-registry, registry v2, on 127.0.0.1 with its own storage), fetched, verif
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -111,17 +110,7 @@ def test_an_image_in_a_registry_is_imported_layer_for_layer(
 def test_a_platform_is_picked_from_a_multi_platform_image(
     registry: tuple[str, Path], root: Path, tmp_path: Path
 ) -> None:
-    blobs = tmp_path / "oci"
-    amd64, arm64 = it.oci_manifest(blobs, [BASE, TOP]), it.oci_manifest(blobs, [BASE])
-    index = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [
-            {**amd64, "platform": {"os": "linux", "architecture": "amd64"}},
-            {**arm64, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        ],
-    }
-    layout = it.oci_layout(blobs, [{"mediaType": index["mediaType"], **it.blob(blobs, json.dumps(index).encode())}])
+    layout = it.two_platform_layout(tmp_path / "oci", [BASE, TOP], [BASE])
     ref = push(f"oci:{layout}", registry[0], "test/multi:1", "--multi-arch", "all")
     runtime = Runtime(root)
     arm = runtime.import_stack("reg-arm", ref, platform="linux/arm64/v8", insecure=True)
