@@ -22,9 +22,12 @@ def test_host_processes_are_invisible(backend: str, state_root: Path) -> None:
 
 
 def test_only_loopback_and_it_is_up(backend: str, state_root: Path) -> None:
+    # busybox nc exits at the peer's EOF: the listener shuts its side at once (its stdin is /dev/null), so a
+    # client fed by a pipe may see that EOF before `echo` has written and send nothing (seen on docker). A
+    # file is readable at once, so the client sends before it reads. The listener is waited for: it prints.
     script = (
-        "ls /sys/class/net; nc -l -p 7777 & "
-        "for i in $(seq 100); do echo over-lo | nc 127.0.0.1 7777 2>/dev/null && break; sleep 0.05; done; wait"
+        "ls /sys/class/net; echo over-lo > /tmp/message; nc -l -p 7777 & "
+        "for i in $(seq 100); do nc 127.0.0.1 7777 </tmp/message 2>/dev/null && break; sleep 0.05; done; wait"
     )
     assert sh(backend, state_root, script).stdout == b"lo\nover-lo\n"
 

@@ -65,7 +65,12 @@ def test_host_processes_are_invisible(state_root: Path) -> None:
 
 
 def test_only_loopback_and_it_is_up(state_root: Path) -> None:
-    script = "ls /sys/class/net; (nc -l -p 7777 &); sleep 0.2; echo over-lo | nc 127.0.0.1 7777"
+    # As the conformance case: the client sends from a file (a pipe races the listener's EOF), and the
+    # listener is waited for.
+    script = (
+        "ls /sys/class/net; echo over-lo > /tmp/message; nc -l -p 7777 & "
+        "for i in $(seq 100); do nc 127.0.0.1 7777 </tmp/message 2>/dev/null && break; sleep 0.05; done; wait"
+    )
     result = sh(state_root, script)
     assert result.stdout == b"lo\nover-lo\n"
 

@@ -95,9 +95,11 @@ def test_the_etc_files_follow_the_network(state_root: Path) -> None:
 
 
 def test_low_ports_work_without_privileges(state_root: Path) -> None:
-    # The listener may take a while to start on a loaded host: the client tries until it is there.
-    client = "for i in $(seq 200); do echo ok | nc 127.0.0.1 80 2>/dev/null && echo bound && break; sleep 0.05; done"
-    result = sh(state_root, f"(nc -l -p 80 &); {client}")
+    # The listener may take a while to start on a loaded host: the client tries until it is there. It sends
+    # from a file (a pipe races the listener's EOF, see test_only_loopback_and_it_is_up); the listener is
+    # waited for, so its output comes before `bound`.
+    client = "for i in $(seq 200); do nc 127.0.0.1 80 </tmp/message 2>/dev/null && break; sleep 0.05; done"
+    result = sh(state_root, f"echo ok > /tmp/message; nc -l -p 80 & {client}; wait; echo bound")
     assert result.stdout == b"ok\nbound\n"
 
 
