@@ -4,9 +4,9 @@ SHELL := /bin/bash
 PYTHON := /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
-# `lxrun` started without site processing (~1 ms of every start; bin/lxrun sets its own path): pip writes
-# no flags into a script's first line, so they are added after each install.
-NO_SITE = sed -i '1s|^\(\#!.*python[0-9.]*\)$$|\1 -S|' $(BIN)/lxrun
+# `lxrun` and `lxrun-oci` started without site processing (~1-3 ms of every start; bin/lxrun sets its own
+# path): pip writes no flags into a script's first line, so they are added after each install.
+NO_SITE = sed -i '1s|^\(\#!.*python[0-9.]*\)$$|\1 -S|' $(BIN)/lxrun $(BIN)/lxrun-oci
 # lxc-dev and pkg-config build python-lxc; apparmor (which lxc only recommends) lets liblxc confine containers
 # where the kernel enforces AppArmor, as Debian's does (without it, LXC refuses to start them); docker.io (with
 # tini, its init) and curl run the private dockerd of `make test` (scripts/dockerd); skopeo and docker-registry

@@ -5,24 +5,35 @@ result = lxrun.run(lxrun.TaskSpec(stack="python3.11", argv=["python3", "-c", "pr
                                   limits=lxrun.Limits(memory=256 << 20), timeout=60))
 """
 
-from lxrun.errors import LxrunError, Unsupported
-from lxrun.net.spec import NetworkSpec, PortMapping
-from lxrun.result import Result
-from lxrun.runtime import Runtime, run
-from lxrun.spec import CAPTURE, Limits, Security, TaskSpec, Volume
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxrun.backends.base import TaskHandle
+    from lxrun.errors import LxrunError, Unsupported
+    from lxrun.net.spec import NetworkSpec, PortMapping
     from lxrun.pool import Pool
     from lxrun.recovery import Released
+    from lxrun.result import Result
+    from lxrun.runtime import Runtime, run
+    from lxrun.spec import CAPTURE, Limits, Security, TaskSpec, Volume
     from lxrun.stacks_api import Built, DiskUsage, LayerInfo, StackCost, StackDetails, StackSwitch, StackVersion
     from lxrun.store.gc import Collected
     from lxrun.tasks import GcReport, TaskInfo
 
-# What run's on_start gets and what Runtime's task and stack operations return, imported when first
-# named (PEP 562): `lxrun exec` imports this package on every start and needs none of them.
+# Every public name is imported when first named (PEP 562): each of lxrun's commands imports this package
+# on every start (`lxrun exec`, and lxrun-oci several times per container) and most need few of them.
 LAZY = {
+    "LxrunError": "lxrun.errors",
+    "Unsupported": "lxrun.errors",
+    "NetworkSpec": "lxrun.net.spec",
+    "PortMapping": "lxrun.net.spec",
+    "Result": "lxrun.result",
+    "Runtime": "lxrun.runtime",
+    "run": "lxrun.runtime",
+    "CAPTURE": "lxrun.spec",
+    "Limits": "lxrun.spec",
+    "Security": "lxrun.spec",
+    "TaskSpec": "lxrun.spec",
+    "Volume": "lxrun.spec",
     "TaskHandle": "lxrun.backends.base",
     "Pool": "lxrun.pool",
     "GcReport": "lxrun.tasks",

@@ -38,12 +38,28 @@ _encode = _json.make_encoder(None, unserializable, _json.encode_basestring_ascii
 _scan = _json.make_scanner(Context())  # type: ignore[arg-type]  # typeshed wants a scanner, C reads attributes
 
 
-def dumps(value: object, indent: int | None = None) -> str:
-    if indent is not None:
-        import json
+def dumps(value: object, indent: int | str | None = None) -> str:
+    if indent is None:
+        return "".join(_encode(value, 0))
+    return _indented(value, " " * indent if isinstance(indent, int) else indent, 0)
 
-        return json.dumps(value, indent=indent)
-    return "".join(_encode(value, 0))
+
+def _indented(value: object, indent: str, level: int) -> str:
+    """json.dumps(value, indent=indent)'s text for plain data (lxrun-oci's `state`, runc's layout); a key
+    that isn't a string (json converts those) goes to the json package."""
+    if isinstance(value, dict) and value:
+        if not all(isinstance(key, str) for key in value):
+            import json
+
+            return json.dumps(value, indent=indent)
+        items = [f"{_encode(key, 0)[0]}: {_indented(item, indent, level + 1)}" for key, item in value.items()]
+    elif isinstance(value, list | tuple) and value:
+        items = [_indented(item, indent, level + 1) for item in value]
+    else:
+        return "".join(_encode(value, 0))
+    inner, outer = "\n" + indent * (level + 1), "\n" + indent * level
+    opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+    return opening + inner + ("," + inner).join(items) + outer + closing
 
 
 def loads(text: str | bytes) -> Any:

@@ -204,7 +204,7 @@ def _list(layout: Layout, fmt: str, quiet: bool) -> None:
 
 
 def _print_json(value: Any) -> None:
-    import json
+    from lxrun import plainjson as json  # the json package's import is ~4 ms of each `state` an engine calls
 
     print(json.dumps(value, indent="  "))
 
@@ -216,10 +216,10 @@ def _spec(bundle: str) -> int:
     if os.path.exists(path):
         print(f"File {path} exists. Remove it first", file=sys.stderr)
         return 1
-    import json
+    from lxrun import plainjson as json
 
     with open(path, "w") as file:
-        json.dump(default_config(), file, indent="\t")
+        file.write(json.dumps(default_config(), indent="\t"))
     return 0
 
 

@@ -28,8 +28,21 @@ def test_the_same_text_and_values_as_json(value: object) -> None:
     assert plainjson.load(io.StringIO(text)) == value
 
 
-def test_indent_is_json_s() -> None:
-    assert plainjson.dumps({"a": [1]}, indent=1) == json.dumps({"a": [1]}, indent=1)
+NESTED = [
+    {},
+    [],
+    {"a": 1, "b": [1, 2, {"c": None, "d": 'é"x'}], "e": {}, "f": [], "g": (1, 2.5, True)},
+    [[], [{}], {"k": [[]]}],
+    {"ociVersion": "1.0.2", "id": "x", "pid": 7, "annotations": {"a": "b"}},
+    {1: "a key json turns into a string"},
+    "plain",
+]
+
+
+@pytest.mark.parametrize("value", NESTED)
+@pytest.mark.parametrize("indent", [1, "  ", "\t"])
+def test_indent_is_json_s(value: object, indent: int | str) -> None:
+    assert plainjson.dumps(value, indent=indent) == json.dumps(value, indent=indent)
 
 
 @pytest.mark.parametrize("bad", ["", "  ", "{", "[1,]", "1 2", '{"a": 1}x', "\ufeff{}", "nul", '"\x01"'])
