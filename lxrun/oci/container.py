@@ -360,7 +360,7 @@ def delete(layout: Layout, container_id: str, force: bool = False) -> None:
     """Release everything the container holds; a running one only with `force` (killed first)."""
     data = load_state(layout, container_id)
     current = status(layout, data)
-    if current == RUNNING and not force:
+    if current in (RUNNING, PAUSED) and not force:
         raise OciError("delete", f"cannot delete container {container_id} that is not stopped: {current}")
     release(layout, data)
     run_hooks(saved_hooks(data, "poststop"), oci_state(layout, data), "poststop", fatal=False)
