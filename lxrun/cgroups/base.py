@@ -7,7 +7,7 @@ import errno
 import os
 import time
 
-from lxrun.errors import SetupError
+from lxrun.errors import HostUnsupported, SetupError
 from lxrun.record import Record
 
 TYPE_CHECKING = False
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lxrun.spec import Limits
 
 
+FREEZE_TIMEOUT = 2.0  # seconds for every process to reach the freezer (a process in a D state may not)
 REMOVE_TIMEOUT = 2.0  # seconds to wait for a cgroup to become removable (processes still exiting)
 KILL_TIMEOUT = 5.0
 
@@ -118,6 +119,32 @@ class TaskCgroup:
         """Change limits from `made_with` (what the cgroup was created with) to `limits`; False, changing
         nothing, where they need other files (a limit set in one and not the other)."""
         return limits == made_with
+
+    def apply(self, limits: Limits) -> None:
+        """Write the files of the limits set in `limits` (an OCI `update`), the others left as they are;
+        SpecError naming the field where the task has no cgroup of its own for it."""
+        raise HostUnsupported("cgroup", "this host gives lxrun no cgroups to change", hint="run on cgroup v1 or v2")
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        """The memory limit (bytes) and the pids limit in force now; None: no limit."""
+        return None, None
+
+    def freezer(self) -> tuple[str, str] | None:
+        """The file that tells whether the cgroup is frozen, and what it reads then; None: no freezer."""
+        return None
+
+    def freeze(self, frozen: bool) -> None:
+        """Freeze (wait until every process is) or thaw every process in the cgroup."""
+        raise HostUnsupported("freeze", "this cgroup has no freezer", hint="mount the freezer controller (v1)")
+
+    def frozen(self) -> bool:
+        found = self.freezer()
+        if found is None:
+            return False
+        try:
+            return read_text(found[0]).strip() == found[1]
+        except FileNotFoundError:
+            return False
 
     def kill_all(self) -> None:
         """SIGKILL every process in the cgroup, descendants that left the task's session included."""
@@ -291,6 +318,23 @@ def make_dir(path: str) -> bool:
     except OSError as exc:
         raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from exc
     return True
+
+
+def wait_until(done: Callable[[], bool], step: str, path: str, timeout: float = FREEZE_TIMEOUT) -> None:
+    """Poll until `done()` (a cgroup file's state reached); SetupError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while not done():
+        if time.monotonic() > deadline:
+            raise SetupError(step, f"not reached in {timeout:g} s", path=path)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def read_limit(path: str) -> int | None:
+    """A limit file ("max", or v1's unlimited numbers past 2**62) as bytes or a count; None: no limit."""
+    value = read_int(path)
+    return value if value is not None and value < 2**62 else None
 
 
 def wait_until_empty(task: TaskCgroup, kill: Callable[[], None]) -> None:

@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxrun.spec import Limits
 
+# The Limits field(s) each controller's files stand for: what an error about that controller names.
+FIELDS_OF_CONTROLLER = {"memory": "memory", "cpu": "cpus/cpu_shares", "pids": "pids", "cpuset": "cpuset_cpus"}
 CPU_PERIOD_US = 100_000  # the period --cpus is a share of, as docker's
 MIN_CPU_QUOTA_US = 1000  # the kernel refuses a smaller quota
 

@@ -18,6 +18,7 @@ import time
 
 from lxrun import signals as signal
 from lxrun.cgroups.base import (
+    FREEZE_TIMEOUT,
     NO_USAGE,
     CgroupManager,
     CgroupView,
@@ -26,11 +27,13 @@ from lxrun.cgroups.base import (
     make_dir,
     read_int,
     read_keyed,
+    read_limit,
     read_text,
+    wait_until,
     wait_until_empty,
     write,
 )
-from lxrun.cgroups.limits import controller_of, v1_files
+from lxrun.cgroups.limits import FIELDS_OF_CONTROLLER, controller_of, v1_files
 from lxrun.errors import SetupError, SpecError
 
 TYPE_CHECKING = False
@@ -40,7 +43,6 @@ if TYPE_CHECKING:
 ALWAYS = ("memory", "cpuacct", "pids", "freezer", "devices")
 SHARED = ("cpu", "cpuset")  # joined in the shared leaf unless limited
 SHARED_LEAF = "shared"
-OPTIONS = {"memory": "memory", "cpu": "cpus/cpu_shares", "pids": "pids", "cpuset": "cpuset_cpus"}
 # The minimal /dev: null, zero, full, random, urandom, tty, ptmx and the pts it opens.
 ALLOWED_DEVICES = (
     "c 1:3 rwm",
@@ -52,7 +54,6 @@ ALLOWED_DEVICES = (
     "c 5:2 rwm",
     "c 136:* rwm",
 )
-FREEZE_TIMEOUT = 2.0
 
 
 class V1TaskCgroup(TaskCgroup):
@@ -119,6 +120,52 @@ class V1TaskCgroup(TaskCgroup):
             if files[file] != old[file]:
                 write(f"{self.dirs[controller_of(file)]}/{file}", files[file])
         return True
+
+    def apply(self, limits: Limits) -> None:
+        memory = self.dirs.get("memory")
+        swap = memory is not None and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        files = v1_files(limits, swap)
+        for file in files:
+            if controller_of(file) not in self.dirs:
+                raise SpecError(
+                    FIELDS_OF_CONTROLLER[controller_of(file)],
+                    f"the task has no {controller_of(file)} cgroup of its own to change (made without that limit)",
+                    hint="give the limit when the task is created",
+                )
+        order = list(files)
+        current = read_int(f"{memory}/memory.limit_in_bytes") if memory else None
+        if limits.memory is not None and current is not None and limits.memory > current:
+            order.sort(key=lambda file: file != "memory.memsw.limit_in_bytes")  # raising: memsw >= memory at every step
+        for file in order:
+            write(f"{self.dirs[controller_of(file)]}/{file}", files[file])
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        memory, pids = self.dirs.get("memory"), self.dirs.get("pids")
+        return (
+            read_limit(f"{memory}/memory.limit_in_bytes") if memory else None,
+            read_limit(f"{pids}/pids.max") if pids else None,
+        )
+
+    def freezer(self) -> tuple[str, str] | None:
+        freezer = self.dirs.get("freezer")
+        return None if freezer is None else (f"{freezer}/freezer.state", "FROZEN")
+
+    def freeze(self, frozen: bool) -> None:
+        found = self.freezer()
+        if found is None:
+            super().freeze(frozen)
+            return
+        state_file, word = found
+        if not frozen:
+            write(state_file, "THAWED")
+            return
+        # FREEZING until every process has stopped: wait for FROZEN, as runc; thawed again if never.
+        write(state_file, word)
+        try:
+            wait_until(lambda: read_text(state_file).strip() == word, "freeze", state_file)
+        except SetupError:
+            write(state_file, "THAWED")
+            raise
 
     def kill_all(self) -> None:
         freezer = self.dirs.get("freezer")
@@ -225,7 +272,9 @@ class V1Manager(CgroupManager):
         wanted = [c for c in ALWAYS if c in self.mounts]
         for needed in dict.fromkeys(controller_of(file) for file in files):
             if needed not in self.mounts:
-                raise SpecError(OPTIONS[needed], f"needs the {needed} cgroup controller, which this host lacks")
+                raise SpecError(
+                    FIELDS_OF_CONTROLLER[needed], f"needs the {needed} cgroup controller, which this host lacks"
+                )
             if needed not in wanted:
                 wanted.append(needed)
         if parent is not None:

@@ -22,11 +22,13 @@ from lxrun.cgroups.base import (
     make_dir,
     read_int,
     read_keyed,
+    read_limit,
     read_text,
+    wait_until,
     wait_until_empty,
     write,
 )
-from lxrun.cgroups.limits import controller_of, v2_files
+from lxrun.cgroups.limits import FIELDS_OF_CONTROLLER, controller_of, v2_files
 from lxrun.errors import HostUnsupported, SetupError, SpecError
 
 TYPE_CHECKING = False
@@ -76,6 +78,38 @@ class V2TaskCgroup(TaskCgroup):
             if value != old[file]:
                 write(f"{self.path}/{file}", value)
         return True
+
+    def apply(self, limits: Limits) -> None:
+        files = v2_files(limits, os.path.exists(f"{self.path}/memory.swap.max"))
+        enabled = set(read_text(f"{os.path.dirname(self.path)}/cgroup.subtree_control").split())
+        for file in files:
+            if controller_of(file) not in enabled:
+                raise SpecError(
+                    FIELDS_OF_CONTROLLER[controller_of(file)],
+                    f"the {controller_of(file)} controller is not enabled for this task's cgroup",
+                    hint="give the limit when the task is created",
+                )
+        for file, value in files.items():
+            write(f"{self.path}/{file}", value)
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        return read_limit(f"{self.path}/memory.max"), read_limit(f"{self.path}/pids.max")
+
+    def freezer(self) -> tuple[str, str] | None:
+        return (f"{self.path}/cgroup.freeze", "1") if os.path.exists(f"{self.path}/cgroup.freeze") else None
+
+    def freeze(self, frozen: bool) -> None:
+        if self.freezer() is None:
+            super().freeze(frozen)
+            return
+        write(f"{self.path}/cgroup.freeze", "1" if frozen else "0")
+        if frozen:  # cgroup.events says frozen 1 once every process has stopped
+            events = f"{self.path}/cgroup.events"
+            try:
+                wait_until(lambda: read_keyed(events).get("frozen") == 1, "freeze", events)
+            except SetupError:
+                write(f"{self.path}/cgroup.freeze", "0")
+                raise
 
     def kill_all(self) -> None:
         if os.path.exists(f"{self.path}/cgroup.kill"):

@@ -31,6 +31,17 @@ VERBS: dict[str, tuple[OptionTable, int]] = {  # verb -> (options, positionals i
     "list": ({"--format": True, "-f": "--format", "--quiet": False, "-q": "--quiet"}, 0),
     "spec": ({"--bundle": True, "-b": "--bundle", "--rootless": False}, 0),
     "features": ({}, 0),
+    "pause": ({}, 1),
+    "resume": ({}, 1),
+    "ps": ({"--format": True, "-f": "--format"}, -1),  # id, then ps's own options
+    "events": ({"--stats": False, "--interval": True}, 1),
+    "update": (
+        {"--resources": True, "-r": "--resources", "--memory": True, "--memory-swap": True,
+         "--memory-reservation": True, "--cpu-period": True, "--cpu-quota": True, "--cpu-share": True,
+         "--cpu-shares": "--cpu-share", "--cpu-rt-period": True, "--cpu-rt-runtime": True, "--cpu-burst": True,
+         "--cpuset-cpus": True, "--cpuset-mems": True, "--pids-limit": True, "--blkio-weight": True},
+        1,
+    ),
     "exec": (
         {"--process": True, "-p": "--process", "--tty": False, "-t": "--tty", "--detach": False, "-d": "--detach",
          "--console-socket": True, "--pid-file": True, "--env": True, "-e": "--env", "--cwd": True, "--user": True,

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 VERSION = "0.1.0"
 DEFAULT_ROOT = "/run/lxrun-oci"
 USAGE = """usage: lxrun-oci [--root DIR] [--log FILE] [--log-format text|json] [--debug] [--systemd-cgroup] COMMAND
-commands (runc's): create, start, state, kill, delete, run, exec, list, spec, features; --version"""
+commands (runc's): create, start, state, kill, delete, run, exec, list, spec, features, pause, resume,
+update, ps, events; --version"""
 
 
 class Log:
@@ -135,7 +136,60 @@ def _run(args: Args) -> int:
         return _foreground(layout, args)
     elif verb == "exec":
         return _exec(layout, args)
+    elif verb in ("pause", "resume", "update", "ps", "events"):
+        _control(layout, args)
     return 0
+
+
+def _control(layout: Layout, args: Args) -> None:
+    """The verbs on a running container's cgroup (lxrun/oci/control.py)."""
+    import json
+
+    from lxrun.errors import SpecError
+    from lxrun.oci import control
+
+    container_id = args.positionals[0]
+    if args.verb == "pause":
+        control.pause(layout, container_id)
+    elif args.verb == "resume":
+        control.resume(layout, container_id)
+    elif args.verb == "update":
+        control.update(layout, container_id, _resources(args) if args.option("--resources") else
+                       control.resources_from_options(args.options))  # fmt: skip
+    elif args.verb == "ps":
+        pids = control.processes(layout, container_id)
+        fmt = args.option("--format", "table")
+        if fmt == "json":
+            print(json.dumps(pids))
+        elif fmt == "table":
+            print(control.ps_table(pids, args.positionals[1:]), end="")
+        else:
+            raise SpecError("--format", "invalid format option", hint="table or json")
+    elif args.verb == "events":
+        interval = None if args.switch("--stats") else control.parse_interval(args.option("--interval", "5s") or "5s")
+
+        def emit(event: dict[str, Any]) -> None:
+            print(json.dumps(event, separators=(",", ":")), flush=True)
+
+        control.events(layout, container_id, interval, emit)
+
+
+def _resources(args: Args) -> Any:
+    """update's --resources FILE ("-": stdin, as docker sends it), parsed; runc then ignores the flags."""
+    import json
+
+    from lxrun.errors import SpecError
+
+    path = args.option("--resources") or "-"
+    try:
+        if path == "-":
+            return json.load(sys.stdin)
+        with open(path) as file:
+            return json.load(file)
+    except OSError as exc:
+        raise SpecError("--resources", exc.strerror or str(exc), path=path) from exc
+    except ValueError as exc:
+        raise SpecError("--resources", f"is not JSON: {exc}", path=path) from exc
 
 
 def _foreground(layout: Layout, args: Args) -> int:

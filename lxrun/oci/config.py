@@ -159,7 +159,7 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             caps=capabilities(config),
             seccomp=SECCOMP_DEFAULT if _get(config, "linux.seccomp", dict) else SECCOMP_UNCONFINED,
             user=(uid, gid),
-            limits=_limits(_get(config, "linux.resources", dict, {})),
+            limits=resource_limits(_get(config, "linux.resources", dict, {})),
             cgroup_parent=_cgroup_parent(_get(config, "linux.cgroupsPath", str)),
             volumes=volumes,
             binds=binds,
@@ -233,7 +233,8 @@ def capabilities(config: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(caps)
 
 
-def _limits(resources: Mapping[str, Any]) -> Limits:
+def resource_limits(resources: Mapping[str, Any]) -> Limits:
+    """linux.resources as Limits (create's, and update's: a limit left None there is left as it is)."""
     memory = _get(resources, "memory.limit", int)
     quota, period = _get(resources, "cpu.quota", int), _get(resources, "cpu.period", int)
     cpus = quota / (period or 100_000) if quota is not None and quota > 0 else None

@@ -33,10 +33,11 @@ if TYPE_CHECKING:
     from lxrun.sandbox import helper
 
 OCI_VERSION = "1.0.2"
-CREATED, RUNNING, STOPPED = "created", "running", "stopped"
+CREATED, RUNNING, STOPPED, PAUSED = "created", "running", "stopped", "paused"
 # runc's id rule, without `re`: its import is a millisecond of each of the engine's several calls.
 ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 FIFO = "exec.fifo"
+PAUSED_MARK = "paused"  # pause's note: the freezer file to read and what it reads when frozen (control.py)
 
 
 class OciError(LxrunError):
@@ -75,7 +76,21 @@ def _pid_alive(pid: int, start: int | None) -> bool:
 def status(layout: Layout, data: dict[str, Any]) -> str:
     if not _pid_alive(data["pid"], data.get("pid_start")):
         return STOPPED
-    return CREATED if os.path.exists(f"{container_dir(layout, data['id'])}/{FIFO}") else RUNNING
+    directory = container_dir(layout, data["id"])
+    if _frozen(directory):
+        return PAUSED
+    return CREATED if os.path.exists(f"{directory}/{FIFO}") else RUNNING
+
+
+def _frozen(directory: str) -> bool:
+    """The freezer file pause noted says frozen (read, not trusted: a thaw from elsewhere counts)."""
+    try:
+        with open(f"{directory}/{PAUSED_MARK}") as note:
+            path, word = note.read().split("\n", 1)
+        with open(path) as freezer:
+            return freezer.read().strip() == word
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def oci_state(layout: Layout, data: dict[str, Any]) -> dict[str, Any]:
@@ -322,15 +337,19 @@ def _await_exec(fifo: str, pid: int) -> bytes:
 
 def kill(layout: Layout, container_id: str, sig: int, all_processes: bool = False) -> None:
     data = load_state(layout, container_id)
-    if status(layout, data) == STOPPED:
+    current = status(layout, data)
+    if current == STOPPED:
         raise OciError("kill", "container not running", path=container_id)
-    if all_processes:
-        cgroup = container_cgroup(layout, data)
-        if cgroup is not None:
-            cgroup.signal_all(sig)
-            return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(data["pid"], sig)
+    cgroup = container_cgroup(layout, data) if all_processes else None
+    if cgroup is not None:
+        cgroup.signal_all(sig)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(data["pid"], sig)
+    if sig == signal.SIGKILL and current == PAUSED:
+        from lxrun.oci.control import thaw
+
+        thaw(layout, data)  # a frozen process dies only once thawed, as runc's kill
 
 
 def container_cgroup(layout: Layout, data: dict[str, Any]) -> Any:
@@ -344,7 +363,7 @@ def delete(layout: Layout, container_id: str, force: bool = False) -> None:
     """Release everything the container holds; a running one only with `force` (killed first)."""
     data = load_state(layout, container_id)
     current = status(layout, data)
-    if current == RUNNING and not force:
+    if current in (RUNNING, PAUSED) and not force:
         raise OciError("delete", f"cannot delete container {container_id} that is not stopped: {current}")
     release(layout, data)
     run_hooks(saved_hooks(data, "poststop"), oci_state(layout, data), "poststop", fatal=False)

@@ -302,3 +302,169 @@ def test_a_reader_that_goes_away_gets_one_line_not_a_traceback() -> None:
     done = subprocess.run([*oci_command(), "features"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=30)
     os.close(write)
     assert (done.returncode, done.stderr) == (1, "lxrun-oci: write to stdout: the reader went away\n")
+
+
+def frozen(pid: int) -> bool:
+    """The kernel's word on whether `pid`'s cgroup is frozen: its v1 freezer's state, else its cgroup2
+    cgroup.events (a pure v2 host)."""
+    lines = [line.split(":", 2) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+    for _, controllers, path in lines:
+        if "freezer" in controllers.split(","):
+            return Path(f"/sys/fs/cgroup/freezer{path}/freezer.state").read_text().strip() == "FROZEN"
+    path = next(path for _, controllers, path in lines if not controllers)
+    return "frozen 1" in Path(f"/sys/fs/cgroup{path}/cgroup.events").read_text().splitlines()
+
+
+def started(runtime: list[str], bundle: Path, args: list[str], **changes: Any) -> list[int]:
+    """A container c1 running `args`, its cgroup mounted at /sys/fs/cgroup; the pids `ps` lists for it."""
+    configure(bundle, args, process__env=["PATH=/bin"], **changes)
+    config = json.loads((bundle / "config.json").read_text())
+    config["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                             "options": ["nosuid", "noexec", "nodev", "ro"]})  # fmt: skip
+    (bundle / "config.json").write_text(json.dumps(config))
+    oci(runtime, "create", "--bundle", str(bundle), "c1", check=True)
+    oci(runtime, "start", "c1", check=True)
+
+    def listed() -> list[int]:
+        return list(json.loads(oci(runtime, "ps", "--format", "json", "c1", check=True).stdout))
+
+    assert wait_for(lambda: len(listed()) >= 2)  # both sleeps (and lxrun's init)
+    pids = listed()
+    return pids
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_pause_freezes_every_process_and_resume_thaws_them(
+    runtime: list[str], bundle: Path, leaves_nothing: None
+) -> None:
+    try:
+        pids = started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"])
+        assert state(runtime, "c1")["pid"] in pids
+        assert not any(frozen(pid) for pid in pids)
+        assert oci(runtime, "pause", "c1").returncode == 0
+        assert state(runtime, "c1")["status"] == "paused"
+        assert all(frozen(pid) for pid in pids)
+        refused = oci(runtime, "delete", "c1")
+        assert refused.returncode == 1 and "paused" in refused.stderr
+        assert oci(runtime, "resume", "c1").returncode == 0
+        assert state(runtime, "c1")["status"] == "running"
+        assert not any(frozen(pid) for pid in pids)
+        again = oci(runtime, "resume", "c1")
+        assert again.returncode == 1 and "container not paused" in again.stderr
+        assert oci(runtime, "pause", "c1").returncode == 0
+        assert oci(runtime, "kill", "c1", "KILL").returncode == 0  # thawed to die, as runc's
+        assert wait_for(lambda: state(runtime, "c1")["status"] == "stopped")
+        stopped = oci(runtime, "pause", "c1")
+        assert stopped.returncode == 1 and "container not running" in stopped.stderr
+        assert oci(runtime, "delete", "c1").returncode == 0
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_delete_force_of_a_paused_container(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    try:
+        pids = started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"])
+        assert oci(runtime, "pause", "c1").returncode == 0
+        assert all(frozen(pid) for pid in pids)
+        assert oci(runtime, "delete", "--force", "c1").returncode == 0
+        assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids))
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_ps_lists_the_containers_processes(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    try:
+        pids = started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"])
+        assert all(Path(f"/proc/{pid}/ns/pid").readlink() == Path(f"/proc/{pids[0]}/ns/pid").readlink() for pid in pids)
+        table = oci(runtime, "ps", "c1", check=True).stdout.splitlines()
+        column = table[0].split().index("PID")
+        assert sorted(int(line.split()[column]) for line in table[1:]) == sorted(pids)
+        assert sum("sleep 100" in line for line in table) == 2
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+def cgroup_file_inside(runtime: list[str], v1: str, v2: str) -> str:
+    """A file of the container's cgroup as it reads it: at its v1 path, else its cgroup2 one."""
+    script = f"cat /sys/fs/cgroup/{v1} 2>/dev/null || cat /sys/fs/cgroup/{v2}"
+    done = oci(runtime, "exec", "c1", "sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def memory_limit_inside(runtime: list[str]) -> str:
+    return cgroup_file_inside(runtime, "memory/memory.limit_in_bytes", "memory.max")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_update_memory_is_seen_inside(runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None) -> None:
+    try:
+        started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"],
+                linux__resources={"memory": {"limit": 128 << 20}})  # fmt: skip
+        assert memory_limit_inside(runtime) == str(128 << 20)
+        done = oci(runtime, "update", "--memory", "64m", "--memory-swap", "64m", "c1")
+        assert done.returncode == 0, done.stderr
+        assert memory_limit_inside(runtime) == str(64 << 20)
+        # What docker sends on its stdin for `docker update --memory 96m --memory-swap 96m`: zeros are unchanged.
+        resources = {"memory": {"limit": 96 << 20, "swap": 96 << 20},
+                     "cpu": {"cpus": "", "mems": "", "period": 0, "quota": 0, "realtimePeriod": 0,
+                             "realtimeRuntime": 0}}  # fmt: skip
+        (tmp_path / "resources.json").write_text(json.dumps(resources))
+        done = oci(runtime, "update", "--resources", str(tmp_path / "resources.json"), "c1")
+        assert done.returncode == 0, done.stderr
+        assert memory_limit_inside(runtime) == str(96 << 20)
+        done = oci(runtime, "update", "--pids-limit", "40", "c1")
+        assert done.returncode == 0, done.stderr
+        assert cgroup_file_inside(runtime, "pids/pids.max", "pids.max") == "40"
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+def test_update_names_a_field_it_cannot_apply(
+    bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
+) -> None:
+    runtime = [*oci_command(), "--root", str(tmp_path / "oci-root")]
+    try:
+        started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"])
+        refused = oci(runtime, "update", "--blkio-weight", "300", "c1")
+        assert refused.returncode == 1 and "linux.resources.blockIO.weight" in refused.stderr
+        refused = oci(runtime, "update", "--memory", "1k", "c1")
+        assert refused.returncode == 1 and "linux.resources.memory.limit" in refused.stderr
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_events_stats_gives_numbers(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    try:
+        pids = started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"],
+                       linux__resources={"memory": {"limit": 64 << 20}, "pids": {"limit": 30}})  # fmt: skip
+        lines = oci(runtime, "events", "--stats", "c1", check=True).stdout.splitlines()
+        assert len(lines) == 1
+        event = json.loads(lines[0])
+        assert (event["type"], event["id"]) == ("stats", "c1")
+        data = event["data"]
+        assert data["memory"]["usage"]["limit"] == 64 << 20 and data["memory"]["usage"]["usage"] > 0
+        assert data["pids"] == {"current": len(pids), "limit": 30}
+        usage = data["cpu"]["usage"]
+        assert usage.get("total", 0) >= usage["user"] >= 0 and usage["kernel"] >= 0
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+def test_events_streams_until_the_container_stops(
+    bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
+) -> None:
+    runtime = [*oci_command(), "--root", str(tmp_path / "oci-root")]
+    try:
+        started(runtime, bundle, ["sh", "-c", "sleep 100 & sleep 100"])
+        stream = subprocess.Popen([*runtime, "events", "--interval", "100ms", "c1"], stdout=subprocess.PIPE, text=True)
+        assert stream.stdout is not None
+        first = json.loads(stream.stdout.readline())
+        assert (first["type"], first["id"]) == ("stats", "c1") and first["data"]["pids"]["current"] >= 2
+        oci(runtime, "kill", "c1", "KILL", check=True)
+        assert stream.wait(timeout=30) == 0
+    finally:
+        oci(runtime, "delete", "--force", "c1")

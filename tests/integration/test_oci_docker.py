@@ -234,3 +234,33 @@ def test_a_bridge_network_through_dockers_hook(runtime: str, image: str, bridge_
     done = docker("run", "--rm", "--runtime", runtime, "--network", bridge_network, "--ip", "10.213.7.9", image,
                   "sh", "-c", "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'", check=False)  # fmt: skip
     assert (done.returncode, done.stdout) == (0, "inet 10.213.7.9/24\n"), done.stderr
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_docker_pause_unpause_update_and_top(runtime: str, image: str, leaves_nothing: None) -> None:
+    """docker pause/unpause (runc pause/resume), docker update (runc update -r -, the resources on stdin),
+    docker top (runc ps --format json, then docker's own ps)."""
+    from tests.integration.test_oci import frozen
+
+    name = f"verbs-{runtime}"
+    docker("run", "-d", "--name", name, "--runtime", runtime, "--network", "none", "--memory", "64m", image,
+           "sh", "-c", "sleep 100 & sleep 100")  # fmt: skip
+    try:
+        pid = int(docker("inspect", "--format", "{{.State.Pid}}", name).stdout)
+        docker("pause", name)
+        assert docker("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "paused"
+        assert frozen(pid)
+        docker("unpause", name)
+        assert docker("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "running"
+        assert not frozen(pid)
+        docker("update", "--memory", "96m", "--memory-swap", "96m", name)
+        limit = docker("exec", name, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
+                       " || cat /sys/fs/cgroup/memory.max").stdout  # fmt: skip
+        assert limit == f"{96 << 20}\n"
+        top = docker("top", name).stdout.splitlines()
+        assert "PID" in top[0].split() and sum("sleep 100" in line for line in top[1:]) == 2
+        docker("pause", name)
+        docker("rm", "-f", name)  # a paused container is killed and removed too
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    finally:
+        docker("rm", "-f", name, check=False)
