@@ -215,8 +215,10 @@ def _foreground(layout: Layout, args: Args) -> int:
             signal.signal(sig, lambda number, _: created.process.send_signal(number))  # as runc run passes them on
         container.start(layout, container_id)
         code = container.wait_status_code(created.process.reap())
-        hooks = container.saved_hooks(created.state, "poststop")
-        container.run_hooks(hooks, container.oci_state(layout, created.state), "poststop", fatal=False)
+        from lxrun.oci.hooks import run_hooks, saved_hooks
+
+        hooks = saved_hooks(created.state, "poststop")
+        run_hooks(hooks, container.oci_state(layout, created.state), "poststop", fatal=False)
     return code
 
 

@@ -14,6 +14,7 @@ import os
 from lxrun import plainjson as json
 from lxrun.errors import SpecError
 from lxrun.net.spec import HOST, NONE, NetworkSpec
+from lxrun.oci.hooks import Hook
 from lxrun.plan import PlannedVolume
 from lxrun.record import Record
 from lxrun.sandbox import mounts
@@ -66,17 +67,6 @@ IGNORED = (
     "linux.sysctl",
     "linux.rootfsPropagation",
 )
-
-
-class Hook(Record):
-    __slots__ = ("args", "env", "path", "timeout")
-    path: str
-    args: tuple[str, ...]
-    env: tuple[str, ...]
-    timeout: float | None
-
-    def __init__(self, path: str, args: tuple[str, ...], env: tuple[str, ...], timeout: float | None) -> None:
-        super().__init__(path=path, args=args, env=env, timeout=timeout)
 
 
 class Bundle(Record):

@@ -21,15 +21,15 @@ import time
 from lxrun import plainjson as json
 from lxrun import signals as signal
 from lxrun.errors import ChildSetupError, LxrunError, SpecError, host_errors
+from lxrun.oci.hooks import run_hooks, saved_hooks
 from lxrun.state import new_record, read_record, runner_start, task_cgroup_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from typing import Any
 
     from lxrun.layout import Layout
-    from lxrun.oci.config import Bundle, Hook
+    from lxrun.oci.config import Bundle
     from lxrun.sandbox import helper
 
 OCI_VERSION = "1.0.2"
@@ -394,43 +394,6 @@ def list_states(layout: Layout) -> list[dict[str, Any]]:
     return states
 
 
-def saved_hooks(data: dict[str, Any], kind: str) -> list[Hook]:
-    """The hooks of `kind` create saved in the container's state."""
-    from lxrun.oci.config import Hook
-
-    return [Hook(**hook) for hook in data.get("hooks", {}).get(kind, ())]
-
-
-def run_hooks(hooks: Sequence[Hook], state: dict[str, Any], kind: str, fatal: bool = True) -> None:
-    """Each hook with the container's state on its stdin (runtime-spec); a failing one fails the verb
-    (create, start), except poststart and poststop, whose failures are only logged."""
-    if not hooks:
-        return
-    import subprocess
-    import sys
-
-    payload = json.dumps(state).encode()
-    for hook in hooks:
-        try:
-            done = subprocess.run(
-                hook.args,
-                executable=hook.path,
-                input=payload,
-                env=dict(entry.partition("=")[::2] for entry in hook.env),
-                capture_output=True,
-                timeout=hook.timeout,
-                check=False,
-            )
-            failure = f"exit status {done.returncode}: {done.stderr.decode(errors='replace').strip()}"
-            failed = done.returncode != 0
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            failure, failed = str(exc), True
-        if failed and fatal:
-            raise OciError(f"{kind} hook", failure, path=hook.path)
-        if failed:
-            print(f"{kind} hook {hook.path}: {failure}", file=sys.stderr)
-
-
 def _write_atomically(path: str, text: str) -> None:
     staged = f"{path}.{os.getpid()}.tmp"
     with host_errors("write", path=path):
@@ -440,9 +403,12 @@ def _write_atomically(path: str, text: str) -> None:
 
 
 def _remove_dir(directory: str) -> None:
-    import shutil
-
-    shutil.rmtree(directory, ignore_errors=True)
+    """The container's directory holds files only (state.json, the FIFO, pause's note): no shutil import."""
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(directory):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{directory}/{name}")
+        os.rmdir(directory)
 
 
 def wait_status_code(status_value: int) -> int:

@@ -3,6 +3,7 @@ backend refuses up front (Unsupported, before anything is made): no root, no ker
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -75,8 +76,8 @@ def test_promote_and_rm_name_one_version() -> None:
 
 
 def test_the_api_types_are_exported_lazily() -> None:
-    for name in lxrun.LAZY:
-        assert name in lxrun.__all__ and getattr(lxrun, name).__name__ == name
+    for name, module in lxrun.LAZY.items():
+        assert name in lxrun.__all__ and getattr(lxrun, name) is getattr(importlib.import_module(module), name)
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         lxrun.nothing_here  # noqa: B018
     probe = (
