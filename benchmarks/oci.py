@@ -94,9 +94,20 @@ def main() -> None:
     if os.environ.get("DOCKER_HOST"):
         subprocess.run(["docker", "rmi", "-f", IMAGE], capture_output=True)
     summaries = {case.name: case.summary() for case in cases}
-    rows = [(name, f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}") for name, s in summaries.items()]
-    print(table(rows, ("engine and runtime", "p50 ms", "p99 ms")))
+    p50 = {name: float(summary["p50_ms"]) for name, summary in summaries.items()}
+    rows = [
+        (name, f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", ratio_to_runc(name, p50)) for name, s in summaries.items()
+    ]
+    print(table(rows, ("engine and runtime", "p50 ms", "p99 ms", "lxrun / runc (p50)")))
     write_json("oci", {"machine": machine(), "rounds": args.rounds, "cases": summaries})
+
+
+def ratio_to_runc(name: str, p50: dict[str, float]) -> str:
+    """An lxrun row's p50 over the same engine's runc row, measured in this run ("" for other rows)."""
+    reference = p50.get(name.replace("--runtime lxrun", "--runtime runc"))
+    if "--runtime lxrun" not in name or reference is None:
+        return ""
+    return f"{p50[name] / reference:.2f}x"
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def oci_command() -> list[str]:
     return [str(beside)] if beside.exists() else [sys.executable, str(REPO / "bin" / "lxrun-oci")]
 
 
-RUNTIMES = ["lxrun", "runc"]
+# lxrun-oci also runs in the pure cgroup-v2 guest (make test-v2), which has no runc.
+RUNTIMES = [pytest.param("lxrun", marks=pytest.mark.v2), "runc"]
 
 
 @pytest.fixture
@@ -211,6 +212,7 @@ def test_hooks_get_the_state_on_stdin(runtime: list[str], bundle: Path, tmp_path
     assert first["id"] == "c1" and first["status"] == "creating" and first["pid"] > 0
 
 
+@pytest.mark.v2
 def test_unsupported_config_names_the_field(bundle: Path, tmp_path: Path, native_ready: None) -> None:
     runtime = [*oci_command(), "--root", str(tmp_path / "oci-root"), "--log", str(tmp_path / "log")]
     config = configure(bundle, ["true"])
@@ -223,6 +225,7 @@ def test_unsupported_config_names_the_field(bundle: Path, tmp_path: Path, native
     assert oci(runtime, "state", "c1").returncode == 1
 
 
+@pytest.mark.v2
 def test_gc_releases_a_container_whose_engine_died(bundle: Path, tmp_path: Path, native_ready: None) -> None:
     root = tmp_path / "oci-root"
     configure(bundle, ["sleep", "100"])
@@ -422,6 +425,7 @@ def test_update_memory_is_seen_inside(runtime: list[str], bundle: Path, tmp_path
         oci(runtime, "delete", "--force", "c1")
 
 
+@pytest.mark.v2
 def test_update_names_a_field_it_cannot_apply(
     bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
 ) -> None:
@@ -454,6 +458,7 @@ def test_events_stats_gives_numbers(runtime: list[str], bundle: Path, leaves_not
         oci(runtime, "delete", "--force", "c1")
 
 
+@pytest.mark.v2
 def test_events_streams_until_the_container_stops(
     bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
 ) -> None:
