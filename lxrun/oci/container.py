@@ -15,6 +15,7 @@ subreaper inherits it, as runc's init.
 from __future__ import annotations
 
 import contextlib
+import errno as errno_codes
 import os
 import time
 
@@ -195,8 +196,6 @@ def _create(
     )
     # A callback, not a generator's context: a detached container's record must outlive this process.
     resources.callback(record.remove)
-    if bundle.terminal:
-        stdio = terminal(console_socket, resources)
     composer = Composer(layout)
     if plan.cgroup_parent is not None and not composer.cgroups.make_parent(plan.cgroup_parent):
         plan = plan.replace(cgroup_parent=None)  # a manager that can't make it: lxrun's own parent (docs/oci.md)
@@ -212,6 +211,8 @@ def _create(
         theirs.close()
         os.close(devnull)
     record.running_as(sandbox.process.pid)
+    if bundle.terminal:  # from the container's devpts, so the sandbox comes first
+        stdio = terminal(console_socket, resources, sandbox.process.pid, plan.user[0])
     fifo = f"{directory}/{FIFO}"
     message = helper.task_message(plan.argv, plan.env)
     if message is None:
@@ -250,15 +251,36 @@ def _start_of(pid: int) -> int | None:
     return process_start(pid)
 
 
-def terminal(console_socket: str | None, resources: contextlib.ExitStack) -> tuple[int, int, int]:
-    """A pty for the container: its master to the engine over `console_socket` (SCM_RIGHTS, as runc)."""
+# Linux's <asm-generic/ioctls.h>: unlock a pty's replica; open it from its master (no path looked up).
+TIOCSPTLCK, TIOCGPTPEER = 0x40045431, 0x5441
+
+
+def terminal(console_socket: str | None, resources: contextlib.ExitStack, pid: int, uid: int) -> tuple[int, int, int]:
+    """A pty of the container's own devpts (its /dev/pts/N, as runc's: `tty` names it inside), opened
+    through its pid 1's root, owned by the process's user and devpts's tty group (as runc's); its master
+    goes to the engine over `console_socket` (SCM_RIGHTS, as runc)."""
     if console_socket is None:
         raise SpecError("process.terminal", "needs --console-socket", hint="give the engine's console socket")
     import array
+    import fcntl
     import socket
+    import stat
+    import struct
 
-    master, replica = os.openpty()
-    resources.callback(os.close, replica)
+    ptmx = f"/proc/{pid}/root/dev/pts/ptmx"
+    with host_errors("container pty", path=ptmx):
+        master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            device = os.fstat(master)
+            if not stat.S_ISCHR(device.st_mode) or (os.major(device.st_rdev), os.minor(device.st_rdev)) != (5, 2):
+                raise OSError(errno_codes.ENOTTY, "not the container's devpts ptmx")
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+            replica = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+            resources.callback(os.close, replica)
+            os.fchown(replica, uid, -1)
+        except BaseException:
+            os.close(master)
+            raise
     try:
         with host_errors("console socket", path=console_socket), socket.socket(socket.AF_UNIX) as conn:
             conn.connect(console_socket)
@@ -292,10 +314,8 @@ def exec_failure(verb: str, record: bytes) -> LxrunError:
 
     error = helper.init_error(record, {})
     if isinstance(error, ChildSetupError) and error.errno is not None:
-        import errno
-
         argv0 = error.path or ""
-        if error.errno == errno.ENOENT:
+        if error.errno == errno_codes.ENOENT:
             reason = f'exec: "{argv0}": executable file not found in $PATH'
         else:
             reason = f'exec: "{argv0}": {os.strerror(error.errno).lower()}'

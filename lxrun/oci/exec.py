@@ -10,7 +10,9 @@ engine's subreaper inherits it, as with runc); else it waits and exits with its 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import termios  # here, not in the child: after setns into the container's mounts the host's stdlib is gone
 
 from lxrun import plainjson as json
 from lxrun.errors import SpecError, host_errors
@@ -80,8 +82,9 @@ def exec_process(
     user = process.get("user") or {}
     caps = capabilities({"process": process}) if process.get("capabilities") else frozenset(data.get("caps", ()))
     seccomp = Composer(layout).seccomp.filter_for(data.get("seccomp", "default"), caps)
-    stdio = terminal(console_socket, resources) if process.get("terminal") else (0, 1, 2)
     pid = data["pid"]
+    uid = int(user.get("uid", 0))
+    stdio = terminal(console_socket, resources, pid, uid) if process.get("terminal") else (0, 1, 2)
     with host_errors("enter container", path=f"/proc/{pid}/ns"):
         namespaces = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), name) for name in NAMESPACES]
         cgroup = container_cgroup(layout, data)
@@ -131,9 +134,6 @@ def _child(
                 os.dup2(fd, target)
         os.setsid()
         if process.get("terminal"):
-            import fcntl
-            import termios
-
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
         groups = group_ids(user.get("additionalGids") or [])

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import require
 
 IMAGE = "lxrun-oci-test:busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "id", "pwd", "touch", "true", "ls", "hostname", "ip")
+APPLETS = ("sh", "echo", "cat", "sleep", "id", "pwd", "touch", "true", "ls", "hostname", "ip", "tty", "stat")
 RUNTIMES = ["lxrun", "runc"]
 
 
@@ -169,6 +169,9 @@ def test_docker_exec_and_stats(runtime: str, image: str, leaves_nothing: None) -
         assert stats[2] == "64MiB" and int(stats[-1]) >= 1
         detached = docker("exec", "-d", name, "sleep", "50", check=False)
         assert detached.returncode == 0, detached.stderr
+        # exec -t: a second pty of the container's devpts (the first process has none: /dev/pts/0)
+        done = docker("exec", "-t", "-u", "1000", name, "sh", "-c", 'tty; stat -c %u "$(tty)"', check=False)
+        assert (done.returncode, done.stdout.replace("\r\n", "\n")) == (0, "/dev/pts/0\n1000\n"), done.stderr
     finally:
         docker("rm", "-f", name, check=False)
 
@@ -177,6 +180,9 @@ def test_docker_exec_and_stats(runtime: str, image: str, leaves_nothing: None) -
 def test_a_terminal_through_the_console_socket(runtime: str, image: str, leaves_nothing: None) -> None:
     done = run(runtime, "-t", image, "sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo terminal; exit 2")
     assert (done.returncode, done.stdout) == (2, "terminal\n"), done.stderr
+    # The pty is of the container's own devpts, so `tty` names it inside; its user and group tty own it.
+    done = run(runtime, "-t", "-u", "1000:1000", image, "sh", "-c", 'tty; stat -c "%u %g" "$(tty)"')
+    assert (done.returncode, done.stdout.replace("\r\n", "\n")) == (0, "/dev/pts/0\n1000 5\n"), done.stderr
 
 
 @pytest.fixture(scope="module")
