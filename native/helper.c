@@ -577,6 +577,16 @@ static void enter_network(struct stage_ctx *ctx)
 	}
 }
 
+/* An OCI container's ipc and uts namespaces given by path (a Kubernetes pod's, `docker run --ipc
+ * container:X`): entered here, so stage 2, cloned without those flags, is born in them. */
+static void join_namespaces(struct stage_ctx *ctx)
+{
+	const struct lxrun_request *req = ctx->req;
+	for (int i = 0; i < req->n_join_ns; i++)
+		if (setns(req->join_ns_fds[i], req->join_ns_types[i]) < 0)
+			stage_fail(ctx, LXRUN_STEP_JOIN_NS, i, NULL);
+}
+
 static void join_cgroups(struct stage_ctx *ctx)
 {
 	const struct lxrun_request *req = ctx->req;
@@ -731,6 +741,7 @@ static int stage1_main(void *arg)
 	if (req->cgroup_dir_fd < 0)
 		join_cgroups(ctx);
 	enter_network(ctx);
+	join_namespaces(ctx);
 	ctx->stage2_pid = spawn_stage2(ctx);
 	mark(ctx, LXRUN_MARK_STAGE2);
 	close(ctx->go_fd[0]);

@@ -102,6 +102,9 @@ struct lxrun_request {
 	                               * inherits it): no parent-death signal */
 	const gid_t *groups;          /* the task's supplementary groups (OCI additionalGids); none: n_groups 0 */
 	int n_groups;
+	const int *join_ns_fds;       /* namespaces stage 1 enters before it clones stage 2, which then makes */
+	const int *join_ns_types;     /* none of those kinds (CLONE_NEWIPC, CLONE_NEWUTS: what each must be) */
+	int n_join_ns;
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not

@@ -22,6 +22,7 @@ enum lxrun_step_code {
 	LXRUN_STEP_CAPS,        /* dropping capabilities (bounding set, capset, ambient) */
 	LXRUN_STEP_NO_NEW_PRIVS,
 	LXRUN_STEP_SECCOMP,
+	LXRUN_STEP_JOIN_NS,     /* joining an ipc or uts namespace given by path (an OCI container's) */
 };
 
 #define LXRUN_ERROR_PATH_MAX 256

@@ -41,6 +41,9 @@ OWN_MOUNTS = {
 NAMESPACES = frozenset({"pid", "mount", "ipc", "uts", "network", "cgroup"})
 # Every sandbox has its own pid, mount, ipc, uts and cgroup namespace; only the network may be the host's.
 REQUIRED_NAMESPACES = NAMESPACES - {"network", "cgroup"}
+# What a container may join by path instead (a Kubernetes pod's sandbox shares these, docker's
+# `--network container:X`, `--ipc container:X`); lxrun's init is always pid 1 of a pid namespace of its own.
+JOINABLE = frozenset({"network", "ipc", "uts"})
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 # Read and left alone (docs/oci.md says why for each).
 IGNORED = (
@@ -132,7 +135,10 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
     for field in ("linux.uidMappings", "linux.gidMappings", "linux.intelRdt", "linux.personality"):
         if _get(config, field, list if field.endswith("Mappings") else dict):
             raise SpecError(field, "is not supported by lxrun-oci", hint="leave it out (see docs/oci.md)")
-    network = _network(_get(config, "linux.namespaces", list, []))
+    network, joined = _namespaces(_get(config, "linux.namespaces", list, []))
+    hostname = _get(config, "hostname", str, "")
+    if hostname and "uts" in joined:
+        raise SpecError("hostname", "can't be set in a uts namespace joined by path", hint="leave it out")
     uid = _get(config, "process.user.uid", int, 0)
     gid = _get(config, "process.user.gid", int, 0)
     volumes, binds = _mounts(_get(config, "mounts", list, []))
@@ -144,7 +150,7 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             argv=tuple(args),
             env=env_map(_get(config, "process.env", list, [])),
             cwd=_get(config, "process.cwd", str, "/"),
-            hostname=_get(config, "hostname", str, "") or sandbox_id[:12],
+            hostname=hostname or sandbox_id[:12],
             network=NetworkSpec(network),
             caps=capabilities(config),
             seccomp=SECCOMP_DEFAULT if _get(config, "linux.seccomp", dict) else SECCOMP_UNCONFINED,
@@ -157,6 +163,7 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             rootfs=rootfs,
             read_only=_get(config, "root.readonly", bool, False),
             groups=group_ids(_get(config, "process.user.additionalGids", list, [])),
+            joined=joined,
         ),
         terminal=_get(config, "process.terminal", bool, False),
         hooks={kind: _hooks(config, kind) for kind in HOOK_KINDS},
@@ -189,26 +196,31 @@ def env_map(entries: Sequence[Any]) -> dict[str, str]:
     return env
 
 
-def _network(namespaces: Sequence[Any]) -> str:
-    """The network the sandbox gets: its own namespace (NONE: loopback, then what hooks add) or the host's."""
+def _namespaces(namespaces: Sequence[Any]) -> tuple[str, dict[str, str]]:
+    """The network the sandbox gets (its own namespace: NONE, loopback, then what hooks add; or the
+    host's), and the namespaces it joins by path, by kind."""
     kinds = set()
+    joined: dict[str, str] = {}
     for namespace in namespaces:
         kind = namespace.get("type") if isinstance(namespace, dict) else None
         if kind == "user":
             raise SpecError("linux.namespaces", "a user namespace is not supported by lxrun-oci", path=kind)
         if kind not in NAMESPACES:
             raise SpecError("linux.namespaces", "unknown namespace type", path=str(kind))
-        if namespace.get("path"):
+        path = namespace.get("path")
+        if path and kind not in JOINABLE:
             raise SpecError(
-                "linux.namespaces", "joining a namespace by path is not supported by lxrun-oci", path=namespace["path"]
+                "linux.namespaces", f"joining a {kind} namespace by path is not supported by lxrun-oci", path=path
             )
+        if path:
+            joined[kind] = str(path)
         kinds.add(kind)
     missing = REQUIRED_NAMESPACES - kinds
     if missing:
         raise SpecError(
             "linux.namespaces", f"lxrun always gives a container its own {', '.join(sorted(missing))} namespace"
         )
-    return NONE if "network" in kinds else HOST
+    return (NONE if "network" in kinds else HOST), joined
 
 
 def capabilities(config: Mapping[str, Any]) -> frozenset[str]:

@@ -58,7 +58,9 @@ class SandboxPlan(Record):
     task's own /etc/hosts, /etc/hostname (and resolv.conf with a network). `binds` are mounted after
     those and before `volumes`. `rootfs`: a directory that is the root itself (an OCI bundle's, written to
     in place) instead of an overlay of `layers`; `read_only`: the root is mounted read-only;
-    `groups`: the task's supplementary groups (none by default)."""
+    `groups`: the task's supplementary groups (none by default). `joined`: namespaces entered by path
+    instead of made (an OCI container's network, ipc or uts: a Kubernetes pod's, `docker run --network
+    container:X`), by kind; with uts joined, the hostname is the namespace's."""
 
     __slots__ = (
         "argv",
@@ -70,6 +72,7 @@ class SandboxPlan(Record):
         "env",
         "groups",
         "hostname",
+        "joined",
         "layers",
         "limits",
         "network",
@@ -104,6 +107,7 @@ class SandboxPlan(Record):
     rootfs: str | None
     read_only: bool
     groups: Sequence[int]
+    joined: Mapping[str, str]
 
     def __init__(
         self,
@@ -128,6 +132,7 @@ class SandboxPlan(Record):
         rootfs: str | None = None,
         read_only: bool = False,
         groups: Sequence[int] = (),
+        joined: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             sandbox_id=sandbox_id,
@@ -151,6 +156,7 @@ class SandboxPlan(Record):
             rootfs=rootfs,
             read_only=read_only,
             groups=groups,
+            joined=joined or {},
         )
 
 
@@ -273,6 +279,9 @@ class Composer:
 
             attachment = resources.enter_context(task_network(self.layout, plan.sandbox_id, plan.network))
             netns_fd, notices, address = attachment.netns_fd or -1, attachment.notices, attachment.address
+        joined = {kind: _open_namespace(path, resources) for kind, path in plan.joined.items()}
+        if "network" in joined:
+            netns_fd = joined.pop("network")
         faults.point("network")
         cgroup = None
         if plan.limits is not None:
@@ -281,7 +290,7 @@ class Composer:
             )
         faults.point("cgroup")
         with _cgroup_entry(cgroup) as cgroup_entry:
-            request = self._request(plan, stdio, cgroup, ids, cgroup_entry, netns_fd, address)
+            request = self._request(plan, stdio, cgroup, ids, cgroup_entry, netns_fd, address, joined)
             if task_fd >= 0:
                 request = request.replace(argv=(), task_fd=task_fd, detached=detached)
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
@@ -301,6 +310,7 @@ class Composer:
         cgroup_entry: tuple[list[int], int],
         netns_fd: int,
         address: str | None,
+        joined: Mapping[str, int],
     ) -> helper.SpawnRequest:
         join_fds, cgroup_dir_fd = cgroup_entry
         root_owner = ids.uid if ids else None
@@ -315,7 +325,7 @@ class Composer:
         steps.append(mounts.workdir_step(plan.cwd))
         steps += [mounts.READ_ONLY_ROOT, mounts.PIVOT] if plan.read_only else [mounts.PIVOT]
         return helper.SpawnRequest(
-            namespaces=NAMESPACES | {"user"} if ids else NAMESPACES,
+            namespaces=(NAMESPACES | {"user"} if ids else NAMESPACES) - set(joined),
             host_steps=[
                 *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk, plan.rootfs),
                 *files_host_steps,
@@ -326,11 +336,11 @@ class Composer:
             argv=plan.argv,
             env=plan.env,
             cwd=plan.cwd,
-            hostname=plan.hostname,
+            hostname=None if "uts" in joined else plan.hostname,
             stdin_fd=stdio[0],
             stdout_fd=stdio[1],
             stderr_fd=stdio[2],
-            network=HELPER_NETWORK[plan.network.mode],
+            network="join" if "network" in plan.joined else HELPER_NETWORK[plan.network.mode],
             netns_fd=netns_fd,
             uid_map=ids.uid_map() if ids else None,
             gid_map=ids.gid_map() if ids else None,
@@ -343,6 +353,7 @@ class Composer:
             cgroup_dir_fd=cgroup_dir_fd,
             new_cgroupns=bool(join_fds) or cgroup_dir_fd >= 0,
             shared_steps=shared,
+            joined=[(fd, kind) for kind, fd in joined.items()],
         )
 
     def _shared_steps(
@@ -359,3 +370,11 @@ class Composer:
                 self._step_tables.clear()  # many --disk sizes: start over rather than grow
             self._step_tables[key] = found
         return found
+
+
+def _open_namespace(path: str, resources: contextlib.ExitStack) -> int:
+    """A namespace to join, open until the sandbox is spawned (the helper enters it by descriptor)."""
+    with host_errors("join namespace", path=path):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    resources.callback(os.close, fd)
+    return fd

@@ -119,6 +119,7 @@ STEP_NAMES = {
     lib.LXRUN_STEP_CAPS: "drop capabilities",
     lib.LXRUN_STEP_NO_NEW_PRIVS: "no_new_privs",
     lib.LXRUN_STEP_SECCOMP: "seccomp",
+    lib.LXRUN_STEP_JOIN_NS: "join namespace",
 }
 with open("/proc/sys/kernel/cap_last_cap") as _cap_last:
     CAP_LAST = int(_cap_last.read())
@@ -135,7 +136,8 @@ class SpawnRequest(Record):
     directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
     `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
     socket for its task (hand_task). `detached`: pid 1 outlives the caller (no parent-death signal).
-    `groups`: the supplementary groups.
+    `groups`: the supplementary groups. `joined`: (descriptor, kind) of ipc or uts namespaces entered
+    instead of made (an OCI container's by path); `namespaces` then leaves those kinds out.
     """
 
     __slots__ = (
@@ -152,6 +154,7 @@ class SpawnRequest(Record):
         "host_steps",
         "hostname",
         "init_path",
+        "joined",
         "namespaces",
         "netns_fd",
         "network",
@@ -192,6 +195,7 @@ class SpawnRequest(Record):
     task_fd: int
     detached: bool
     groups: Sequence[int]
+    joined: Sequence[tuple[int, str]]
 
     def __init__(
         self,
@@ -221,6 +225,7 @@ class SpawnRequest(Record):
         task_fd: int = -1,
         detached: bool = False,
         groups: Sequence[int] = (),
+        joined: Sequence[tuple[int, str]] = (),
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -249,6 +254,7 @@ class SpawnRequest(Record):
             task_fd=task_fd,
             detached=detached,
             groups=groups,
+            joined=joined,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -408,6 +414,9 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     groups = ffi.new("uint32_t[]", list(request.groups) or [0])
     c_request.groups = groups
     c_request.n_groups = len(request.groups)
+    join_fds = ffi.new("int[]", [fd for fd, _ in request.joined] or [-1])
+    join_types = ffi.new("int[]", [NAMESPACE_FLAGS[kind] for _, kind in request.joined] or [0])
+    c_request.join_ns_fds, c_request.join_ns_types, c_request.n_join_ns = join_fds, join_types, len(request.joined)
     child = ffi.new("struct lxrun_child *")
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
-BUSYBOX_APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "touch", "env", "true")
+BUSYBOX_APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "touch", "env", "true", "readlink")
 
 
 def oci_command() -> list[str]:
@@ -473,3 +473,52 @@ def test_events_streams_until_the_container_stops(
         assert stream.wait(timeout=30) == 0
     finally:
         oci(runtime, "delete", "--force", "c1")
+
+
+def joining(config: dict[str, Any], pid: int, kinds: tuple[str, ...]) -> None:
+    """config's namespaces of `kinds` given as pid's, by path (what containerd writes for a pod's containers)."""
+    for namespace in config["linux"]["namespaces"]:
+        namespace.pop("path", None)
+        if namespace["type"] in kinds:
+            namespace["path"] = f"/proc/{pid}/ns/{'net' if namespace['type'] == 'network' else namespace['type']}"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_a_container_joins_a_pods_network_ipc_and_uts_by_path(
+    runtime: list[str], bundle: Path, leaves_nothing: None
+) -> None:
+    try:
+        configure(bundle, ["sleep", "100"], hostname="pod")
+        oci(runtime, "create", "--bundle", str(bundle), "sandbox", check=True)
+        oci(runtime, "start", "sandbox", check=True)
+        pod = state(runtime, "sandbox")["pid"]
+        links = "for kind in net ipc uts pid; do readlink /proc/self/ns/$kind; done"
+        config = configure(bundle, ["sh", "-c", f"hostname; {links}"])
+        joining(config, pod, ("network", "ipc", "uts"))
+        del config["hostname"]
+        (bundle / "config.json").write_text(json.dumps(config))
+        done = oci(runtime, "run", "--bundle", str(bundle), "app")
+        assert done.returncode == 0, done.stderr
+        hostname, *namespaces = done.stdout.split()
+        pods = [os.readlink(f"/proc/{pod}/ns/{kind}") for kind in ("net", "ipc", "uts", "pid")]
+        assert (hostname, namespaces[:3]) == ("pod", pods[:3])
+        assert namespaces[3] != pods[3]  # a pid namespace of its own
+    finally:
+        oci(runtime, "delete", "--force", "sandbox")
+
+
+@pytest.mark.v2
+def test_joining_a_pid_namespace_or_setting_a_joined_uts_hostname_names_the_field(
+    bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
+) -> None:
+    runtime = [*oci_command(), "--root", str(tmp_path / "oci-root")]
+    config = configure(bundle, ["true"], hostname="x")
+    joining(config, os.getpid(), ("pid",))
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert done.returncode == 1 and "linux.namespaces" in done.stderr and "pid namespace" in done.stderr
+    config = configure(bundle, ["true"], hostname="x")
+    joining(config, os.getpid(), ("uts",))
+    (bundle / "config.json").write_text(json.dumps(config))
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert done.returncode == 1 and done.stderr.startswith("hostname"), done.stderr

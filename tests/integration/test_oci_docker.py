@@ -19,7 +19,22 @@ import pytest
 from tests.conftest import require
 
 IMAGE = "lxrun-oci-test:busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "id", "pwd", "touch", "true", "ls", "hostname", "ip", "tty", "stat")
+APPLETS = (
+    "sh",
+    "echo",
+    "cat",
+    "sleep",
+    "id",
+    "pwd",
+    "touch",
+    "true",
+    "ls",
+    "hostname",
+    "ip",
+    "tty",
+    "stat",
+    "readlink",
+)
 RUNTIMES = ["lxrun", "runc"]
 
 
@@ -268,5 +283,24 @@ def test_docker_pause_unpause_update_and_top(runtime: str, image: str, leaves_no
         docker("pause", name)
         docker("rm", "-f", name)  # a paused container is killed and removed too
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_network_and_ipc_of_another_container(runtime: str, image: str, leaves_nothing: None) -> None:
+    """--network/--ipc container:X: the runtime joins X's namespaces by path (as a Kubernetes pod's)."""
+    name = f"pod-{runtime}"
+    docker("run", "-d", "--name", name, "--runtime", runtime, "--network", "none", "--ipc", "shareable", image,
+           "sleep", "100")  # fmt: skip
+    try:
+        pid = docker("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+        links = "for kind in net ipc pid; do readlink /proc/self/ns/$kind; done"
+        done = docker("run", "--rm", "--runtime", runtime, "--network", f"container:{name}", "--ipc",
+                      f"container:{name}", image, "sh", "-c", links, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        net, ipc, pid_ns = done.stdout.split()
+        assert [net, ipc] == [os.readlink(f"/proc/{pid}/ns/{kind}") for kind in ("net", "ipc")]
+        assert pid_ns != os.readlink(f"/proc/{pid}/ns/pid")
     finally:
         docker("rm", "-f", name, check=False)
