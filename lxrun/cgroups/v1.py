@@ -6,7 +6,10 @@ list when created, so the `lxrun/` parent holds it and a task only checks its co
 own in cpu and cpuset only when it has such a limit, as each hierarchy costs a mkdir, a join and an
 rmdir (~40-110 us). Without one it joins the leaf `lxrun/shared` there (a join alone): runtimes such
 as the JVM read their limits from /sys/fs/cgroup only when they find cpu and cpuset mounted too, and
-a task is shown only the hierarchies it is in, each from its own cgroup down (see `view`).
+a task is shown only the hierarchies it is in, each from its own cgroup down (see `view`). A task given
+a cgroup parent (an OCI container's cgroupsPath, --cgroup-parent) has its own cgroup in every hierarchy
+below that parent, as runc's: the shared leaf would be made below the caller's own cgroup (an engine's
+conmon or shim), which outlives nothing of ours and which lxrun has no business leaving things in.
 """
 
 from __future__ import annotations
@@ -269,7 +272,7 @@ class V1Manager(CgroupManager):
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V1TaskCgroup:
         files = v1_files(limits, self._swap_accounting())
-        wanted = [c for c in ALWAYS if c in self.mounts]
+        wanted = [c for c in (ALWAYS if parent is None else (*ALWAYS, *SHARED)) if c in self.mounts]
         for needed in dict.fromkeys(controller_of(file) for file in files):
             if needed not in self.mounts:
                 raise SpecError(
@@ -322,8 +325,10 @@ class V1Manager(CgroupManager):
     def _complete(task: V1TaskCgroup) -> None:
         """What v1 needs beyond the limits before a task may join: a cpuset's mems, the devices list."""
         cpuset, devices = task.dirs.get("cpuset"), task.dirs.get("devices")
-        if cpuset is not None:
+        if cpuset is not None and read_text(f"{cpuset}/cpuset.cpus").strip():
             write(f"{cpuset}/cpuset.mems", read_text(f"{os.path.dirname(cpuset)}/cpuset.mems").strip())
+        elif cpuset is not None:  # a cpuset of its own with no cpus limit (a task with a cgroup parent)
+            inherit_cpuset(cpuset)
         # Inherited from our parent, unless another runner just made that parent and has not
         # written its list yet, or the parent is not ours (--cgroup-parent): check, never trust.
         if devices is not None and set(read_text(f"{devices}/devices.list").splitlines()) != set(ALLOWED_DEVICES):

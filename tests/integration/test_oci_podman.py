@@ -73,9 +73,12 @@ def podman(tmp_path_factory: pytest.TempPathFactory, rootfs: Path, native_ready:
     subprocess.run([*command, "rm", "-af"], capture_output=True)
     subprocess.run([*command, "rmi", "-af"], capture_output=True)
     del os.environ["CONTAINERS_CONF"]
-    # The cgroupfs manager's parent stays behind (conmon's and the containers'), with lxrun's shared v1
-    # leaf made below conmon's cgroup (docs/oci.md): this run's, deepest first.
-    for top in set(glob.glob(PODMAN_CGROUPS)) - cgroups_before:
+    # The cgroupfs manager's parent stays behind (conmon's and the containers'), as under runc; nothing of
+    # lxrun's below it (a container has its cgroup in every v1 hierarchy below its cgroupsPath, and delete
+    # removes it). This run's, deepest first.
+    made = set(glob.glob(PODMAN_CGROUPS)) - cgroups_before
+    assert not [path for top in made for path, _, _ in os.walk(top) if "lxrun" in os.path.basename(path)]
+    for top in made:
         for directory, _, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
             os.rmdir(directory)
 
