@@ -212,6 +212,12 @@ def _create(
         theirs.close()
         os.close(devnull)
     record.running_as(sandbox.process.pid)
+    if bundle.rlimits or bundle.oom_score_adj is not None or bundle.sysctl:
+        from lxrun.oci import tuning
+
+        tuning.set_rlimits(sandbox.process.pid, bundle.rlimits)  # before pid 1 has its task: inherited
+        tuning.set_oom_score_adj(sandbox.process.pid, bundle.oom_score_adj)
+        tuning.write_sysctls(sandbox.process.pid, bundle.sysctl)
     fifo = f"{directory}/{FIFO}"
     message = helper.task_message(plan.argv, plan.env)
     if message is None:
@@ -236,6 +242,9 @@ def _create(
         "hooks": {kind: [hook.as_dict() for hook in hooks] for kind, hooks in bundle.hooks.items() if hooks},
         "caps": sorted(plan.caps),  # what `exec` gives a process that brings no capabilities of its own
         "seccomp": plan.seccomp,
+        # What `exec` sets on a process that brings no rlimits of its own; its oom_score_adj always (runc's).
+        "rlimits": [list(limit) for limit in bundle.rlimits],
+        "oom_score_adj": bundle.oom_score_adj,
     }
     _write_atomically(f"{directory}/state.json", json.dumps(state))
     creating = {**oci_state(layout, state), "status": "creating"}  # runtime-spec's, as runc reports it to them

@@ -58,7 +58,8 @@ class SandboxPlan(Record):
     task's own /etc/hosts, /etc/hostname (and resolv.conf with a network). `binds` are mounted after
     those and before `volumes`. `rootfs`: a directory that is the root itself (an OCI bundle's, written to
     in place) instead of an overlay of `layers`; `read_only`: the root is mounted read-only;
-    `groups`: the task's supplementary groups (none by default)."""
+    `groups`: the task's supplementary groups (none by default); `masked_paths`, `read_only_paths`: masked
+    and read-only beyond the sandbox's own (mounts.MASKED_*, READ_ONLY), after the volumes."""
 
     __slots__ = (
         "argv",
@@ -72,8 +73,10 @@ class SandboxPlan(Record):
         "hostname",
         "layers",
         "limits",
+        "masked_paths",
         "network",
         "read_only",
+        "read_only_paths",
         "rootfs",
         "sandbox_id",
         "seccomp",
@@ -104,6 +107,8 @@ class SandboxPlan(Record):
     rootfs: str | None
     read_only: bool
     groups: Sequence[int]
+    masked_paths: Sequence[str]
+    read_only_paths: Sequence[str]
 
     def __init__(
         self,
@@ -128,6 +133,8 @@ class SandboxPlan(Record):
         rootfs: str | None = None,
         read_only: bool = False,
         groups: Sequence[int] = (),
+        masked_paths: Sequence[str] = (),
+        read_only_paths: Sequence[str] = (),
     ) -> None:
         super().__init__(
             sandbox_id=sandbox_id,
@@ -151,6 +158,8 @@ class SandboxPlan(Record):
             rootfs=rootfs,
             read_only=read_only,
             groups=groups,
+            masked_paths=masked_paths,
+            read_only_paths=read_only_paths,
         )
 
 
@@ -312,6 +321,8 @@ class Composer:
         steps = [*shared.steps, *files_binds, *plan.binds]
         volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
         steps += volume_moves
+        if plan.masked_paths or plan.read_only_paths:
+            steps += mounts.extra_mask_steps(scratch, plan.masked_paths, plan.read_only_paths, plan.rootfs)
         steps.append(mounts.workdir_step(plan.cwd))
         steps += [mounts.READ_ONLY_ROOT, mounts.PIVOT] if plan.read_only else [mounts.PIVOT]
         return helper.SpawnRequest(
