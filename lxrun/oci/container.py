@@ -212,12 +212,11 @@ def _create(
         theirs.close()
         os.close(devnull)
     record.running_as(sandbox.process.pid)
-    if bundle.rlimits or bundle.oom_score_adj is not None or bundle.sysctl:
+    if bundle.rlimits or bundle.oom_score_adj is not None:
         from lxrun.oci import tuning
 
         tuning.set_rlimits(sandbox.process.pid, bundle.rlimits)  # before pid 1 has its task: inherited
         tuning.set_oom_score_adj(sandbox.process.pid, bundle.oom_score_adj)
-        tuning.write_sysctls(sandbox.process.pid, bundle.sysctl)
     fifo = f"{directory}/{FIFO}"
     message = helper.task_message(plan.argv, plan.env)
     if message is None:
@@ -250,6 +249,10 @@ def _create(
     creating = {**oci_state(layout, state), "status": "creating"}  # runtime-spec's, as runc reports it to them
     for kind in ("prestart", "createRuntime", "createContainer"):
         run_hooks(bundle.hooks[kind], creating, kind)
+    if bundle.sysctl:
+        from lxrun.oci.tuning import write_sysctls
+
+        write_sysctls(sandbox.process.pid, bundle.sysctl)  # after the hooks, as runc: docker's moves eth0 in
     return Created(state, sandbox.process, resources)
 
 

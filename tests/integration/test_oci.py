@@ -573,3 +573,20 @@ def test_masked_and_read_only_paths_of_the_bundle(runtime: list[str], bundle: Pa
     kept = "" if "runc" in runtime[0] else "own-masks-kept\n"
     assert (done.returncode, done.stdout) == (0, f"masked\nread-only\nrw\n{kept}"), done.stderr
     assert not (bundle / "rootfs" / "etc" / "x").exists()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_sysctls_are_written_after_the_create_hooks(
+    runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None
+) -> None:
+    """As runc: a prestart hook (docker's libnetwork-setkey) puts an interface in first, a sysctl names it."""
+    require(shutil.which("nsenter") is not None and shutil.which("ip") is not None, "nsenter or ip is missing")
+    script = tmp_path / "hook.sh"
+    script.write_text('#!/bin/sh\npid=$(sed \'s/.*"pid": *\\([0-9]*\\).*/\\1/\')\n'
+                      'exec nsenter -t "$pid" -n ip link add lxrun0 type veth peer name lxrun1\n')  # fmt: skip
+    script.chmod(0o755)
+    sysctl = {"net.ipv4.conf.lxrun0.forwarding": "1"}
+    configure(bundle, ["cat", "/proc/sys/net/ipv4/conf/lxrun0/forwarding"],
+              hooks={"prestart": [{"path": str(script)}]}, linux__sysctl=sysctl)  # fmt: skip
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
