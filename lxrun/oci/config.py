@@ -25,7 +25,7 @@ from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Limits, Volume
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from typing import Any
+    from typing import Any, TypeGuard
 
 # The sandbox mounts these itself (the kinds the config gives them are the same): a config's mount of
 # one of them is honoured by the sandbox's own.
@@ -44,11 +44,16 @@ REQUIRED_NAMESPACES = NAMESPACES - {"network", "cgroup"}
 # What a container may join by path instead (a Kubernetes pod's sandbox shares these, docker's
 # `--network container:X`, `--ipc container:X`); lxrun's init is always pid 1 of a pid namespace of its own.
 JOINABLE = frozenset({"network", "ipc", "uts"})
+# The sysctls runc allows with the container's own ipc namespace (lxrun's always is), besides fs.mqueue.*.
+IPC_SYSCTLS = frozenset(
+    {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+     "kernel.shmmni", "kernel.shm_rmid_forced"}
+)  # fmt: skip
+RLIM_MAX = 2**64 - 1  # runtime-spec's uint64
+RLIM_UNBOUNDED = 2**63  # at or above: the kernel's RLIM_INFINITY
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 # Read and left alone (docs/oci.md says why for each).
 IGNORED = (
-    "process.rlimits",
-    "process.oomScoreAdj",
     "process.apparmorProfile",
     "process.selinuxLabel",
     "process.user.umask",
@@ -64,24 +69,26 @@ IGNORED = (
     "linux.resources.memory.disableOOMKiller",
     "linux.resources.hugepageLimits",
     "linux.resources.network",
-    "linux.maskedPaths",
-    "linux.readonlyPaths",
     "linux.mountLabel",
-    "linux.sysctl",
     "linux.rootfsPropagation",
 )
 
 
 class Bundle(Record):
     """A bundle's container, decided: its sandbox plan, whether it has a terminal, its hooks by kind, its
-    annotations, and the cgroup parent its engine asked for (cgroupsPath's directory, if any)."""
+    annotations, and what `create` sets on pid 1 from the host (lxrun/oci/tuning.py): its rlimits
+    ((name, soft, hard), rlimits()), its oom_score_adj (None: left as inherited) and the sysctls
+    written in its namespaces (by /proc/sys path below the dots: sysctls())."""
 
-    __slots__ = ("annotations", "hooks", "path", "plan", "terminal")
+    __slots__ = ("annotations", "hooks", "oom_score_adj", "path", "plan", "rlimits", "sysctl", "terminal")
     path: str
     plan: SandboxPlan
     terminal: bool
     hooks: Mapping[str, tuple[Hook, ...]]
     annotations: Mapping[str, str]
+    rlimits: tuple[tuple[str, int, int], ...]
+    oom_score_adj: int | None
+    sysctl: Mapping[str, str]
 
     def __init__(
         self,
@@ -90,8 +97,20 @@ class Bundle(Record):
         terminal: bool,
         hooks: Mapping[str, tuple[Hook, ...]],
         annotations: Mapping[str, str],
+        rlimits: tuple[tuple[str, int, int], ...] = (),
+        oom_score_adj: int | None = None,
+        sysctl: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(path=path, plan=plan, terminal=terminal, hooks=hooks, annotations=annotations)
+        super().__init__(
+            path=path,
+            plan=plan,
+            terminal=terminal,
+            hooks=hooks,
+            annotations=annotations,
+            rlimits=rlimits,
+            oom_score_adj=oom_score_adj,
+            sysctl=sysctl or {},
+        )
 
 
 def load(bundle: str, sandbox_id: str) -> Bundle:
@@ -142,6 +161,9 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
     uid = _get(config, "process.user.uid", int, 0)
     gid = _get(config, "process.user.gid", int, 0)
     volumes, binds = _mounts(_get(config, "mounts", list, []))
+    oom_score_adj = _get(config, "process.oomScoreAdj", int)
+    if oom_score_adj is not None and not -1000 <= oom_score_adj <= 1000:
+        raise SpecError("process.oomScoreAdj", "must be from -1000 to 1000", path=str(oom_score_adj))
     return Bundle(
         path=bundle,
         plan=SandboxPlan(
@@ -164,11 +186,84 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             read_only=_get(config, "root.readonly", bool, False),
             groups=group_ids(_get(config, "process.user.additionalGids", list, [])),
             joined=joined,
+            masked_paths=_paths(config, "linux.maskedPaths"),
+            read_only_paths=_paths(config, "linux.readonlyPaths"),
         ),
         terminal=_get(config, "process.terminal", bool, False),
         hooks={kind: _hooks(config, kind) for kind in HOOK_KINDS},
         annotations=_get(config, "annotations", dict, {}),
+        rlimits=rlimits(_get(config, "process.rlimits", list, [])),
+        oom_score_adj=oom_score_adj,
+        sysctl=sysctls(_get(config, "linux.sysctl", dict, {}), own_network=network == NONE),
     )
+
+
+def rlimits(entries: Sequence[Any]) -> tuple[tuple[str, int, int], ...]:
+    """process.rlimits as (RLIMIT_NAME, soft, hard), the kernel's infinity as resource.RLIM_INFINITY; a type
+    this kernel's Python does not know, or a soft limit above the hard one: a SpecError naming it."""
+    if not entries:
+        return ()
+    import resource  # only bundles that set limits pay for it
+
+    limits = []
+    for entry in entries:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        soft, hard = (entry.get(name) if isinstance(entry, dict) else None for name in ("soft", "hard"))
+        if not isinstance(kind, str) or not _uint64(soft) or not _uint64(hard):
+            raise SpecError("process.rlimits", "each needs a type and soft and hard limits", path=str(entry))
+        if not kind.startswith("RLIMIT_") or not hasattr(resource, kind):
+            raise SpecError("process.rlimits", "is not a resource limit lxrun can set", path=kind)
+        if min(soft, RLIM_UNBOUNDED) > min(hard, RLIM_UNBOUNDED):
+            raise SpecError("process.rlimits", f"{kind}'s soft limit is above its hard limit", path=kind)
+        limits.append((kind, _rlim(soft, resource.RLIM_INFINITY), _rlim(hard, resource.RLIM_INFINITY)))
+    return tuple(limits)
+
+
+def _uint64(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= RLIM_MAX
+
+
+def _rlim(value: int, infinity: int) -> int:
+    return infinity if value >= RLIM_UNBOUNDED else value
+
+
+def sysctls(entries: Mapping[str, Any], own_network: bool) -> dict[str, str]:
+    """linux.sysctl as {/proc/sys path below the dots: value}: only what runc allows, the settings of the
+    container's own namespaces (ipc's, uts's domain name, the network's when it has its own)."""
+    values = {}
+    for key, value in entries.items():
+        if not isinstance(value, str):
+            raise SpecError("linux.sysctl", "values must be strings", path=str(key))
+        name = _dotted(key)
+        if name == "kernel.hostname":
+            raise SpecError("linux.sysctl", 'conflicts with the OCI "hostname" field', path=name)
+        if name.startswith("net.") and not own_network:
+            raise SpecError("linux.sysctl", "is not allowed in the host's network namespace", path=name)
+        if not (name in IPC_SYSCTLS or name.startswith(("fs.mqueue.", "net.")) or name == "kernel.domainname"):
+            raise SpecError("linux.sysctl", "is not in a separate kernel namespace", path=name)
+        path = _swapped(name)
+        if any(part in ("", ".", "..") or "\0" in part for part in path.split("/")):
+            raise SpecError("linux.sysctl", "is not a sysctl name", path=name)
+        values[path] = value
+    return values
+
+
+def _dotted(key: str) -> str:
+    """net/ipv4/ip_forward -> net.ipv4.ip_forward, as runc reads either form (a dot inside a part, as in
+    a VLAN's interface name, is a slash in the dotted form)."""
+    first = next((char for char in key if char in "./"), ".")
+    return key if first == "." else _swapped(key)
+
+
+def _swapped(key: str) -> str:
+    return key.translate(str.maketrans("./", "/."))
+
+
+def _paths(config: Mapping[str, Any], field: str) -> tuple[str, ...]:
+    paths = _get(config, field, list, [])
+    if not all(isinstance(path, str) and path.startswith("/") for path in paths):
+        raise SpecError(field, "must be a list of absolute paths")
+    return tuple(os.path.normpath(path) for path in paths)
 
 
 def group_ids(values: Sequence[Any]) -> tuple[int, ...]:

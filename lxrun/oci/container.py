@@ -213,6 +213,11 @@ def _create(
     record.running_as(sandbox.process.pid)
     if bundle.terminal:  # from the container's devpts, so the sandbox comes first
         stdio = terminal(console_socket, resources, sandbox.process.pid, plan.user[0])
+    if bundle.rlimits or bundle.oom_score_adj is not None:
+        from lxrun.oci import tuning
+
+        tuning.set_rlimits(sandbox.process.pid, bundle.rlimits)  # before pid 1 has its task: inherited
+        tuning.set_oom_score_adj(sandbox.process.pid, bundle.oom_score_adj)
     fifo = f"{directory}/{FIFO}"
     message = helper.task_message(plan.argv, plan.env)
     if message is None:
@@ -237,11 +242,18 @@ def _create(
         "hooks": {kind: [hook.as_dict() for hook in hooks] for kind, hooks in bundle.hooks.items() if hooks},
         "caps": sorted(plan.caps),  # what `exec` gives a process that brings no capabilities of its own
         "seccomp": plan.seccomp,
+        # What `exec` sets on a process that brings no rlimits of its own; its oom_score_adj always (runc's).
+        "rlimits": [list(limit) for limit in bundle.rlimits],
+        "oom_score_adj": bundle.oom_score_adj,
     }
     _write_atomically(f"{directory}/state.json", json.dumps(state))
     creating = {**oci_state(layout, state), "status": "creating"}  # runtime-spec's, as runc reports it to them
     for kind in ("prestart", "createRuntime", "createContainer"):
         run_hooks(bundle.hooks[kind], creating, kind)
+    if bundle.sysctl:
+        from lxrun.oci.tuning import write_sysctls
+
+        write_sysctls(sandbox.process.pid, bundle.sysctl)  # after the hooks, as runc: docker's moves eth0 in
     return Created(state, sandbox.process, resources)
 
 

@@ -2,10 +2,11 @@
 
 This process, single-threaded, opens what it needs on the host first (the container's namespaces,
 its cgroup's join files, the pid file), then enters the container's namespaces itself and forks: the
-child is born in the container's pid namespace, joins its cgroup, and becomes its process through
-the helper (lxrun_exec_in_sandbox: user, capabilities, no_new_privs, seccomp, exec), reporting a
-failure over a close-on-exec pipe. Detached (-d) this process leaves once the command runs (the
-engine's subreaper inherits it, as with runc); else it waits and exits with its code.
+child is born in the container's pid namespace, joins its cgroup, takes its rlimits and oom_score_adj
+(lxrun/oci/tuning.py) and becomes its process through the helper (lxrun_exec_in_sandbox: user,
+capabilities, no_new_privs, seccomp, exec), reporting a failure over a close-on-exec pipe. Detached
+(-d) this process leaves once the command runs (the engine's subreaper inherits it, as with runc);
+else it waits and exits with its code.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import termios  # here, not in the child: after setns into the container's mount
 
 from lxrun import plainjson as json
 from lxrun.errors import SpecError, host_errors
-from lxrun.oci.config import capabilities, env_map, group_ids
+from lxrun.oci.config import capabilities, env_map, group_ids, rlimits
 from lxrun.oci.container import (
     RUNNING,
     OciError,
@@ -27,6 +28,7 @@ from lxrun.oci.container import (
     terminal,
     wait_status_code,
 )
+from lxrun.oci.tuning import set_oom_score_adj, set_rlimits
 from lxrun.sandbox import helper
 from lxrun.sandbox.compose import Composer
 
@@ -82,6 +84,11 @@ def exec_process(
     user = process.get("user") or {}
     caps = capabilities({"process": process}) if process.get("capabilities") else frozenset(data.get("caps", ()))
     seccomp = Composer(layout).seccomp.filter_for(data.get("seccomp", "default"), caps)
+    if "rlimits" in process:
+        limits = rlimits(process["rlimits"] if isinstance(process["rlimits"], list) else [None])
+    else:
+        limits = tuple((name, soft, hard) for name, soft, hard in data.get("rlimits", ()))
+    tuning = (limits, data.get("oom_score_adj"))
     pid = data["pid"]
     uid = int(user.get("uid", 0))
     stdio = terminal(console_socket, resources, pid, uid) if process.get("terminal") else (0, 1, 2)
@@ -96,7 +103,7 @@ def exec_process(
     reader, writer = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:
-        _child(argv, env, process, user, caps, seccomp, stdio, joins, writer)
+        _child(argv, env, process, user, caps, seccomp, stdio, joins, tuning, writer)
     os.close(writer)
     with os.fdopen(reader, "rb") as errors:
         record = errors.read()
@@ -123,6 +130,7 @@ def _child(
     seccomp: helper.Filter | None,
     stdio: tuple[int, int, int],
     joins: list[int],
+    tuning: tuple[tuple[tuple[str, int, int], ...], int | None],
     writer: int,
 ) -> None:
     """The forked process (in the container's pid namespace): never returns."""
@@ -135,6 +143,8 @@ def _child(
         os.setsid()
         if process.get("terminal"):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        set_rlimits(0, tuning[0])
+        set_oom_score_adj("self", tuning[1])
         uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
         groups = group_ids(user.get("additionalGids") or [])
         helper.exec_in_sandbox(argv, env, process.get("cwd") or "/", (uid, gid), caps, seccomp, writer, groups)

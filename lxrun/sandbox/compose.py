@@ -60,7 +60,9 @@ class SandboxPlan(Record):
     in place) instead of an overlay of `layers`; `read_only`: the root is mounted read-only;
     `groups`: the task's supplementary groups (none by default). `joined`: namespaces entered by path
     instead of made (an OCI container's network, ipc or uts: a Kubernetes pod's, `docker run --network
-    container:X`), by kind; with uts joined, the hostname is the namespace's."""
+    container:X`), by kind; with uts joined, the hostname is the namespace's. `masked_paths`,
+    `read_only_paths`: masked and read-only beyond the sandbox's own (mounts.MASKED_*, READ_ONLY), after
+    the volumes."""
 
     __slots__ = (
         "argv",
@@ -75,8 +77,10 @@ class SandboxPlan(Record):
         "joined",
         "layers",
         "limits",
+        "masked_paths",
         "network",
         "read_only",
+        "read_only_paths",
         "rootfs",
         "sandbox_id",
         "seccomp",
@@ -108,6 +112,8 @@ class SandboxPlan(Record):
     read_only: bool
     groups: Sequence[int]
     joined: Mapping[str, str]
+    masked_paths: Sequence[str]
+    read_only_paths: Sequence[str]
 
     def __init__(
         self,
@@ -133,6 +139,8 @@ class SandboxPlan(Record):
         read_only: bool = False,
         groups: Sequence[int] = (),
         joined: Mapping[str, str] | None = None,
+        masked_paths: Sequence[str] = (),
+        read_only_paths: Sequence[str] = (),
     ) -> None:
         super().__init__(
             sandbox_id=sandbox_id,
@@ -157,6 +165,8 @@ class SandboxPlan(Record):
             read_only=read_only,
             groups=groups,
             joined=joined or {},
+            masked_paths=masked_paths,
+            read_only_paths=read_only_paths,
         )
 
 
@@ -322,6 +332,8 @@ class Composer:
         steps = [*shared.steps, *files_binds, *plan.binds]
         volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
         steps += volume_moves
+        if plan.masked_paths or plan.read_only_paths:
+            steps += mounts.extra_mask_steps(scratch, plan.masked_paths, plan.read_only_paths, plan.rootfs)
         steps.append(mounts.workdir_step(plan.cwd))
         steps += [mounts.READ_ONLY_ROOT, mounts.PIVOT] if plan.read_only else [mounts.PIVOT]
         return helper.SpawnRequest(

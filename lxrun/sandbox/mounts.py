@@ -313,10 +313,21 @@ def sandbox_steps(scratch: str, disk: int | None = None, cgroup: Sequence[MountS
             create=CREATE_DIR,
         ),
     ]
-    # The task's own /dev/null: a bind of the host's would show the host's devtmpfs in mountinfo.
-    steps += [
-        MountStep(BIND, path, f"mask {path}", source=f"{scratch}/dev/null", create=CREATE_SKIP) for path in MASKED_FILES
+    return steps + mask_steps(scratch, MASKED_FILES, MASKED_DIRS, READ_ONLY)
+
+
+def mask_steps(scratch: str, files: Sequence[str], dirs: Sequence[str], read_only: Sequence[str]) -> list[MountStep]:
+    """Masked and read-only paths as runc makes them, each skipped where the root lacks it: a file masked
+    by the task's own /dev/null (a bind of the host's would show the host's devtmpfs in mountinfo), a
+    directory by an empty read-only tmpfs; a read-only path bound on itself read-only. The read-only
+    ones first, as runc, so a path in both ends masked."""
+    steps = [
+        MountStep(
+            REBIND, path, f"read-only {path}", flags=frozenset({"rec"}), attrs=frozenset({"ro"}), create=CREATE_SKIP
+        )
+        for path in read_only
     ]
+    steps += [MountStep(BIND, path, f"mask {path}", source=f"{scratch}/dev/null", create=CREATE_SKIP) for path in files]
     steps += [
         MountStep(
             FS,
@@ -328,15 +339,29 @@ def sandbox_steps(scratch: str, disk: int | None = None, cgroup: Sequence[MountS
             attrs=HARDENED | {"ro"},
             create=CREATE_SKIP,
         )
-        for path in MASKED_DIRS
-    ]
-    steps += [
-        MountStep(
-            REBIND, path, f"read-only {path}", flags=frozenset({"rec"}), attrs=frozenset({"ro"}), create=CREATE_SKIP
-        )
-        for path in READ_ONLY
+        for path in dirs
     ]
     return steps
+
+
+def extra_mask_steps(
+    scratch: str, masked: Sequence[str], read_only: Sequence[str], rootfs: str | None
+) -> list[MountStep]:
+    """mask_steps for the paths a plan masks and makes read-only beyond the sandbox's own (which stay: lxrun
+    never unmasks them). Whether a masked path is a directory is read where it will be: /proc and /sys
+    from the host's (the same kernel's), others in `rootfs`; a wrong answer (a root that changes under
+    us) fails the mount, it never reaches outside the root (the target is resolved in it)."""
+    own = {*MASKED_FILES, *MASKED_DIRS}
+    paths = [path for path in dict.fromkeys(masked) if path not in own]
+    dirs = [path for path in paths if _is_dir(path, rootfs)]
+    files = [path for path in paths if path not in dirs]
+    return mask_steps(scratch, files, dirs, [path for path in dict.fromkeys(read_only) if path not in READ_ONLY])
+
+
+def _is_dir(path: str, rootfs: str | None) -> bool:
+    if path.startswith(("/proc/", "/sys/")) or rootfs is None:
+        return os.path.isdir(path)
+    return os.path.isdir(f"{rootfs}{path}")
 
 
 def cgroup_steps(scratch: str, view: CgroupView) -> tuple[list[MountStep], list[MountStep]]:

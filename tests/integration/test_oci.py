@@ -522,3 +522,121 @@ def test_joining_a_pid_namespace_or_setting_a_joined_uts_hostname_names_the_fiel
     (bundle / "config.json").write_text(json.dumps(config))
     done = oci(runtime, "run", "--bundle", str(bundle), "c1")
     assert done.returncode == 1 and done.stderr.startswith("hostname"), done.stderr
+
+
+def has_cap_sys_resource() -> bool:
+    status = Path("/proc/self/status").read_text()
+    effective = next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:"))
+    return bool(int(effective, 16) >> 24 & 1)  # CAP_SYS_RESOURCE
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_rlimits_and_oom_score_adj_are_the_processes(
+    runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None
+) -> None:
+    """process.rlimits (lowered) and oomScoreAdj: the container's process gets them, and exec's process too
+    (the container's, or those of its --process file)."""
+    report = "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj"
+    nofile = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]
+    configure(bundle, ["sh", "-c", f"{report}; sleep 100"], process__env=["PATH=/bin"],
+              process__rlimits=nofile, process__oomScoreAdj=500)  # fmt: skip
+    oci(runtime, "create", "--bundle", str(bundle), "c1", check=True)
+    try:
+        oci(runtime, "start", "c1", check=True)
+        pid = state(runtime, "c1")["pid"]
+        assert Path(f"/proc/{pid}/oom_score_adj").read_text() == "500\n"
+        # runc 1.1's exec raises the soft NOFILE limit to the hard one (Go's own start-up, runc#4195):
+        # its exec is held to the hard limit only.
+        exact = "runc" not in runtime[0]
+        done = oci(runtime, "exec", "c1", "sh", "-c", report)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "512\n1024\n500\n" if exact else done.stdout.endswith("\n1024\n500\n")
+        process = {"args": ["sh", "-c", report], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                   "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512}]}  # fmt: skip
+        (tmp_path / "process.json").write_text(json.dumps(process))
+        done = oci(runtime, "exec", "--process", str(tmp_path / "process.json"), "c1")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "256\n512\n500\n" if exact else done.stdout.endswith("\n512\n500\n")
+    finally:
+        oci(runtime, "delete", "--force", "c1")
+
+
+# Not in the v2 guest: its root may raise hard limits, and it lacks nsenter/ip: the case needs this host.
+@pytest.mark.parametrize("runtime", ["lxrun", "runc"], indirect=True)
+def test_an_rlimit_above_the_callers_hard_limit_fails_create(
+    runtime: list[str], bundle: Path, leaves_nothing: None
+) -> None:
+    require(not has_cap_sys_resource(), "this root may raise hard limits (CAP_SYS_RESOURCE)")
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    require(hard != resource.RLIM_INFINITY, "the hard limit of open files is unlimited here")
+    configure(bundle, ["true"], process__rlimits=[{"type": "RLIMIT_NOFILE", "soft": 512, "hard": hard + 1}])
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert done.returncode == 1, done.stderr  # runc's words differ: its exit code is what engines read
+    if "runc" not in runtime[0]:
+        assert "process.rlimits RLIMIT_NOFILE" in done.stderr and "CAP_SYS_RESOURCE" in done.stderr
+    oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_namespaced_sysctls_are_set_inside(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    host = Path("/proc/sys/kernel/shmmax").read_text()
+    value = "123456789" if host != "123456789\n" else "987654321"
+    configure(bundle, ["cat", "/proc/sys/kernel/shmmax", "/proc/sys/net/ipv4/ip_forward"],
+              linux__sysctl={"kernel.shmmax": value, "net/ipv4/ip_forward": "1"})  # fmt: skip
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert (done.returncode, done.stdout) == (0, f"{value}\n1\n"), done.stderr
+    assert Path("/proc/sys/kernel/shmmax").read_text() == host
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+@pytest.mark.parametrize(
+    ("key", "host_network"), [("kernel.core_pattern", False), ("net.ipv4.ip_forward", True)], ids=["host", "hostnet"]
+)
+def test_a_sysctl_outside_the_containers_namespaces_is_refused(
+    runtime: list[str], bundle: Path, key: str, host_network: bool, leaves_nothing: None
+) -> None:
+    path = Path("/proc/sys", *key.split("."))
+    before = path.read_text()
+    config = configure(bundle, ["true"], linux__sysctl={key: "lxrun-oci-test"})
+    if host_network:
+        config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "network"]
+        (bundle / "config.json").write_text(json.dumps(config))
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert done.returncode == 1 and key in done.stderr
+    if "runc" not in runtime[0]:
+        assert done.stderr.startswith(f"linux.sysctl {key}: ")
+    assert path.read_text() == before
+    oci(runtime, "delete", "--force", "c1")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_masked_and_read_only_paths_of_the_bundle(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    """/proc/interrupts (lxrun does not mask it itself) reads empty, /etc refuses writes; lxrun keeps its
+    own masks (/proc/timer_list) though the bundle's list lacks them, runc masks only the list."""
+    script = ("cat /proc/interrupts; echo masked; touch /etc/x 2>/dev/null || echo read-only; touch /x && echo rw;"
+              ' [ -z "$(cat /proc/timer_list)" ] && echo own-masks-kept; true')  # fmt: skip
+    configure(bundle, ["sh", "-c", script], root__readonly=False, linux__maskedPaths=["/proc/interrupts"],
+              linux__readonlyPaths=["/etc"])  # fmt: skip
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    kept = "" if "runc" in runtime[0] else "own-masks-kept\n"
+    assert (done.returncode, done.stdout) == (0, f"masked\nread-only\nrw\n{kept}"), done.stderr
+    assert not (bundle / "rootfs" / "etc" / "x").exists()
+
+
+@pytest.mark.parametrize("runtime", ["lxrun", "runc"], indirect=True)  # v1 host only: see above
+def test_sysctls_are_written_after_the_create_hooks(
+    runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None
+) -> None:
+    """As runc: a prestart hook (docker's libnetwork-setkey) puts an interface in first, a sysctl names it."""
+    require(shutil.which("nsenter") is not None and shutil.which("ip") is not None, "nsenter or ip is missing")
+    script = tmp_path / "hook.sh"
+    script.write_text('#!/bin/sh\npid=$(sed \'s/.*"pid": *\\([0-9]*\\).*/\\1/\')\n'
+                      'exec nsenter -t "$pid" -n ip link add lxrun0 type veth peer name lxrun1\n')  # fmt: skip
+    script.chmod(0o755)
+    sysctl = {"net.ipv4.conf.lxrun0.forwarding": "1"}
+    configure(bundle, ["cat", "/proc/sys/net/ipv4/conf/lxrun0/forwarding"],
+              hooks={"prestart": [{"path": str(script)}]}, linux__sysctl=sysctl)  # fmt: skip
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr

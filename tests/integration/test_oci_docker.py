@@ -304,3 +304,28 @@ def test_the_network_and_ipc_of_another_container(runtime: str, image: str, leav
         assert pid_ns != os.readlink(f"/proc/{pid}/ns/pid")
     finally:
         docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_ulimit_oom_score_adj_and_sysctls_are_the_containers(runtime: str, image: str, leaves_nothing: None) -> None:
+    """--ulimit, --oom-score-adj and --sysctl (ipc's and, in the container's own network namespace, net's)
+    reach config.json; the process sees them, and `docker exec`'s process gets the limits too."""
+    from tests.integration.test_oci import wait_for
+
+    name = f"tuned-{runtime}"
+    report = "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax"
+    docker("run", "-d", "--name", name, "--runtime", runtime, "--network", "none", "--ulimit", "nofile=512:1024",
+           "--oom-score-adj", "500", "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmax=123456789",
+           image, "sh", "-c", f"({report}) > /tmp/report; touch /tmp/done; sleep 100")  # fmt: skip
+    try:
+        assert wait_for(lambda: docker("exec", name, "ls", "/tmp/done", check=False).returncode == 0)
+        pid = int(docker("inspect", "--format", "{{.State.Pid}}", name).stdout)
+        assert Path(f"/proc/{pid}/oom_score_adj").read_text() == "500\n"
+        assert docker("exec", name, "cat", "/tmp/report").stdout == "512\n1024\n500\n1\n123456789\n"
+        # runc 1.1's exec raises the soft NOFILE limit to the hard one (Go's start-up, runc#4195): hard only.
+        done = docker("exec", name, "sh", "-c", "ulimit -Hn; cat /proc/self/oom_score_adj")
+        assert done.stdout == "1024\n500\n"
+        if runtime == "lxrun":
+            assert docker("exec", name, "sh", "-c", "ulimit -n").stdout == "512\n"
+    finally:
+        docker("rm", "-f", name, check=False)
