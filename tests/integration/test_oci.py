@@ -561,7 +561,7 @@ def test_rlimits_and_oom_score_adj_are_the_processes(
         oci(runtime, "delete", "--force", "c1")
 
 
-# Not in the v2 guest: its root may raise hard limits, and it lacks nsenter/ip: the case needs this host.
+# Not in the v2 guest, whose root may raise hard limits (CAP_SYS_RESOURCE): the refusal needs this host's.
 @pytest.mark.parametrize("runtime", ["lxrun", "runc"], indirect=True)
 def test_an_rlimit_above_the_callers_hard_limit_fails_create(
     runtime: list[str], bundle: Path, leaves_nothing: None
@@ -625,7 +625,7 @@ def test_masked_and_read_only_paths_of_the_bundle(runtime: list[str], bundle: Pa
     assert not (bundle / "rootfs" / "etc" / "x").exists()
 
 
-@pytest.mark.parametrize("runtime", ["lxrun", "runc"], indirect=True)  # v1 host only: see above
+@pytest.mark.parametrize("runtime", ["lxrun", "runc"], indirect=True)  # not in the v2 guest: no nsenter, ip
 def test_sysctls_are_written_after_the_create_hooks(
     runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None
 ) -> None:
