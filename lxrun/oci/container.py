@@ -204,6 +204,13 @@ def _create(
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     resources.callback(ours.close)
+    if bundle.rlimits:
+        from lxrun.oci import tuning
+
+        # On this process, which pid 1 and its command inherit them from: pid 1 may already be the
+        # container's user, whose limits only CAP_SYS_RESOURCE could set from outside (runc sets them in
+        # its init while it is still root). create ends here; run's wait needs few descriptors.
+        tuning.set_rlimits(0, bundle.rlimits)
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     try:
         sandbox = composer.start(plan, (devnull, devnull, devnull), resources, task_fd=theirs.fileno(), detached=True)
@@ -213,11 +220,10 @@ def _create(
     record.running_as(sandbox.process.pid)
     if bundle.terminal:  # from the container's devpts, so the sandbox comes first
         stdio = terminal(console_socket, resources, sandbox.process.pid, plan.user[0])
-    if bundle.rlimits or bundle.oom_score_adj is not None:
+    if bundle.oom_score_adj is not None:
         from lxrun.oci import tuning
 
-        tuning.set_rlimits(sandbox.process.pid, bundle.rlimits)  # before pid 1 has its task: inherited
-        tuning.set_oom_score_adj(sandbox.process.pid, bundle.oom_score_adj)
+        tuning.set_oom_score_adj(sandbox.process.pid, bundle.oom_score_adj)  # before it has its task: inherited
     fifo = f"{directory}/{FIFO}"
     message = helper.task_message(plan.argv, plan.env)
     if message is None:

@@ -561,6 +561,16 @@ def test_rlimits_and_oom_score_adj_are_the_processes(
         oci(runtime, "delete", "--force", "c1")
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_rlimits_reach_a_process_of_another_user(runtime: list[str], bundle: Path, leaves_nothing: None) -> None:
+    """pid 1 already runs as the container's user: its limits are set where only root's own apply (podman's
+    default_ulimits with -u 1000 failed create once)."""
+    configure(bundle, ["sh", "-c", "id -u; ulimit -n; ulimit -Hn"], process__user={"uid": 1000, "gid": 1000},
+              process__rlimits=[{"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512}])  # fmt: skip
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert (done.returncode, done.stdout) == (0, "1000\n256\n512\n"), done.stderr
+
+
 # Not in the v2 guest, whose root may raise hard limits (CAP_SYS_RESOURCE): the refusal needs this host's.
 @pytest.mark.parametrize("runtime", ["lxrun", "runc"], indirect=True)
 def test_an_rlimit_above_the_callers_hard_limit_fails_create(
