@@ -12,6 +12,7 @@ writes benchmarks/results/oci.json.
 from __future__ import annotations
 
 import argparse
+import glob
 import io
 import os
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 from common import Case, machine, measure, spawn_runner, table, write_json
 
 IMAGE = "lxrun-oci-bench:busybox"
+PODMAN_CGROUPS = "/sys/fs/cgroup/*/libpod_parent"
 PODMAN_CONF = (
     '[containers]\ndefault_ulimits = ["nofile=1024:20000", "nproc=4096:32768"]\n'
     '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "none"\n'
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
     image_tar = busybox_tar()
+    podman_cgroups = set(glob.glob(PODMAN_CGROUPS))
     with tempfile.TemporaryDirectory(prefix="lxrun-oci-bench-") as state:
         cases = docker_cases(image_tar) + podman_cases(image_tar, Path(state))
         if not cases:
@@ -93,6 +96,10 @@ def main() -> None:
                             "CONTAINERS_CONF": f"{state}/containers.conf"})  # fmt: skip
     if os.environ.get("DOCKER_HOST"):
         subprocess.run(["docker", "rmi", "-f", IMAGE], capture_output=True)
+    # podman's cgroupfs parent, which it leaves behind (as it does under runc): this run's, deepest first.
+    for top in set(glob.glob(PODMAN_CGROUPS)) - podman_cgroups:
+        for directory, _, _ in sorted(os.walk(top), key=lambda entry: len(entry[0]), reverse=True):
+            os.rmdir(directory)
     summaries = {case.name: case.summary() for case in cases}
     p50 = {name: float(summary["p50_ms"]) for name, summary in summaries.items()}
     rows = [
