@@ -8,8 +8,9 @@ rmdir (~40-110 us). Without one it joins the leaf `lxrun/shared` there (a join a
 as the JVM read their limits from /sys/fs/cgroup only when they find cpu and cpuset mounted too, and
 a task is shown only the hierarchies it is in, each from its own cgroup down (see `view`). A task given
 a cgroup parent (an OCI container's cgroupsPath, --cgroup-parent) has its own cgroup in every hierarchy
-below that parent, as runc's: the shared leaf would be made below the caller's own cgroup (an engine's
-conmon or shim), which outlives nothing of ours and which lxrun has no business leaving things in.
+below that parent, as runc's (in cpuset where the parent's cpuset has cpus and mems to inherit): the
+shared leaf would be made below the caller's own cgroup (an engine's conmon or shim), which lxrun has
+no business leaving things in.
 """
 
 from __future__ import annotations
@@ -272,7 +273,9 @@ class V1Manager(CgroupManager):
 
     def create(self, name: str, limits: Limits, parent: str | None = None) -> V1TaskCgroup:
         files = v1_files(limits, self._swap_accounting())
-        wanted = [c for c in (ALWAYS if parent is None else (*ALWAYS, *SHARED)) if c in self.mounts]
+        wanted = [c for c in ALWAYS if c in self.mounts]
+        if parent is not None:
+            wanted += [c for c in SHARED if c in self.mounts and self._holds_tasks(c, parent)]
         for needed in dict.fromkeys(controller_of(file) for file in files):
             if needed not in self.mounts:
                 raise SpecError(
@@ -302,6 +305,16 @@ class V1Manager(CgroupManager):
             task.remove()
             raise
         return task
+
+    def _holds_tasks(self, controller: str, parent: str) -> bool:
+        """Whether a cgroup of the task's own can go below `parent` there: a cpuset whose cpus or mems are
+        empty (a parent made with mkdir alone) takes none, and lxrun fills in no cgroup it did not make."""
+        if controller != "cpuset":
+            return True
+        path = f"{self.mounts[controller]}{parent}"
+        with contextlib.suppress(OSError):
+            return all(read_text(f"{path}/cpuset.{name}").strip() for name in ("cpus", "mems"))
+        return True  # a parent that isn't there: create says so, naming it
 
     def _join_shared(self, task: V1TaskCgroup) -> None:
         """The shared leaf (under lxrun's own parent, whatever `parent` the task has) in each of SHARED's
