@@ -9,6 +9,7 @@
     <root>/scratch/                 empty; every sandbox mounts its own tmpfs here, in its own mount namespace
     <root>/config.toml              the host's defaults for tasks, for this state root only (lxrun.config)
     <root>/cache/seccomp/           compiled seccomp filters, named after their profile and capabilities
+    <root>/cache/seccomp-profiles/  OCI bundles' seccomp profiles, named after their content (compiled once)
     <root>/cache/config.json        the defaults read from the config file in force, named after it
     <root>/tmp/                     work in progress (same filesystem as layers/, so a rename commits it)
     <root>/net/leases/<address>     addresses of bridge-mode tasks, each held with flock while its task runs
@@ -100,6 +101,10 @@ class Layout(Record):
     @property
     def seccomp_cache(self) -> str:
         return f"{self.root}/cache/seccomp"
+
+    @property
+    def seccomp_profiles(self) -> str:
+        return f"{self.root}/cache/seccomp-profiles"
 
     @property
     def tmp(self) -> str:

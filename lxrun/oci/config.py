@@ -1,7 +1,8 @@
 """An OCI bundle's config.json as a SandboxPlan: what lxrun honours, what it refuses, what it ignores.
 
-Pure mapping, no host changes: `load(bundle, sandbox_id)` reads the file and returns a Bundle (the
-plan, the hooks, the annotations). A field lxrun can't honour is a SpecError naming it
+Pure mapping, no host changes: `load(bundle, sandbox_id, profiles)` reads the file and returns a Bundle
+(the plan, the hooks, the annotations; the plan's seccomp profile is a file in `profiles` named after
+its content, which `create` writes when it is not there yet). A field lxrun can't honour is a SpecError naming it
 (`linux.uidMappings`); the fields the sandbox provides itself or leaves alone are listed in IGNORED
 and docs/oci.md says why. The sandbox's own /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys and
 /sys/fs/cgroup stand in for the config's mounts of those kinds at those places.
@@ -9,6 +10,7 @@ and docs/oci.md says why. The sandbox's own /proc, /dev, /dev/pts, /dev/shm, /de
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from lxrun import plainjson as json
@@ -20,7 +22,7 @@ from lxrun.record import Record
 from lxrun.sandbox import mounts
 from lxrun.sandbox.caps import NUMBERS
 from lxrun.sandbox.compose import SandboxPlan
-from lxrun.spec import SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Limits, Volume
+from lxrun.spec import SECCOMP_UNCONFINED, Limits, Volume
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,9 +80,12 @@ class Bundle(Record):
     """A bundle's container, decided: its sandbox plan, whether it has a terminal, its hooks by kind, its
     annotations, and what `create` sets on pid 1 from the host (lxrun/oci/tuning.py): its rlimits
     ((name, soft, hard), rlimits()), its oom_score_adj (None: left as inherited) and the sysctls
-    written in its namespaces (by /proc/sys path below the dots: sysctls())."""
+    written in its namespaces (by /proc/sys path below the dots: sysctls()). `seccomp_profile`: the
+    bundle's linux.seccomp as the text of plan.seccomp's file (None: no filter)."""
 
-    __slots__ = ("annotations", "hooks", "oom_score_adj", "path", "plan", "rlimits", "sysctl", "terminal")
+    __slots__ = (
+        "annotations", "hooks", "oom_score_adj", "path", "plan", "rlimits", "seccomp_profile", "sysctl", "terminal"
+    )  # fmt: skip
     path: str
     plan: SandboxPlan
     terminal: bool
@@ -89,6 +94,7 @@ class Bundle(Record):
     rlimits: tuple[tuple[str, int, int], ...]
     oom_score_adj: int | None
     sysctl: Mapping[str, str]
+    seccomp_profile: bytes | None
 
     def __init__(
         self,
@@ -100,6 +106,7 @@ class Bundle(Record):
         rlimits: tuple[tuple[str, int, int], ...] = (),
         oom_score_adj: int | None = None,
         sysctl: Mapping[str, str] | None = None,
+        seccomp_profile: bytes | None = None,
     ) -> None:
         super().__init__(
             path=path,
@@ -110,10 +117,11 @@ class Bundle(Record):
             rlimits=rlimits,
             oom_score_adj=oom_score_adj,
             sysctl=sysctl or {},
+            seccomp_profile=seccomp_profile,
         )
 
 
-def load(bundle: str, sandbox_id: str) -> Bundle:
+def load(bundle: str, sandbox_id: str, profiles: str) -> Bundle:
     """The bundle directory's config.json as a Bundle; SpecError naming the field it can't take."""
     bundle = os.path.abspath(bundle)
     path = f"{bundle}/config.json"
@@ -124,7 +132,7 @@ def load(bundle: str, sandbox_id: str) -> Bundle:
         raise SpecError("bundle", "has no config.json", path=path) from exc
     except (OSError, ValueError) as exc:
         raise SpecError("bundle", f"config.json cannot be read: {exc}", path=path) from exc
-    return from_config(config, bundle, sandbox_id)
+    return from_config(config, bundle, sandbox_id, profiles)
 
 
 def _get(config: Mapping[str, Any], field: str, kind: type, default: Any = None) -> Any:
@@ -140,8 +148,9 @@ def _get(config: Mapping[str, Any], field: str, kind: type, default: Any = None)
     return value
 
 
-def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bundle:
-    """The mapping itself (a parsed config.json of the bundle directory `bundle`)."""
+def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str, profiles: str) -> Bundle:
+    """The mapping itself (a parsed config.json of the bundle directory `bundle`; seccomp profiles named in
+    the directory `profiles`)."""
     args = _get(config, "process.args", list)
     if not args or not all(isinstance(arg, str) for arg in args):
         raise SpecError("process.args", "must be a non-empty list of strings")
@@ -164,6 +173,7 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
     oom_score_adj = _get(config, "process.oomScoreAdj", int)
     if oom_score_adj is not None and not -1000 <= oom_score_adj <= 1000:
         raise SpecError("process.oomScoreAdj", "must be from -1000 to 1000", path=str(oom_score_adj))
+    profile = seccomp_profile(_get(config, "linux.seccomp", dict))
     return Bundle(
         path=bundle,
         plan=SandboxPlan(
@@ -175,7 +185,7 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
             hostname=hostname or sandbox_id[:12],
             network=NetworkSpec(network),
             caps=capabilities(config),
-            seccomp=SECCOMP_DEFAULT if _get(config, "linux.seccomp", dict) else SECCOMP_UNCONFINED,
+            seccomp=f"{profiles}/{hashlib.sha256(profile).hexdigest()}.json" if profile else SECCOMP_UNCONFINED,
             user=(uid, gid),
             limits=resource_limits(_get(config, "linux.resources", dict, {})),
             cgroup_parent=_cgroup_parent(_get(config, "linux.cgroupsPath", str)),
@@ -192,6 +202,7 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str) -> Bund
         terminal=_get(config, "process.terminal", bool, False),
         hooks={kind: _hooks(config, kind) for kind in HOOK_KINDS},
         annotations=_get(config, "annotations", dict, {}),
+        seccomp_profile=profile,
         rlimits=rlimits(_get(config, "process.rlimits", list, [])),
         oom_score_adj=oom_score_adj,
         sysctl=sysctls(_get(config, "linux.sysctl", dict, {}), own_network=network == NONE),
@@ -399,3 +410,17 @@ def _hooks(config: Mapping[str, Any], kind: str) -> tuple[Hook, ...]:
             )
         )
     return tuple(hooks)
+
+
+def seccomp_profile(profile: Mapping[str, Any] | None) -> bytes | None:
+    """linux.seccomp as the profile file lxrun compiles (Docker's format takes OCI's: no includes, all
+    apply); what lxrun's loader has no way to do is refused naming the field."""
+    if not profile:
+        return None
+    if profile.get("listenerPath") or any(
+        isinstance(rule, dict) and rule.get("action") == "SCMP_ACT_NOTIFY" for rule in profile.get("syscalls") or ()
+    ):
+        raise SpecError("linux.seccomp", "a seccomp notify listener is not supported by lxrun-oci")
+    if profile.get("flags"):
+        raise SpecError("linux.seccomp.flags", "are not supported by lxrun-oci", hint="leave them out")
+    return json.dumps(profile).encode()

@@ -138,7 +138,7 @@ def create(
 
     directory = container_dir(layout, container_id)
     task_id = os.urandom(6).hex()
-    bundle = load(bundle_dir, task_id)
+    bundle = load(bundle_dir, task_id, layout.seccomp_profiles)
     layout.ensure()
     resources = contextlib.ExitStack()
     try:
@@ -204,6 +204,10 @@ def _create(
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     resources.callback(ours.close)
+    if bundle.seccomp_profile is not None and not os.path.exists(plan.seccomp):
+        with host_errors("linux.seccomp", path=plan.seccomp):  # named after its content: written once
+            os.makedirs(os.path.dirname(plan.seccomp), mode=0o700, exist_ok=True)
+            _write_atomically(plan.seccomp, bundle.seccomp_profile.decode())
     if bundle.rlimits:
         from lxrun.oci import tuning
 

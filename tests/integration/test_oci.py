@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
-BUSYBOX_APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "touch", "env", "true", "readlink")
+BUSYBOX_APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "touch", "env", "true", "readlink", "mkdir")
 
 
 def oci_command() -> list[str]:
@@ -650,3 +650,41 @@ def test_sysctls_are_written_after_the_create_hooks(
               hooks={"prestart": [{"path": str(script)}]}, linux__sysctl=sysctl)  # fmt: skip
     done = oci(runtime, "run", "--bundle", str(bundle), "c1")
     assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
+
+
+# Allows all but mkdir, which fails with ENOSYS: lxrun's default (Docker's) allows it, so a runtime that
+# put its own profile in place of the bundle's would let it through.
+NO_MKDIR = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}],
+}
+REFUSED_MKDIR = "mkdir: can't create directory '/tmp/x': Function not implemented"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES, indirect=True)
+def test_the_bundles_seccomp_profile_is_the_one_loaded(
+    runtime: list[str], bundle: Path, tmp_path: Path, leaves_nothing: None
+) -> None:
+    configure(bundle, ["sh", "-c", "mkdir /tmp/x 2>&1; echo $?"], linux__seccomp=NO_MKDIR)
+    for name in ("c1", "c2"):  # the second finds the profile stored and compiled
+        done = oci(runtime, "run", "--bundle", str(bundle), name)
+        assert (done.returncode, done.stdout) == (
+            0,
+            "mkdir: can't create directory '/tmp/x': Function not implemented\n1\n",
+        )
+    if runtime[0] != "runc":
+        assert len(list((tmp_path / "oci-root" / "cache" / "seccomp-profiles").iterdir())) == 1
+
+
+@pytest.mark.v2
+def test_a_seccomp_notify_listener_names_the_field(
+    bundle: Path, tmp_path: Path, native_ready: None, leaves_nothing: None
+) -> None:
+    runtime = [*oci_command(), "--root", str(tmp_path / "oci-root")]
+    configure(bundle, ["true"], linux__seccomp={**NO_MKDIR, "listenerPath": "/run/agent.sock"})
+    done = oci(runtime, "run", "--bundle", str(bundle), "c1")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "linux.seccomp: a seccomp notify listener is not supported by lxrun-oci\n",
+    )

@@ -329,3 +329,16 @@ def test_ulimit_oom_score_adj_and_sysctls_are_the_containers(runtime: str, image
             assert docker("exec", name, "sh", "-c", "ulimit -n").stdout == "512\n"
     finally:
         docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_seccomp_profile_of_the_users(runtime: str, image: str, tmp_path: Path, leaves_nothing: None) -> None:
+    """--security-opt seccomp=FILE reaches the runtime as config.json's linux.seccomp: that one is loaded."""
+    from tests.integration.test_oci import NO_MKDIR, REFUSED_MKDIR
+
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(json.dumps(NO_MKDIR))
+    done = run(runtime, "--security-opt", f"seccomp={profile}", image, "sh", "-c", "mkdir /tmp/x 2>&1; echo $?")
+    assert (done.returncode, done.stdout) == (0, f"{REFUSED_MKDIR}\n1\n")
+    done = run(runtime, image, "sh", "-c", "mkdir /tmp/x && echo made")  # docker's default profile allows it
+    assert (done.returncode, done.stdout) == (0, "made\n"), done.stderr

@@ -27,7 +27,7 @@ def bundle_config(tmp_path: Path, **linux: Any) -> dict[str, Any]:
 def test_the_fields_are_read_not_ignored(tmp_path: Path) -> None:
     config = bundle_config(tmp_path, sysctl={"kernel.shmmax": "1"}, maskedPaths=["/proc/interrupts/"],
                            readonlyPaths=["/etc"])  # fmt: skip
-    bundle = from_config(config, str(tmp_path), "abc")
+    bundle = from_config(config, str(tmp_path), "abc", str(tmp_path))
     assert bundle.rlimits == (("RLIMIT_NOFILE", 512, 1024),)
     assert bundle.oom_score_adj == 500
     assert bundle.sysctl == {"kernel/shmmax": "1"}
@@ -54,7 +54,7 @@ def test_oom_score_adj_out_of_range(tmp_path: Path) -> None:
     config = bundle_config(tmp_path)
     config["process"]["oomScoreAdj"] = 1001
     with pytest.raises(SpecError, match=re.escape("process.oomScoreAdj")):
-        from_config(config, str(tmp_path), "abc")
+        from_config(config, str(tmp_path), "abc", str(tmp_path))
 
 
 def test_sysctls_of_the_containers_own_namespaces_only() -> None:
