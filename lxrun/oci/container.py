@@ -445,10 +445,11 @@ def _write_atomically(path: str, text: str) -> None:
 
 
 def _remove_dir(directory: str) -> None:
-    """The container's directory holds files only (state.json, the FIFO, pause's note): no shutil import."""
-    with contextlib.suppress(FileNotFoundError):
+    """The container's directory holds files only (state.json, the FIFO, pause's note): no shutil import.
+    Best effort, as shutil.rmtree(ignore_errors=True) was: an entry that will not go stays."""
+    with contextlib.suppress(OSError):
         for name in os.listdir(directory):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(f"{directory}/{name}")
         os.rmdir(directory)
 
