@@ -96,7 +96,7 @@ enum lxrun_step_code { LXRUN_STEP_SPAWN, LXRUN_STEP_CGROUP, LXRUN_STEP_CGROUPNS,
                        LXRUN_STEP_HOSTNAME, LXRUN_STEP_LOOPBACK, LXRUN_STEP_MOUNT, LXRUN_STEP_WORKDIR,
                        LXRUN_STEP_USER, LXRUN_STEP_STDIO, LXRUN_STEP_EXEC_INIT, LXRUN_STEP_EXEC,
                        LXRUN_STEP_INIT, LXRUN_STEP_NETNS, LXRUN_STEP_USERNS, LXRUN_STEP_SYNC, LXRUN_STEP_CAPS,
-                       LXRUN_STEP_NO_NEW_PRIVS, LXRUN_STEP_SECCOMP, LXRUN_STEP_JOIN_NS, ... };
+                       LXRUN_STEP_NO_NEW_PRIVS, LXRUN_STEP_SECCOMP, LXRUN_STEP_JOIN_NS, LXRUN_STEP_RLIMIT, ... };
 
 struct lxrun_error { int step; int index; int err; char path[]; ...; };
 
@@ -114,6 +114,8 @@ struct lxrun_step {
     uint64_t device;
     ...;
 };
+
+struct lxrun_rlimit { int resource; uint64_t soft; uint64_t hard; };
 
 struct lxrun_request {
     int clone_flags;
@@ -152,6 +154,8 @@ struct lxrun_request {
     const int *join_ns_fds;
     const int *join_ns_types;
     int n_join_ns;
+    const struct lxrun_rlimit *rlimits;
+    int n_rlimits;
     ...;
 };
 

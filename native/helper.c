@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -512,6 +513,12 @@ static int stage2_main(void *arg)
 		run_step(ctx, &req->steps[i], req->n_host_steps + i, buf);
 	if (req->cwd && chdir(req->cwd) < 0)
 		stage_fail(ctx, LXRUN_STEP_WORKDIR, -1, req->cwd);
+	/* Before the task's user: a process of another user takes limits only from CAP_SYS_RESOURCE. */
+	for (int i = 0; i < req->n_rlimits; i++) {
+		struct rlimit limit = {req->rlimits[i].soft, req->rlimits[i].hard};
+		if (setrlimit(req->rlimits[i].resource, &limit) < 0)
+			stage_fail(ctx, LXRUN_STEP_RLIMIT, i, NULL);
+	}
 	drop_capabilities_and_become_user(ctx);
 	/* A change of credentials clears the parent-death signal: set it again. */
 	die_with_caller(req);

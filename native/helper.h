@@ -66,6 +66,12 @@ struct lxrun_step {
 	uint64_t device;      /* HOST_MKNOD: makedev(major, minor) */
 };
 
+struct lxrun_rlimit {
+	int resource;   /* RLIMIT_* */
+	uint64_t soft;  /* RLIM_INFINITY for none */
+	uint64_t hard;
+};
+
 struct lxrun_request {
 	int clone_flags;              /* stage 2: CLONE_NEWNS|NEWPID|NEWUTS|NEWIPC, and NEWUSER for a user ns */
 	int net;                      /* enum lxrun_net, done by stage 1 and inherited by stage 2 */
@@ -105,6 +111,8 @@ struct lxrun_request {
 	const int *join_ns_fds;       /* namespaces stage 1 enters before it clones stage 2, which then makes */
 	const int *join_ns_types;     /* none of those kinds (CLONE_NEWIPC, CLONE_NEWUTS: what each must be) */
 	int n_join_ns;
+	const struct lxrun_rlimit *rlimits;  /* set by stage 2 while it is still root (an OCI container's) */
+	int n_rlimits;
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not

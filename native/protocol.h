@@ -23,6 +23,7 @@ enum lxrun_step_code {
 	LXRUN_STEP_NO_NEW_PRIVS,
 	LXRUN_STEP_SECCOMP,
 	LXRUN_STEP_JOIN_NS,     /* joining an ipc or uts namespace given by path (an OCI container's) */
+	LXRUN_STEP_RLIMIT,      /* setrlimit of one of the request's rlimits; index says which */
 };
 
 #define LXRUN_ERROR_PATH_MAX 256

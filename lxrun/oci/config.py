@@ -78,20 +78,19 @@ IGNORED = (
 
 class Bundle(Record):
     """A bundle's container, decided: its sandbox plan, whether it has a terminal, its hooks by kind, its
-    annotations, and what `create` sets on pid 1 from the host (lxrun/oci/tuning.py): its rlimits
-    ((name, soft, hard), rlimits()), its oom_score_adj (None: left as inherited) and the sysctls
-    written in its namespaces (by /proc/sys path below the dots: sysctls()). `seccomp_profile`: the
-    bundle's linux.seccomp as the text of plan.seccomp's file (None: no filter)."""
+    annotations, and what `create` sets on pid 1 from the host (lxrun/oci/tuning.py): its oom_score_adj
+    (None: left as inherited) and the sysctls written in its namespaces (by /proc/sys path below the
+    dots: sysctls()); the rlimits ((name, soft, hard), rlimits()) are the plan's, set by the sandbox.
+    `seccomp_profile`: the bundle's linux.seccomp as the text of plan.seccomp's file (None: no filter)."""
 
     __slots__ = (
-        "annotations", "hooks", "oom_score_adj", "path", "plan", "rlimits", "seccomp_profile", "sysctl", "terminal"
+        "annotations", "hooks", "oom_score_adj", "path", "plan", "seccomp_profile", "sysctl", "terminal"
     )  # fmt: skip
     path: str
     plan: SandboxPlan
     terminal: bool
     hooks: Mapping[str, tuple[Hook, ...]]
     annotations: Mapping[str, str]
-    rlimits: tuple[tuple[str, int, int], ...]
     oom_score_adj: int | None
     sysctl: Mapping[str, str]
     seccomp_profile: bytes | None
@@ -103,7 +102,6 @@ class Bundle(Record):
         terminal: bool,
         hooks: Mapping[str, tuple[Hook, ...]],
         annotations: Mapping[str, str],
-        rlimits: tuple[tuple[str, int, int], ...] = (),
         oom_score_adj: int | None = None,
         sysctl: Mapping[str, str] | None = None,
         seccomp_profile: bytes | None = None,
@@ -114,7 +112,6 @@ class Bundle(Record):
             terminal=terminal,
             hooks=hooks,
             annotations=annotations,
-            rlimits=rlimits,
             oom_score_adj=oom_score_adj,
             sysctl=sysctl or {},
             seccomp_profile=seccomp_profile,
@@ -198,12 +195,12 @@ def from_config(config: Mapping[str, Any], bundle: str, sandbox_id: str, profile
             joined=joined,
             masked_paths=_paths(config, "linux.maskedPaths"),
             read_only_paths=_paths(config, "linux.readonlyPaths"),
+            rlimits=rlimits(_get(config, "process.rlimits", list, [])),
         ),
         terminal=_get(config, "process.terminal", bool, False),
         hooks={kind: _hooks(config, kind) for kind in HOOK_KINDS},
         annotations=_get(config, "annotations", dict, {}),
         seccomp_profile=profile,
-        rlimits=rlimits(_get(config, "process.rlimits", list, [])),
         oom_score_adj=oom_score_adj,
         sysctl=sysctls(_get(config, "linux.sysctl", dict, {}), own_network=network == NONE),
     )

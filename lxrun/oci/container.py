@@ -208,16 +208,15 @@ def _create(
         with host_errors("linux.seccomp", path=plan.seccomp):  # named after its content: written once
             os.makedirs(os.path.dirname(plan.seccomp), mode=0o700, exist_ok=True)
             _write_atomically(plan.seccomp, bundle.seccomp_profile.decode())
-    if bundle.rlimits:
-        from lxrun.oci import tuning
-
-        # On this process, which pid 1 and its command inherit them from: pid 1 may already be the
-        # container's user, whose limits only CAP_SYS_RESOURCE could set from outside (runc sets them in
-        # its init while it is still root). create ends here; run's wait needs few descriptors.
-        tuning.set_rlimits(0, bundle.rlimits)
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     try:
         sandbox = composer.start(plan, (devnull, devnull, devnull), resources, task_fd=theirs.fileno(), detached=True)
+    except ChildSetupError as exc:
+        if exc.step != "rlimit":
+            raise
+        from lxrun.oci.tuning import TuningError
+
+        raise TuningError("process.rlimits", exc.reason, path=exc.path, errno=exc.errno, hint=exc.hint) from exc
     finally:
         theirs.close()
         os.close(devnull)
@@ -253,7 +252,7 @@ def _create(
         "caps": sorted(plan.caps),  # what `exec` gives a process that brings no capabilities of its own
         "seccomp": plan.seccomp,
         # What `exec` sets on a process that brings no rlimits of its own; its oom_score_adj always (runc's).
-        "rlimits": [list(limit) for limit in bundle.rlimits],
+        "rlimits": [list(limit) for limit in plan.rlimits],
         "oom_score_adj": bundle.oom_score_adj,
     }
     _write_atomically(f"{directory}/state.json", json.dumps(state))

@@ -143,7 +143,7 @@ def _child(
         os.setsid()
         if process.get("terminal"):
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        set_rlimits(0, tuning[0])
+        set_rlimits(tuning[0])
         set_oom_score_adj("self", tuning[1])
         uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
         groups = group_ids(user.get("additionalGids") or [])

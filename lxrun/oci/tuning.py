@@ -1,6 +1,7 @@
-"""What lxrun-oci sets on a container's processes from the host, as runc does: process.rlimits and
-process.oomScoreAdj (on pid 1 at create, which its command inherits; on exec's process), and linux.sysctl
-(written at create in the container's own namespaces, before its command starts).
+"""What lxrun-oci sets on a container's processes from the host, as runc does: process.rlimits on exec's
+process (a container's pid 1 takes its own in the sandbox), process.oomScoreAdj (on pid 1 at create, which
+its command inherits; on exec's process), and linux.sysctl (written at create in the container's own
+namespaces, before its command starts).
 
 config.py decides what is allowed (the sysctls of the container's own namespaces only); this applies it.
 A value this host won't take (a hard limit above the caller's, an oom_score_adj below it: both need
@@ -29,13 +30,12 @@ class TuningError(LxrunError):
     """A container's process setting the host refused; `step` is the config field."""
 
 
-def set_rlimits(pid: int, limits: Sequence[tuple[str, int, int]]) -> None:
-    """Each (RLIMIT_NAME, soft, hard) on `pid` (0: this process)."""
-    if not limits:
-        return
+def set_rlimits(limits: Sequence[tuple[str, int, int]]) -> None:
+    """Each (RLIMIT_NAME, soft, hard) on this process (`exec`'s child, still root; a container's pid 1
+    takes its own in the sandbox: SandboxPlan.rlimits)."""
     for name, soft, hard in limits:
         try:
-            resource.prlimit(pid, getattr(resource, name), (soft, hard))
+            resource.setrlimit(getattr(resource, name), (soft, hard))
         except OSError as exc:
             hint = "raising a hard limit above lxrun-oci's own needs CAP_SYS_RESOURCE" if exc.errno == 1 else None
             raise TuningError(

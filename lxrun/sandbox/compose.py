@@ -62,7 +62,7 @@ class SandboxPlan(Record):
     instead of made (an OCI container's network, ipc or uts: a Kubernetes pod's, `docker run --network
     container:X`), by kind; with uts joined, the hostname is the namespace's. `masked_paths`,
     `read_only_paths`: masked and read-only beyond the sandbox's own (mounts.MASKED_*, READ_ONLY), after
-    the volumes."""
+    the volumes. `rlimits`: (RLIMIT_NAME, soft, hard) its pid 1 starts with (inherited by the task)."""
 
     __slots__ = (
         "argv",
@@ -81,6 +81,7 @@ class SandboxPlan(Record):
         "network",
         "read_only",
         "read_only_paths",
+        "rlimits",
         "rootfs",
         "sandbox_id",
         "seccomp",
@@ -114,6 +115,7 @@ class SandboxPlan(Record):
     joined: Mapping[str, str]
     masked_paths: Sequence[str]
     read_only_paths: Sequence[str]
+    rlimits: Sequence[tuple[str, int, int]]
 
     def __init__(
         self,
@@ -141,6 +143,7 @@ class SandboxPlan(Record):
         joined: Mapping[str, str] | None = None,
         masked_paths: Sequence[str] = (),
         read_only_paths: Sequence[str] = (),
+        rlimits: Sequence[tuple[str, int, int]] = (),
     ) -> None:
         super().__init__(
             sandbox_id=sandbox_id,
@@ -167,6 +170,7 @@ class SandboxPlan(Record):
             joined=joined or {},
             masked_paths=masked_paths,
             read_only_paths=read_only_paths,
+            rlimits=rlimits,
         )
 
 
@@ -366,6 +370,7 @@ class Composer:
             new_cgroupns=bool(join_fds) or cgroup_dir_fd >= 0,
             shared_steps=shared,
             joined=[(fd, kind) for kind, fd in joined.items()],
+            rlimits=plan.rlimits,
         )
 
     def _shared_steps(

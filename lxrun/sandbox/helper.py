@@ -120,7 +120,9 @@ STEP_NAMES = {
     lib.LXRUN_STEP_NO_NEW_PRIVS: "no_new_privs",
     lib.LXRUN_STEP_SECCOMP: "seccomp",
     lib.LXRUN_STEP_JOIN_NS: "join namespace",
+    lib.LXRUN_STEP_RLIMIT: "rlimit",
 }
+RLIM_ALL_ONES = 2**64 - 1
 with open("/proc/sys/kernel/cap_last_cap") as _cap_last:
     CAP_LAST = int(_cap_last.read())
 
@@ -137,7 +139,8 @@ class SpawnRequest(Record):
     `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
     socket for its task (hand_task). `detached`: pid 1 outlives the caller (no parent-death signal).
     `groups`: the supplementary groups. `joined`: (descriptor, kind) of ipc or uts namespaces entered
-    instead of made (an OCI container's by path); `namespaces` then leaves those kinds out.
+    instead of made (an OCI container's by path); `namespaces` then leaves those kinds out. `rlimits`:
+    (RLIMIT_NAME, soft, hard) set by stage 2 before it becomes the task's user.
     """
 
     __slots__ = (
@@ -159,6 +162,7 @@ class SpawnRequest(Record):
         "netns_fd",
         "network",
         "new_cgroupns",
+        "rlimits",
         "seccomp",
         "shared_steps",
         "stderr_fd",
@@ -196,6 +200,7 @@ class SpawnRequest(Record):
     detached: bool
     groups: Sequence[int]
     joined: Sequence[tuple[int, str]]
+    rlimits: Sequence[tuple[str, int, int]]
 
     def __init__(
         self,
@@ -226,6 +231,7 @@ class SpawnRequest(Record):
         detached: bool = False,
         groups: Sequence[int] = (),
         joined: Sequence[tuple[int, str]] = (),
+        rlimits: Sequence[tuple[str, int, int]] = (),
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -255,6 +261,7 @@ class SpawnRequest(Record):
             detached=detached,
             groups=groups,
             joined=joined,
+            rlimits=rlimits,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -417,6 +424,8 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     join_fds = ffi.new("int[]", [fd for fd, _ in request.joined] or [-1])
     join_types = ffi.new("int[]", [NAMESPACE_FLAGS[kind] for _, kind in request.joined] or [0])
     c_request.join_ns_fds, c_request.join_ns_types, c_request.n_join_ns = join_fds, join_types, len(request.joined)
+    rlimits = ffi.new("struct lxrun_rlimit[]", [_c_rlimit(*limit) for limit in request.rlimits] or 1)
+    c_request.rlimits, c_request.n_rlimits = rlimits, len(request.rlimits)
     child = ffi.new("struct lxrun_child *")
     error = ffi.new("struct lxrun_error *")
     if lib.lxrun_spawn(c_request, child, error) != 0:
@@ -523,12 +532,23 @@ def init_error(record: bytes, env: Mapping[str, str]) -> LxrunError:
     return ChildSetupError.from_errno("init", error.err, path)
 
 
+def _c_rlimit(name: str, soft: int, hard: int) -> tuple[int, int, int]:
+    """(RLIMIT_NAME, soft, hard) as struct lxrun_rlimit: resource's infinity (-1) is the kernel's (all ones)."""
+    import resource
+
+    return getattr(resource, name), soft & RLIM_ALL_ONES, hard & RLIM_ALL_ONES
+
+
 def _child_error(error: Any, request: SpawnRequest) -> LxrunError:
     code = error.err
     path = os.fsdecode(ffi.string(error.path)) or None
     step = STEP_NAMES.get(error.step, f"step {error.step}")
     if error.step == lib.LXRUN_STEP_EXEC:
         return _exec_error(code, path, request.env)
+    if error.step == lib.LXRUN_STEP_RLIMIT:
+        name, soft, hard = request.rlimits[error.index]
+        hint = "raising a hard limit above the caller's needs CAP_SYS_RESOURCE" if code == errno_codes.EPERM else None
+        return ChildSetupError.from_errno(step, code, f"{name} soft {soft} hard {hard}", hint=hint)
     failed_step = request.step(error.index) if error.step == lib.LXRUN_STEP_MOUNT else None
     if failed_step is not None and failed_step.op in (mounts.HOST_VOLUME, mounts.MOVE):
         return _volume_error(failed_step, code, path)

@@ -28,7 +28,7 @@ def test_the_fields_are_read_not_ignored(tmp_path: Path) -> None:
     config = bundle_config(tmp_path, sysctl={"kernel.shmmax": "1"}, maskedPaths=["/proc/interrupts/"],
                            readonlyPaths=["/etc"])  # fmt: skip
     bundle = from_config(config, str(tmp_path), "abc", str(tmp_path))
-    assert bundle.rlimits == (("RLIMIT_NOFILE", 512, 1024),)
+    assert bundle.plan.rlimits == (("RLIMIT_NOFILE", 512, 1024),)
     assert bundle.oom_score_adj == 500
     assert bundle.sysctl == {"kernel/shmmax": "1"}
     assert (bundle.plan.masked_paths, bundle.plan.read_only_paths) == (("/proc/interrupts",), ("/etc",))
