@@ -21,7 +21,7 @@ from lxrun.errors import SpecError, api_edge
 from lxrun.plan import plan_task
 from lxrun.runtime import Runtime
 from lxrun.sandbox import helper
-from lxrun.spec import DEFAULT_SECURITY, NO_LIMITS, TaskSpec
+from lxrun.spec import DEFAULT_SECURITY, NO_LIMITS, TaskSpec, check_stack_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -156,9 +156,15 @@ class Pool:
                 return reason
         if _bounds(spec.limits) != _bounds(self._template.limits):
             return "limits of another kind (a bound set that the pool's sandboxes don't have, or the reverse)"
-        if self.runtime.stacks.resolve(spec.stack).ref != self._stack.ref:
+        if self._current_ref(spec.stack) != self._stack.ref:
             return "the stack changed version since the pool was made"
         return None
+
+    def _current_ref(self, ref: str) -> str:
+        """NAME@VERSION that `ref` means now: one readlink for a bare name (the pool's sandboxes
+        already hold its layers, so resolving them again per task would find nothing new)."""
+        name, version = check_stack_ref(ref)
+        return f"{name}@{version or self.runtime.stacks.current_version(name)}"
 
     @staticmethod
     def _plan_refusal(plan: TaskPlan, prepared: TaskPlan, message: bytes | None) -> str | None:

@@ -93,11 +93,15 @@ class PreparedSandbox:
             if not sandbox.cgroup.retune(spec.limits, self.plan.spec.limits):
                 raise AssertionError("the pool hands out only tasks whose limits its cgroups can take")
             baseline = sandbox.cgroup.restart_accounting()
-            self._record.update(command=list(plan.argv), created=time.time())
             started = time.monotonic()
-            helper.hand_task(self._socket, message, (stdio.stdin_fd, stdio.stdout_fd, stdio.stderr_fd), plan.env)
+            helper.hand_task(self._socket, message, (stdio.stdin_fd, stdio.stdout_fd, stdio.stderr_fd))
+            self._record.update(command=list(plan.argv), created=time.time())  # while pid 1 starts the command
+            if on_start is not None:  # it is called once the command runs
+                helper.await_exec(self._socket, plan.env)
             faults.point("spawned")
             outcome = supervise(plan, sandbox, stdio, started, on_start, usage_since=baseline)
+            if on_start is None:  # a wake-up saved: whether the command ran is asked once pid 1 has exited
+                helper.await_exec(self._socket, plan.env)
         finally:
             (release or PreparedSandbox.close)(self)
         return outcome.result(plan, self._backend.name, sandbox.notices)

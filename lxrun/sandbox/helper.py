@@ -474,11 +474,18 @@ def task_message(argv: Sequence[str], env: Mapping[str, str]) -> bytes | None:
     return bytes(ffi.buffer(header)) + body
 
 
-def hand_task(task_socket: socket.socket, message: bytes, stdio: tuple[int, int, int], env: Mapping[str, str]) -> None:
-    """Give a prepared sandbox's pid 1 its task (a task_message) and the task's stdio; returns once the
-    command runs, or raises why it could not be exec'd, as spawn does for a cold sandbox."""
+def hand_task(task_socket: socket.socket, message: bytes, stdio: tuple[int, int, int]) -> None:
+    """Give a prepared sandbox's pid 1 its task (a task_message) and the task's stdio; await_exec then
+    tells whether its command runs."""
     with host_errors("hand over task"):
         send_task(task_socket, message, stdio)
+
+
+def await_exec(task_socket: socket.socket, env: Mapping[str, str]) -> None:
+    """Block until a handed task's command runs (its copy of the socket closes with the exec), or raise
+    why it could not be exec'd, as spawn does for a cold sandbox. Once pid 1 has exited this never
+    blocks: the record, or end-of-file, is already there."""
+    with host_errors("hand over task"):
         record = task_socket.recv(ffi.sizeof("struct lxrun_error"))
     if record:
         raise init_error(record, env)
