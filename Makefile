@@ -73,6 +73,7 @@ bench: venv
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/steps.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/floor.py
 	$(BIN)/python benchmarks/report.py
 	scripts/dockerd run -- $(BIN)/python benchmarks/compare.py
 	LXRUN_OCI_RUNTIME=$(CURDIR)/$(BIN)/lxrun-oci scripts/dockerd run -- $(BIN)/python benchmarks/oci.py

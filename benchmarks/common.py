@@ -36,13 +36,16 @@ UNIFIED = "/sys/fs/cgroup/unified"
 @dataclass
 class Case:
     """One thing to time: `run` performs it once and raises if it failed; `ready`, if given, is called
-    untimed before each run (a pool refilling: the latency timed is a hand-out's, not a refill's)."""
+    untimed before each run (a pool refilling: the latency timed is a hand-out's, not a refill's).
+    `block`, if given, replaces both for a case that times itself (a C program with its own clock):
+    given a number of runs, it performs them and returns their durations in seconds."""
 
     name: str
     run: Callable[[], None]
     note: str = ""
     samples: list[float] = field(default_factory=list)
     ready: Callable[[], None] | None = None
+    block: Callable[[int], list[float]] | None = None
 
     def summary(self) -> dict[str, float | int | str]:
         ordered = sorted(self.samples)
@@ -83,6 +86,9 @@ def measure(cases: list[Case], rounds: int, warmup: int = 10) -> None:
     halves = (rounds - rounds // 2, rounds // 2)
     for order, count in zip((cases, cases[::-1]), halves, strict=True):
         for case in order:
+            if case.block is not None:
+                case.samples += case.block(warmup + count)[warmup:]
+                continue
             for number in range(warmup + count):
                 if case.ready is not None:
                     case.ready()
