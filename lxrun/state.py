@@ -30,10 +30,15 @@ _own_start: int | None = None
 def process_start(pid: int) -> int | None:
     """A process's start time in clock ticks since boot (with the pid, it names the process for good)."""
     try:
-        with open(f"/proc/{pid}/stat") as file:
-            return int(file.read().rsplit(")", 1)[1].split()[19])
-    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)  # a bare read: one per task start
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        return int(os.read(fd, 4096).rsplit(b")", 1)[1].split()[19])
+    except (ProcessLookupError, IndexError, ValueError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def runner_start() -> int:
@@ -54,13 +59,17 @@ class TaskRecord:
         self.path = path
         self._fd = fd
         self.data = data
+        self._size = 0  # bytes in the file now
 
     def update(self, **fields: Any) -> None:
-        """Rewrite in place (no rename, no fsync: a reader that catches a torn write retries)."""
+        """Rewrite in place (no rename, no fsync: a reader that catches a torn write retries); truncated
+        only where the record got shorter (an update mostly adds fields)."""
         self.data.update(fields)
         payload = json.dumps(self.data).encode()
         os.pwrite(self._fd, payload, 0)
-        os.ftruncate(self._fd, len(payload))
+        if len(payload) < self._size:
+            os.ftruncate(self._fd, len(payload))
+        self._size = len(payload)
 
     def running_as(self, pid: int) -> None:
         """The task's pid 1 on the host, with its start time: `lxrun kill` and `ps` never mistake a recycled pid."""

@@ -259,8 +259,14 @@ static int move_staged(const struct stage_ctx *ctx, const struct lxrun_step *s, 
 	return rc;
 }
 
+/* Whom a host step chowns to: its owner, the task's root standing for the request's; -1: nobody (keeps root). */
+static int64_t step_owner(const struct lxrun_request *req, const struct lxrun_step *s)
+{
+	return s->owner == LXRUN_OWNER_TASK_ROOT ? req->root_owner : s->owner;
+}
+
 /* HOST_WRITE: a file that did not exist (O_EXCL, no symlink followed), all of data in it. */
-static int write_new_file(const struct lxrun_step *s)
+static int write_new_file(const struct lxrun_step *s, int64_t owner)
 {
 	int fd = open(s->target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, s->mode);
 	if (fd < 0)
@@ -279,17 +285,17 @@ static int write_new_file(const struct lxrun_step *s)
 		at += n;
 		left -= (size_t)n;
 	}
-	if (s->owner >= 0 && fchown(fd, (uid_t)s->owner, (gid_t)s->owner) < 0)
+	if (owner >= 0 && fchown(fd, (uid_t)owner, (gid_t)owner) < 0)
 		return close_keeping_errno(fd);
 	return close(fd);
 }
 
 /* HOST_MKNOD: a node with exactly `mode` (mknod's is cut by the caller's umask). */
-static int make_node(const struct lxrun_step *s)
+static int make_node(const struct lxrun_step *s, int64_t owner)
 {
 	if (mknod(s->target, S_IFCHR | s->mode, (dev_t)s->device) < 0 || chmod(s->target, s->mode) < 0)
 		return -1;
-	if (s->owner >= 0 && chown(s->target, (uid_t)s->owner, (gid_t)s->owner) < 0)
+	if (owner >= 0 && chown(s->target, (uid_t)owner, (gid_t)owner) < 0)
 		return -1;
 	return 0;
 }
@@ -333,18 +339,20 @@ static void run_step(struct stage_ctx *ctx, const struct lxrun_step *s, int inde
 	int mnt = -1;
 	int target;
 	switch (s->op) {
-	case LXRUN_OP_HOST_MKDIR:
+	case LXRUN_OP_HOST_MKDIR: {
+		int64_t owner = step_owner(ctx->req, s);
 		if (mkdir(s->target, s->mode) < 0 && errno != EEXIST)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
-		if (s->owner >= 0 && chown(s->target, (uid_t)s->owner, (gid_t)s->owner) < 0)
+		if (owner >= 0 && chown(s->target, (uid_t)owner, (gid_t)owner) < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
+	}
 	case LXRUN_OP_HOST_WRITE:
-		if (write_new_file(s) < 0)
+		if (write_new_file(s, step_owner(ctx->req, s)) < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_HOST_MKNOD:
-		if (make_node(s) < 0)
+		if (make_node(s, step_owner(ctx->req, s)) < 0)
 			stage_fail(ctx, LXRUN_STEP_MOUNT, index, s->target);
 		return;
 	case LXRUN_OP_SYMLINK:

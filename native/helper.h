@@ -62,9 +62,14 @@ struct lxrun_step {
 	uint64_t attr;        /* MOUNT_ATTR_*; MOUNT_ATTR_IDMAP maps through the sandbox's user namespace */
 	int create;
 	unsigned int mode;
-	int64_t owner;        /* HOST_MKDIR, HOST_WRITE, HOST_MKNOD: chown to this uid and gid; -1 keeps root */
+	int64_t owner;        /* HOST_MKDIR, HOST_WRITE, HOST_MKNOD: chown to this uid and gid; -1 keeps root;
+	                       * LXRUN_OWNER_TASK_ROOT: the request's root_owner */
 	uint64_t device;      /* HOST_MKNOD: makedev(major, minor) */
 };
+
+/* A step's owner that stands for the task's root, whichever uid range it drew (lxrun_request.root_owner):
+ * steps that name it are the same for every task of a kind, built once. */
+#define LXRUN_OWNER_TASK_ROOT (-2)
 
 struct lxrun_rlimit {
 	int resource;   /* RLIMIT_* */
@@ -113,6 +118,7 @@ struct lxrun_request {
 	int n_join_ns;
 	const struct lxrun_rlimit *rlimits;  /* set by stage 2 while it is still root (an OCI container's) */
 	int n_rlimits;
+	int64_t root_owner;           /* the host uid (and gid) of the task's root: LXRUN_OWNER_TASK_ROOT's; -1 root */
 };
 
 /* Where one spawn's time goes: the CLOCK_MONOTONIC nanoseconds at which each point was reached (0: not

@@ -1,16 +1,21 @@
 """cgroup v1: one directory per controller hierarchy; kill-all by freezing, SIGKILL, thawing.
 
-Every task joins memory, cpuacct, pids and freezer (for its usage figures, fork-bomb protection and
-a race-free kill) and devices (an allow-list of the minimal /dev: a v1 child copies its parent's
-list when created, so the `lxrun/` parent holds it and a task only checks its copy); a cgroup of its
-own in cpu and cpuset only when it has such a limit, as each hierarchy costs a mkdir, a join and an
-rmdir (~40-110 us). Without one it joins the leaf `lxrun/shared` there (a join alone): runtimes such
-as the JVM read their limits from /sys/fs/cgroup only when they find cpu and cpuset mounted too, and
-a task is shown only the hierarchies it is in, each from its own cgroup down (see `view`). A task given
-a cgroup parent (an OCI container's cgroupsPath, --cgroup-parent) has its own cgroup in every hierarchy
-below that parent, as runc's (in cpuset where the parent's cpuset has cpus and mems to inherit): the
-shared leaf would be made below the caller's own cgroup (an engine's conmon or shim), which lxrun has
-no business leaving things in.
+Every task has a cgroup of its own in memory, cpuacct, pids and freezer (for its usage figures,
+fork-bomb protection and a race-free kill); in cpu and cpuset only when it has such a limit, as each
+hierarchy costs a mkdir, a join and an rmdir (~40-110 us). Without one it joins the leaf
+`lxrun/shared` there (a join alone): runtimes such as the JVM read their limits from /sys/fs/cgroup
+only when they find cpu and cpuset mounted too, and a task is shown only the hierarchies it is in,
+each from its own cgroup down (see `view`). In devices every task joins the shared leaf: the
+allow-list of the minimal /dev is the same for all, written into the leaf when it is made (a task
+can't change it: the view is read-only and v1 wants CAP_SYS_ADMIN on the host to write it). A task
+given a cgroup parent (an OCI container's cgroupsPath, --cgroup-parent) has its own cgroup in every
+hierarchy below that parent, as runc's (in cpuset where the parent's cpuset has cpus and mems to
+inherit), devices checked against the minimal list: the shared leaf would be made below the caller's
+own cgroup (an engine's conmon or shim), which lxrun has no business leaving things in.
+
+What is fixed for the process is worked out once per manager: the `lxrun/` parents (made again
+when `lxrun gc` removed one while idle: a task's mkdir there then fails with ENOENT), swap
+accounting, each hierarchy as a task sees it.
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxrun.spec import Limits
 
-ALWAYS = ("memory", "cpuacct", "pids", "freezer", "devices")
-SHARED = ("cpu", "cpuset")  # joined in the shared leaf unless limited
+ALWAYS = ("memory", "cpuacct", "pids", "freezer")
+SHARED = ("cpu", "cpuset", "devices")  # joined in the shared leaf, unless limited or below a cgroup parent
 SHARED_LEAF = "shared"
 # The minimal /dev: null, zero, full, random, urandom, tty, ptmx and the pts it opens.
 ALLOWED_DEVICES = (
@@ -195,9 +200,15 @@ class V1Manager(CgroupManager):
     def __init__(self, mounts: dict[str, str], own: dict[str, str]) -> None:
         self.mounts = mounts  # controller -> mount point of its hierarchy
         self.own = own  # controller -> the cgroup this process is in
+        self._hierarchies: dict[str, tuple[str, str]] = {}  # controller -> _hierarchy's answer
+        self._swap: bool | None = None  # _swap_accounting's answer
 
     def parent_dirs(self) -> list[str]:
-        return [f"{mount}{self.own[name].rstrip('/')}/lxrun" for name, mount in self.mounts.items()]
+        return [self._lxrun_dir(name) for name in self.mounts]
+
+    def _lxrun_dir(self, controller: str) -> str:
+        """lxrun's own parent in `controller`'s hierarchy, below the cgroup this process is in."""
+        return f"{self.mounts[controller]}{self.own[controller].rstrip('/')}/lxrun"
 
     idle_leaves = (SHARED_LEAF,)
 
@@ -210,9 +221,12 @@ class V1Manager(CgroupManager):
     def _hierarchy(self, controller: str) -> tuple[str, str]:
         """The controller's hierarchy as a task sees it: its directory name and the mount options naming
         every controller it carries (co-mounted ones, such as cpu,cpuacct, included)."""
-        mount = self.mounts[controller]
-        carried = sorted(c for c, point in self.mounts.items() if point == mount)
-        return os.path.basename(mount), ",".join(carried)
+        found = self._hierarchies.get(controller)
+        if found is None:
+            mount = self.mounts[controller]
+            carried = sorted(c for c, point in self.mounts.items() if point == mount)
+            found = self._hierarchies[controller] = os.path.basename(mount), ",".join(carried)
+        return found
 
     def own_cgroup(self) -> V1TaskCgroup:
         return V1TaskCgroup({name: f"{mount}{self.own[name].rstrip('/')}" for name, mount in self.mounts.items()})
@@ -220,27 +234,42 @@ class V1Manager(CgroupManager):
     def find(self, name: str, parent: str | None = None) -> V1TaskCgroup | None:
         dirs = {}
         for controller, mount in self.mounts.items():
-            base = f"{mount}{parent}" if parent else f"{mount}{self.own[controller].rstrip('/')}/lxrun"
+            base = f"{mount}{parent}" if parent else self._lxrun_dir(controller)
             if os.path.isdir(f"{base}/{name}"):
                 dirs[controller] = f"{base}/{name}"
         return V1TaskCgroup(dirs) if dirs else None
 
     def _parent_dir(self, controller: str, parent: str | None) -> str:
-        mount = self.mounts[controller]
-        if parent is not None:
-            path = f"{mount}{parent}"
-            if not os.path.isdir(path):
-                raise SpecError(
-                    "cgroup_parent",
-                    f"does not exist in the {controller} hierarchy ({path})",
-                    path=parent,
-                    hint="create it first, in every controller's hierarchy",
-                )
-            return path
-        path = f"{mount}{self.own[controller].rstrip('/')}/lxrun"
+        """Where the task's cgroup goes in `controller`'s hierarchy: below `parent` (SpecError where it
+        does not exist), else in lxrun's own parent (made by _make_task_dir when missing)."""
+        if parent is None:
+            return self._lxrun_dir(controller)
+        path = f"{self.mounts[controller]}{parent}"
         if not os.path.isdir(path):
-            self._make_parent(controller, path)
+            raise SpecError(
+                "cgroup_parent",
+                f"does not exist in the {controller} hierarchy ({path})",
+                path=parent,
+                hint="create it first, in every controller's hierarchy",
+            )
         return path
+
+    def _make_task_dir(self, controller: str, path: str, own_parent: bool) -> None:
+        """mkdir the task's cgroup `path`. In lxrun's own parent (`own_parent`) that parent is made
+        first where it is missing: not made yet, or removed by `lxrun gc` while no task used it."""
+        try:
+            os.mkdir(path)
+            return
+        except FileExistsError as exc:
+            raise SetupError("create cgroup", "already exists", path=path) from exc
+        except FileNotFoundError as exc:
+            if not own_parent:
+                raise SetupError.from_errno("create cgroup", errno.ENOENT, path) from exc
+        except OSError as exc:
+            raise SetupError.from_errno("create cgroup", exc.errno or errno.EIO, path) from exc
+        self._make_parent(controller, os.path.dirname(path))
+        if not make_dir(path):
+            raise SetupError("create cgroup", "already exists", path=path)
 
     def make_parent(self, parent: str) -> bool:
         for controller, mount in self.mounts.items():
@@ -283,18 +312,15 @@ class V1Manager(CgroupManager):
                 )
             if needed not in wanted:
                 wanted.append(needed)
-        if parent is not None:
-            for controller in wanted:
-                self._parent_dir(controller, parent)
+        parents = {controller: self._parent_dir(controller, parent) for controller in wanted}
         task = V1TaskCgroup({})
         try:
             made: dict[str, str] = {}  # mount point -> the task's dir there: co-mounted controllers share one
             for controller in wanted:
                 mount = self.mounts[controller]
                 if mount not in made:
-                    path = f"{self._parent_dir(controller, parent)}/{name}"
-                    if not make_dir(path):
-                        raise SetupError("create cgroup", "already exists", path=path)
+                    path = f"{parents[controller]}/{name}"
+                    self._make_task_dir(controller, path, parent is None)
                     made[mount] = path
                 task.dirs[controller] = made[mount]
             for file, value in files.items():
@@ -322,17 +348,28 @@ class V1Manager(CgroupManager):
         joined = {self.mounts[c] for c in task.dirs}
         for controller in SHARED:
             if controller in self.mounts and self.mounts[controller] not in joined:
-                leaf = f"{self._parent_dir(controller, None)}/{SHARED_LEAF}"
-                if not os.path.isdir(leaf):
-                    self._make_parent(controller, leaf)
-                task.shared[controller] = leaf
+                task.shared[controller] = self._shared_leaf(controller)
                 joined.add(self.mounts[controller])
         task.hierarchies = {c: self._hierarchy(c) for c in (*task.dirs, *task.shared)}
 
+    def _shared_leaf(self, controller: str) -> str:
+        """The shared leaf of `controller`'s hierarchy, made whole (its parent too) where missing: looked
+        for on every task, as `lxrun gc` removes it while no task is in it."""
+        parent = self._lxrun_dir(controller)
+        leaf = f"{parent}/{SHARED_LEAF}"
+        if not os.path.isdir(leaf):
+            if not os.path.isdir(parent):
+                self._make_parent(controller, parent)
+            self._make_parent(controller, leaf)
+        return leaf
+
     def _swap_accounting(self) -> bool:
-        """Whether memory.memsw.* exist: in every memory cgroup, the hierarchy's root included, or in none."""
-        memory = self.mounts.get("memory")
-        return memory is not None and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        """Whether memory.memsw.* exist: in every memory cgroup, the hierarchy's root included, or in
+        none (fixed at boot: swapaccount=)."""
+        if self._swap is None:
+            memory = self.mounts.get("memory")
+            self._swap = memory is not None and os.path.exists(f"{memory}/memory.memsw.limit_in_bytes")
+        return self._swap
 
     @staticmethod
     def _complete(task: V1TaskCgroup) -> None:

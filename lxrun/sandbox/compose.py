@@ -253,6 +253,7 @@ class Composer:
         self._next_range = int.from_bytes(os.urandom(2), "little")  # spreads runners over the pool
         self.seccomp = Compiler(layout.seccomp_cache)
         self._step_tables: dict[tuple[object, ...], tuple[list[mounts.MountStep], helper.StepTable]] = {}
+        self._host_tables: dict[tuple[object, ...], helper.StepTable] = {}
 
     @property
     def cgroups(self) -> CgroupManager:
@@ -327,12 +328,14 @@ class Composer:
         joined: Mapping[str, int],
     ) -> helper.SpawnRequest:
         join_fds, cgroup_dir_fd = cgroup_entry
-        root_owner = ids.uid if ids else None
+        root_owner = mounts.TASK_ROOT if ids else None
         scratch = self.layout.scratch
         files = etc_files(plan.hostname, plan.network.mode, address) if plan.task_files else {}
         files_host_steps, files_binds = mounts.etc_file_steps(scratch, files, root_owner)
         view = cgroup.view() if cgroup is not None else None
-        cgroup_host_steps, shared = self._shared_steps(scratch, plan.disk, view)
+        view_key = view.key() if view is not None else None
+        cgroup_host_steps, shared = self._shared_steps(scratch, plan.disk, view, view_key)
+        host_steps, shared_host = self._host_steps(plan, scratch, root_owner, cgroup_host_steps, view_key)
         steps = [*shared.steps, *files_binds, *plan.binds]
         volumes_host_steps, volume_moves = mounts.volume_steps(plan.volumes, scratch, ids is not None)
         steps += volume_moves
@@ -342,12 +345,7 @@ class Composer:
         steps += [mounts.READ_ONLY_ROOT, mounts.PIVOT] if plan.read_only else [mounts.PIVOT]
         return helper.SpawnRequest(
             namespaces=(NAMESPACES | {"user"} if ids else NAMESPACES) - set(joined),
-            host_steps=[
-                *mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk, plan.rootfs),
-                *files_host_steps,
-                *cgroup_host_steps,
-                *volumes_host_steps,
-            ],
+            host_steps=[*host_steps, *files_host_steps, *volumes_host_steps],
             steps=steps,
             argv=plan.argv,
             env=plan.env,
@@ -371,14 +369,40 @@ class Composer:
             shared_steps=shared,
             joined=[(fd, kind) for kind, fd in joined.items()],
             rlimits=plan.rlimits,
+            shared_host_steps=shared_host,
+            root_owner=ids.uid if ids else None,
         )
 
+    def _host_steps(
+        self,
+        plan: SandboxPlan,
+        scratch: str,
+        root_owner: int | None,
+        cgroup_host_steps: list[mounts.MountStep],
+        view_key: tuple[object, ...] | None,
+    ) -> tuple[Sequence[mounts.MountStep], helper.StepTable | None]:
+        """The first stage's steps up to the task's own files: its tmpfs, layers, /dev, overlay root
+        and cgroup view. Built (and put in C form) once per kind of sandbox, the task's root standing
+        as TASK_ROOT; for each sandbox where one of them is its own path (a kept upper dir, a bundle)."""
+        if plan.upper_dir is not None or plan.rootfs is not None:
+            steps = mounts.host_steps(plan.layers, scratch, plan.upper_dir, root_owner, plan.disk, plan.rootfs)
+            return [*steps, *cgroup_host_steps], None
+        key = (tuple(plan.layers), scratch, root_owner, plan.disk, view_key)
+        found = self._host_tables.get(key)
+        if found is None:
+            steps = mounts.host_steps(plan.layers, scratch, None, root_owner, plan.disk)
+            found = helper.StepTable([*steps, *cgroup_host_steps])
+            if len(self._host_tables) >= STEP_TABLES:
+                self._host_tables.clear()  # many stacks or --disk sizes: start over rather than grow
+            self._host_tables[key] = found
+        return found.steps, found
+
     def _shared_steps(
-        self, scratch: str, disk: int | None, view: CgroupView | None
+        self, scratch: str, disk: int | None, view: CgroupView | None, view_key: tuple[object, ...] | None
     ) -> tuple[list[mounts.MountStep], helper.StepTable]:
         """The first stage's steps for the cgroup view and the second stage's own filesystems, built
         (and put in C form) once per kind of sandbox rather than for each."""
-        key = (scratch, disk, view.key() if view is not None else None)
+        key = (scratch, disk, view_key)
         found = self._step_tables.get(key)
         if found is None:
             host, cgroup_steps = mounts.cgroup_steps(scratch, view) if view is not None else ([], [])

@@ -135,7 +135,9 @@ class SpawnRequest(Record):
     user namespace, `uid_map`/`gid_map` are written for it from outside. `caps` is what the task
     keeps, every set included; `seccomp` the compiled filter, or None. The task joins its cgroups by
     writing to `cgroup_join_fds`, or (v2, where CLONE_INTO_CGROUP can be used) is born in the cgroup
-    directory open at `cgroup_dir_fd`. `shared_steps`: what `steps` begins with, already in C form.
+    directory open at `cgroup_dir_fd`. `shared_steps`, `shared_host_steps`: what `steps` and
+    `host_steps` begin with, already in C form. `root_owner`: the host uid (and gid) of the task's
+    root, what the host steps owned by mounts.TASK_ROOT are chowned to (None: root).
     `task_fd` >= 0 prepares the sandbox: pid 1 starts with no command (`argv` empty) and waits on that
     socket for its task (hand_task). `detached`: pid 1 outlives the caller (no parent-death signal).
     `groups`: the supplementary groups. `joined`: (descriptor, kind) of ipc or uts namespaces entered
@@ -163,7 +165,9 @@ class SpawnRequest(Record):
         "network",
         "new_cgroupns",
         "rlimits",
+        "root_owner",
         "seccomp",
+        "shared_host_steps",
         "shared_steps",
         "stderr_fd",
         "stdin_fd",
@@ -201,6 +205,8 @@ class SpawnRequest(Record):
     groups: Sequence[int]
     joined: Sequence[tuple[int, str]]
     rlimits: Sequence[tuple[str, int, int]]
+    shared_host_steps: StepTable | None
+    root_owner: int | None
 
     def __init__(
         self,
@@ -232,6 +238,8 @@ class SpawnRequest(Record):
         groups: Sequence[int] = (),
         joined: Sequence[tuple[int, str]] = (),
         rlimits: Sequence[tuple[str, int, int]] = (),
+        shared_host_steps: StepTable | None = None,
+        root_owner: int | None = None,
     ) -> None:
         super().__init__(
             namespaces=namespaces,
@@ -262,6 +270,8 @@ class SpawnRequest(Record):
             groups=groups,
             joined=joined,
             rlimits=rlimits,
+            shared_host_steps=shared_host_steps,
+            root_owner=root_owner,
         )
 
     def step(self, index: int) -> MountStep | None:
@@ -395,7 +405,8 @@ def spawn(request: SpawnRequest) -> SandboxProcess:
     c_request.cgroup_fds = cgroup_fds
     c_request.n_cgroup_fds = len(request.cgroup_join_fds)
     c_request.cgroup_dir_fd = request.cgroup_dir_fd
-    c_request.host_steps = build.steps(request.host_steps)
+    c_request.host_steps = build.steps(request.host_steps, request.shared_host_steps)
+    c_request.root_owner = -1 if request.root_owner is None else request.root_owner
     c_request.n_host_steps = len(request.host_steps)
     c_request.steps = build.steps(request.steps, request.shared_steps)
     c_request.n_steps = len(request.steps)

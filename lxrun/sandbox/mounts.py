@@ -76,12 +76,16 @@ DEV_LINKS = {
     "ptmx": "pts/ptmx",
 }
 CGROUP = "/sys/fs/cgroup"
+# An owner that stands for the task's root, whichever uid range it drew (the helper's request names
+# it): steps owned by it are the same for every task of a kind, so they are built once.
+TASK_ROOT = -2
 
 
 class MountStep(Record):
     """One step. `flags` are mount(2) flag names (rec, private, bind, ro, nosuid, nodev, noexec) for host
     ops and BIND's rec; `attrs` are mount attributes (ro, nosuid, nodev, noexec) set on FS and BIND
-    mounts. `what` names the step in error messages."""
+    mounts. `owner`: the host uid (and gid) a host step's file belongs to, TASK_ROOT for the task's
+    root; None keeps root. `what` names the step in error messages."""
 
     __slots__ = (
         "attrs",
@@ -170,8 +174,9 @@ def host_steps(
 
     The upper and work dirs live on the task's tmpfs (gone with its mount namespace), or in
     `kept_dir` on disk when its writes must outlive it (--keep). With a user namespace, `root_owner`
-    is the host uid of the task's root: each layer is bound idmapped into the task's namespace (so
-    its files belong to the task's root, not to nobody) and the upper dir belongs to that root.
+    is the owner of the task's root (a host uid, or TASK_ROOT): each layer is bound idmapped into the
+    task's namespace (so its files belong to the task's root, not to nobody) and the upper dir
+    belongs to that root.
     `disk` caps the task's tmpfs (its writes to the root) in bytes."""
     root = f"{scratch}/root"
     if rootfs is not None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 
 HISTORY_KEPT = 100  # promotions remembered: how far back rollback can go
+STACKS_KEPT = 64  # stack versions a store keeps read for tasks
 
 
 class StackVersion(Record):
@@ -113,6 +114,9 @@ class ResolvedStack(Record):
 class StackStore:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        # Versions read for tasks, by their file's path: a version never changes, so a stat that finds
+        # the same file (inode, mtime) stands for reading and parsing it again.
+        self._read: dict[str, tuple[tuple[int, int], StackVersion]] = {}
 
     def _versions_dir(self, name: str) -> str:
         return f"{self.layout.stack(name)}/versions"
@@ -159,6 +163,22 @@ class StackStore:
                 "stack", f"has no version {version}", path=name, hint="see `lxrun stack ls`; build it first"
             ) from exc
         return StackVersion(**data)
+
+    def _task_version(self, name: str, version: str) -> StackVersion:
+        """`version`, read once while its file stays the same one (`stack rm` removes it: then not found)."""
+        path = f"{self._versions_dir(name)}/{version}.json"
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return self.version(name, version)  # raises StackNotFound naming it
+        found = self._read.get(path)
+        if found is not None and found[0] == (st.st_ino, st.st_mtime_ns):
+            return found[1]
+        stack = self.version(name, version)
+        if len(self._read) >= STACKS_KEPT:
+            self._read.clear()  # many versions in one process: start over rather than grow
+        self._read[path] = (st.st_ino, st.st_mtime_ns), stack
+        return stack
 
     def names(self) -> list[str]:
         try:
@@ -256,7 +276,7 @@ class StackStore:
     def resolve(self, ref: str) -> ResolvedStack:
         """`NAME` (its current version) or `NAME@VERSION` -> the layers a task mounts."""
         name, version = check_stack_ref(ref)
-        stack = self.version(name, version or self.current_version(name))
+        stack = self._task_version(name, version or self.current_version(name))
         paths = tuple(self.layout.layer_rootfs(digest) for digest in stack.layers)
         for digest, path in zip(stack.layers, paths, strict=True):
             if not os.path.isdir(path):

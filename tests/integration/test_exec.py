@@ -246,6 +246,17 @@ def test_dev_is_a_tmpfs_of_the_tasks_own_with_fifos_and_mqueue(state_root: Path)
     assert sh(state_root, "ls /dev/mqueue").stdout == b""
 
 
+def test_each_task_owns_its_root_dev_and_etc_files_whichever_range_it_drew(state_root: Path) -> None:
+    # One Runtime: the second task's host steps are the first's, built once, with another uid range.
+    script = "stat -c '%n %u:%g' / /dev /dev/null /etc/hosts; grep -o '^ *0 *[0-9]*' /proc/self/uid_map"
+    results = [sh(state_root, script) for _ in range(2)]
+    for result in results:
+        lines = result.stdout.decode().splitlines()
+        assert lines[:4] == ["/ 0:0", "/dev 0:0", "/dev/null 0:0", "/etc/hosts 0:0"], lines
+    ranges = {result.stdout.split()[-1] for result in results}
+    assert len(ranges) == 2, ranges
+
+
 def test_dev_shows_nothing_of_the_host_disk(state_root: Path) -> None:
     result = sh(state_root, "grep ' /dev ' /proc/self/mountinfo")
     fields = result.stdout.decode().split()

@@ -220,3 +220,27 @@ def test_v1_a_limit_without_its_hierarchy_names_the_option(tmp_path: Path) -> No
     with pytest.raises(SpecError, match=r"^cpus/cpu_shares: needs the cpu cgroup controller"):
         manager.create("t1", Limits(cpus=1))
     assert not (tmp_path / "memory/own/lxrun/t1").exists()
+
+
+def test_v1_every_task_shares_the_devices_leaf_that_holds_the_minimal_list(tmp_path: Path) -> None:
+    manager = v1_tree(tmp_path)
+    (tmp_path / "devices/own").mkdir(parents=True)
+    manager.mounts["devices"], manager.own["devices"] = str(tmp_path / "devices"), "/own"
+    first, second = manager.create("t1", Limits()), manager.create("t2", Limits(memory=64 << 20))
+    leaf = tmp_path / "devices/own/lxrun/shared"
+    assert "devices" not in first.dirs and first.shared["devices"] == second.shared["devices"] == str(leaf)
+    assert f"{leaf}/tasks" in first.join_files() and "devices" in first.view().hierarchies
+    # On a fake tree each write replaces the file: the deny-all went first, the last rule stays.
+    assert (leaf / "devices.deny").read_text() == "a"
+    assert (leaf / "devices.allow").read_text() == "c 136:* rwm"
+    first.remove()
+    assert leaf.is_dir()  # not the task's to remove
+
+
+def test_v1_a_parent_gc_removed_is_made_again_for_the_next_task(tmp_path: Path) -> None:
+    manager = v1_tree(tmp_path)
+    manager.create("t1", Limits()).remove()
+    assert len(manager.remove_idle_parents()) == len(manager.mounts) - 1  # cpuset's keeps its files
+    task = manager.create("t2", Limits())
+    assert (tmp_path / "memory/own/lxrun/t2").is_dir() and (tmp_path / "cpu/own/lxrun/shared").is_dir()
+    assert sorted(task.dirs) == ["cpuacct", "freezer", "memory", "pids"]

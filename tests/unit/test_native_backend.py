@@ -120,3 +120,22 @@ def test_a_timeout_terminates_the_task(layout: Layout, tmp_path: Path) -> None:
     result, _ = run(layout, tmp_path, helper, argv=["sleep", "30"], timeout=0.2, stop_timeout=5)
     assert result.timed_out and result.signal == signal.SIGTERM and result.exit_code == 128 + signal.SIGTERM
     assert left_behind(layout) == []
+
+
+def test_host_steps_are_built_once_and_each_task_names_its_own_root(layout: Layout, tmp_path: Path) -> None:
+    helper = FakeHelper()
+    backend = NativeBackend(layout, cgroups=NullManager(), id_pool=POOL, spawn=helper)
+    for _ in range(2):
+        backend.run(plan_task(TaskSpec(stack="test", argv=["true"]), stack(tmp_path)))
+    first, second = helper.requests
+    assert first.shared_host_steps is not None and first.shared_host_steps is second.shared_host_steps
+    assert first.shared_host_steps.starts(first.host_steps) and first.shared_host_steps.starts(second.host_steps)
+    # The files the task's root owns stand for it; each request says whose uid that is this time.
+    owned = {step.what for step in first.host_steps if step.owner == mounts.TASK_ROOT}
+    assert {"task tmpfs", "task /dev", "/dev/null", "write /etc/hosts"} <= owned
+    assert [request.root_owner for request in (first, second)] == [
+        int(request.uid_map.split()[1]) for request in (first, second)
+    ]
+    assert first.root_owner != second.root_owner  # the composer spreads tasks over the pool
+    backend.run(plan_task(TaskSpec(stack="test", argv=["true"], keep=True), stack(tmp_path)))
+    assert helper.last.shared_host_steps is None  # its upper dir is its own

@@ -75,3 +75,17 @@ def test_the_history_is_bounded(stacks: StackStore, tmp_path: Path) -> None:
         stacks.promote("s", "1")
         stacks.promote("s", "2")
     assert len(json.loads((tmp_path / "stacks/s/history").read_text())) == HISTORY_KEPT
+
+
+def test_resolve_reads_a_version_once_and_finds_it_gone_after_stack_rm(stacks: StackStore, tmp_path: Path) -> None:
+    for version in ("1", "2", "3"):
+        (tmp_path / "layers" / (version * 64) / "rootfs").mkdir(parents=True)
+    stacks.promote("s", "1")
+    assert stacks.resolve("s@2").layers == ("2" * 64,)
+    assert stacks.resolve("s@2") == stacks.resolve("s@2")
+    stacks.remove("s", "2", in_use=())
+    with pytest.raises(StackNotFound, match="has no version 2"):
+        stacks.resolve("s@2")
+    # The same version written again (a new file): read again, not the one remembered.
+    stacks.add_version(StackVersion("s", "2", ["3" * 64]))
+    assert stacks.resolve("s@2").layers == ("3" * 64,)

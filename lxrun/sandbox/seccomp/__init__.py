@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT = "default"
 UNCONFINED = "unconfined"
+MACHINE = os.uname().machine
 DEFAULT_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default.json")
 
 
@@ -33,16 +34,26 @@ class Compiler:
     def __init__(self, cache_dir: str | None = None) -> None:
         self._cache: dict[str, Filter] = {}
         self._cache_dir = cache_dir
+        # The default profile ships with lxrun, unchanged while it runs: its filters by capabilities,
+        # found without a stat of the profile.
+        self._defaults: dict[frozenset[str], Filter] = {}
 
     def filter_for(self, profile: str, caps: frozenset[str]) -> Filter | None:
         if profile == UNCONFINED:
             return None
-        path = DEFAULT_PROFILE if profile == DEFAULT else profile
+        if profile == DEFAULT:
+            found = self._defaults.get(caps)
+            if found is None:
+                found = self._defaults[caps] = self._filter(DEFAULT_PROFILE, caps)
+            return found
+        return self._filter(profile, caps)
+
+    def _filter(self, path: str, caps: frozenset[str]) -> Filter:
         try:
             st = os.stat(path)
         except OSError as exc:
             raise SpecError("seccomp", exc.strerror or "cannot be read", path=path) from exc
-        key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{','.join(sorted(caps))}|{os.uname().machine}"
+        key = f"{path}|{st.st_size}|{st.st_mtime_ns}|{','.join(sorted(caps))}|{MACHINE}"
         found = self._cache.get(key)
         if found is None:
             found = self._load(key)
