@@ -4,13 +4,13 @@ machine can go below, whatever its language.
     python benchmarks/floor.py [--rounds 300]
 
 benchmarks/floor.c (built here with cc) times, with no Python in the way: posix_spawn of `true` (what
-subprocess.run does), the hand-over of `true` to a process that already waits (a warm sandbox's
-design, without the sandbox), the same with the child forked ahead, the process exec'ing it in place (the least a hand-over costs), and
-a clone into bwrap --unshare-all's namespaces that execs `true` (a cold start's namespaces, before
-any mount). Next to them, from Python: subprocess.run of the same `true`, and lxrun.Pool.run of `true`
-on the busybox stack. `true` is the busybox base's own binary everywhere. Each case runs as one block,
-forward then backward (common.measure). Prints a markdown table with each figure's ratio to
-posix_spawn's and writes benchmarks/results/floor.json.
+subprocess.run does); the hand-over of `true` to a process that already waits (a warm sandbox's
+design, without the sandbox): forking it then, forking its child ahead, or exec'ing it in place (the
+least a hand-over costs); and a clone into bwrap --unshare-all's namespaces that execs `true` (a cold
+start's namespaces, before any mount). Next to them, from Python: subprocess.run of the same `true`,
+and lxrun.Pool.run of `true` on the busybox stack. `true` is the busybox base's own binary
+everywhere. Each case runs as one block, forward then backward (common.measure). Prints a markdown
+table with each figure's ratio to posix_spawn's and writes benchmarks/results/floor.json.
 """
 
 from __future__ import annotations
