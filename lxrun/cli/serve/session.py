@@ -211,7 +211,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def own_filesystem_view() -> None:
-    """This thread's working directory and umask become its own: a session's change no other thread sees."""
+    """This thread's working directory and umask become its own, a session's change no other thread sees;
+    it starts at / (a copy of its maker's, who may be in a client's directory by now)."""
     if _libc.unshare(CLONE_FS) != 0:
         error = ctypes.get_errno()
         raise OSError(error, os.strerror(error))
+    os.chdir("/")
