@@ -51,12 +51,8 @@ def main(argv: list[str]) -> int:
 def serve(server: Server, path: str) -> int:
     with terminating(), server.listening():
         print(f"lxrun serve: listening at {path}", file=sys.stderr, flush=True)
-        try:
+        with contextlib.suppress(Terminated, KeyboardInterrupt):
             server.serve_forever()
-        except (Terminated, KeyboardInterrupt):
-            pass
-        finally:
-            server.stop()
     return 0
 
 

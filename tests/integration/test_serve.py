@@ -13,7 +13,8 @@ import socket
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,77 @@ def test_signals_reach_the_task_as_without_the_server(state_root: Path, server: 
         proc.send_signal(sig)
         codes.append((finish(proc), proc.stdout.read()))
     assert codes == [(7, "caught\n"), (7, "caught\n")]
+
+
+def eventually(condition: Callable[[], bool]) -> bool:
+    """Whether `condition` holds within HANG_GUARD (what the server does after a client has gone)."""
+    deadline = time.monotonic() + HANG_GUARD
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_client_that_goes_away_takes_its_task_with_it(state_root: Path, server: Served) -> None:
+    proc = subprocess.Popen(
+        [CLIENT, "exec", "--socket", str(server.path), "--stack", "busybox", "--", "sh", "-c", "echo ready; sleep 60"],
+        env=env_for(state_root),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    assert len(task_ids(state_root)) == 1
+    proc.kill()
+    proc.wait()
+    assert eventually(lambda: task_ids(state_root) == set())
+
+
+def test_a_half_sent_frame_holds_up_no_other_client(state_root: Path, server: Served, workdir: Path) -> None:
+    """One client stops halfway through a frame while its task runs: another client, served meanwhile
+    by another worker, still has its signals passed on."""
+    read_end, write_end = os.pipe()
+    cwd = os.open(workdir, os.O_PATH | os.O_DIRECTORY)
+    null = os.open(os.devnull, os.O_RDWR)
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        stalled.connect(str(server.path))
+        argv = ["--stack", "busybox", "--", "sh", "-c", "echo ready; sleep 60"]
+        fds = struct.pack("4i", null, write_end, null, cwd)
+        stalled.sendmsg([request(argv, [f"LXRUN_ROOT={state_root}"])], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        os.close(write_end)
+        with os.fdopen(read_end) as output:
+            assert output.readline() == "ready\n"
+            stalled.sendall(struct.pack("=II", ord("S"), 4)[:5])
+            test_signals_reach_the_task_as_without_the_server(state_root, server, signal.SIGTERM)
+    finally:
+        stalled.close()  # gone: its task with it
+        os.close(cwd)
+        os.close(null)
+    assert eventually(lambda: task_ids(state_root) == set())
+
+
+def test_clients_served_at_once_and_no_directory_held(state_root: Path, server: Served, workdir: Path) -> None:
+    """Clients at once get a worker each; between clients, no worker stays in a client's directory."""
+    script = "echo ready; while [ ! -e /host/go ]; do sleep 0.05; done; echo {}"
+    client = [CLIENT, "exec", "--socket", str(server.path), "--stack", "busybox", "-v", f"{workdir}:/host"]
+    started = []
+    for number in range(3):
+        proc = subprocess.Popen(
+            [*client, "--", "sh", "-c", script.format(number)],
+            env=env_for(state_root),
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=workdir,
+        )
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        started.append(proc)
+    (workdir / "go").touch()
+    assert [(finish(proc), proc.stdout.read() if proc.stdout else "") for proc in started] == [
+        (0, f"{number}\n") for number in range(3)
+    ]
+    threads = Path(f"/proc/{server.process.pid}/task")
+    assert all(os.readlink(task / "cwd") != str(workdir) for task in threads.iterdir())
 
 
 def test_lxrun_socket_in_the_environment_and_the_python_entry(state_root: Path, server: Served) -> None:

@@ -4,9 +4,14 @@ The socket is made with mode 0600 (0660, group GROUP's, with a group), so the ke
 others from connecting; each connection's peer is checked again with SO_PEERCRED: root, or with a
 group a process whose group or supplementary groups hold it. A group's members can run any task
 (`--userns host -v /:/host`): the group is as good as root, as docker's is. A socket a dead server
-left is replaced; a live server's is refused. Each client is served by a thread of its own
-(session.py). Stopping closes the socket, ends the tasks in flight (SIGKILL: each client gets its
-137) and waits for their sessions to tell their clients.
+left is replaced; a live server's is refused.
+
+Clients are served by worker threads that live on between sessions (a thread made, and its working
+directory unshared, per client would cost each of them): every idle worker waits in accept() and the
+kernel wakes one, which serves the client it took; as it takes one, it starts another worker if none
+is left waiting, and after its session it ends if enough others wait. What clients send after their
+requests, one thread reads for all (watcher.py). Stopping shuts the socket, ends the tasks in flight
+(SIGKILL: each client gets its 137) and waits for their sessions to tell their clients.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import struct
 import threading
 
 from lxrun.cli.serve import wire
-from lxrun.cli.serve.session import Session
+from lxrun.cli.serve.session import Session, own_filesystem_view
+from lxrun.cli.serve.watcher import Watcher
 from lxrun.cli.usage import EXIT_LXRUN_FAILED
 from lxrun.errors import LxrunError
 
@@ -34,6 +40,8 @@ SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # <asm-generic/socket.h>; 
 UCRED = struct.Struct("=iII")  # pid, uid, gid
 GROUPS_BUFFER = 1024  # bytes: the most Python's getsockopt takes
 BACKLOG = 128
+SPARE_WORKERS = 4  # idle workers kept waiting for clients; one more ends after its session
+TRANSIENT = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)  # accept() may succeed once a session ends
 
 
 class Server:
@@ -41,9 +49,15 @@ class Server:
         self.path = path
         self.group = group
         self.runner = runner  # what sessions run tasks with (the pools' run), None: lxrun.run
-        self._sessions: dict[threading.Thread, Session] = {}
+        self._sessions: set[Session] = set()
+        self._workers: set[threading.Thread] = set()
+        self._idle = 0  # workers waiting in accept()
+        self._closing = False
         self._lock = threading.Lock()
+        self._failed = threading.Event()
+        self._failure: LxrunError | None = None
         self._sock: socket.socket | None = None
+        self._watcher: Watcher | None = None
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[None]:
@@ -91,32 +105,100 @@ class Server:
         )
 
     def serve_forever(self) -> None:
-        """Accept clients until a signal's exception (Terminated, KeyboardInterrupt) ends the loop."""
+        """Serve clients until a signal's exception (Terminated, KeyboardInterrupt) or a failure to accept
+        ends it; either way every task in flight is ended and every worker has finished when it returns."""
+        with Watcher() as watcher:
+            self._watcher = watcher
+            try:
+                self._add_worker()
+                self._failed.wait()  # signal handlers run here, in the main thread
+                assert self._failure is not None
+                raise self._failure
+            finally:
+                self._stop()
+
+    def _add_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name="lxrun-serve-worker")
+        with self._lock:
+            if self._closing:
+                return
+            self._workers.add(thread)
+            self._idle += 1
+            thread.start()  # under the lock: _stop joins only started threads
+
+    def _work(self) -> None:
+        try:
+            own_filesystem_view()
+        except OSError as exc:
+            self._fail(LxrunError.from_os_error("serve", exc, hint="unshare(CLONE_FS) for a worker thread"))
+            conn = None
+        else:
+            conn = self._accept()
+        while conn is not None:
+            with self._lock:
+                self._idle -= 1
+                none_left = self._idle == 0
+            if none_left:
+                self._add_worker()
+            self._serve(conn)
+            with self._lock:
+                if self._idle >= SPARE_WORKERS:
+                    self._workers.discard(threading.current_thread())
+                    return
+                self._idle += 1
+            conn = self._accept()
+
+    def _accept(self) -> socket.socket | None:
+        """The next client; None once the server stops (or fails)."""
         assert self._sock is not None
         while True:
             try:
                 conn, _ = self._sock.accept()
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    continue  # the next accept may succeed once a session has ended
-                raise LxrunError.from_os_error("serve", exc, self.path) from exc
-            refusal = self.refusal(conn)
-            if refusal:
-                wire.send_exit(conn, EXIT_LXRUN_FAILED, refusal)
-                conn.close()
-                continue
-            session = Session(conn, self.runner)
-            thread = threading.Thread(target=self._serve, args=(session,), name="lxrun-serve-session")
-            with self._lock:
-                self._sessions[thread] = session
-            thread.start()
+                if self._closing:  # _stop shut the socket: every waiting accept() returns EINVAL
+                    return None
+                if exc.errno in TRANSIENT:
+                    continue
+                self._fail(LxrunError.from_os_error("serve", exc, self.path))
+                return None
+            return conn
 
-    def _serve(self, session: Session) -> None:
+    def _serve(self, conn: socket.socket) -> None:
+        refusal = self.refusal(conn)
+        if refusal:
+            wire.send_exit(conn, EXIT_LXRUN_FAILED, refusal)
+            conn.close()
+            return
+        assert self._watcher is not None
+        session = Session(conn, self._watcher, self.runner)
+        with self._lock:
+            if self._closing:  # too late for _stop to see it: its task is ended as it starts
+                session.kill()
+            self._sessions.add(session)
         try:
             session.serve()
         finally:
             with self._lock:
-                del self._sessions[threading.current_thread()]
+                self._sessions.discard(session)
+
+    def _fail(self, failure: LxrunError) -> None:
+        with self._lock:
+            self._failure = self._failure or failure
+        self._failed.set()
+
+    def _stop(self) -> None:
+        """End every task in flight and wait for its session to report to its client."""
+        with self._lock:
+            self._closing = True
+            sessions = list(self._sessions)
+            workers = list(self._workers)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+        for session in sessions:
+            session.kill()
+        for thread in workers:
+            thread.join()
 
     def refusal(self, conn: socket.socket) -> str | None:
         """Why this peer may not run tasks here, or None: root may, and a member of the group."""
@@ -128,15 +210,6 @@ class Server:
             return None
         allowed = "root" if self.group is None else f"root and group {self.group}"
         return f"lxrun: serve {self.path}: uid {uid} may not run tasks here (only {allowed})"
-
-    def stop(self) -> None:
-        """End every task in flight and wait for its session to report to its client."""
-        with self._lock:
-            sessions = dict(self._sessions)
-        for session in sessions.values():
-            session.kill()
-        for thread in sessions:
-            thread.join()
 
 
 def peer_groups(conn: socket.socket) -> tuple[int, ...]:

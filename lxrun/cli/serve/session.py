@@ -2,10 +2,14 @@
 `lxrun exec` parses them (its own option table and code, exec_cmd.execute) with the client's
 environment, working directory and umask, the task run on the client's own descriptors, and the exit
 code and any failure line sent back. While it runs, the client's signals go to the task as
-`lxrun exec`'s own handlers send them; a client that goes away takes its task with it (SIGKILL).
+`lxrun exec`'s own handlers send them; a client that goes away takes its task with it (SIGKILL). What
+the client sends after its request is read by the server's watcher (watcher.py), not by a thread of
+the session's own.
 
-The working directory and umask are this thread's alone (unshare(CLONE_FS)), so every relative path
-(--env-file, -v, --result-json, a seccomp profile, --root) means what it means to the client.
+A session runs on one of the server's worker threads, whose working directory and umask are its own
+(unshare(CLONE_FS), once per thread: own_filesystem_view); the session takes the client's for its
+run, so every relative path (--env-file, -v, --result-json, a seccomp profile, --root) means what it
+means to the client, and leaves them at its end (the client's directory is not held on to).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import ctypes
 import os
 import queue
 import signal
-import socket
 import struct
 import sys
 import threading
@@ -30,11 +33,13 @@ from lxrun.errors import LxrunError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Iterator
     from types import FrameType
 
     from lxrun import TaskHandle
     from lxrun.cli.exec_cmd import Runner
+    from lxrun.cli.serve.watcher import Watcher
 
 CLONE_FS = 0x200  # <linux/sched.h>, the same on every architecture (os.CLONE_FS arrives in Python 3.12)
 
@@ -44,7 +49,7 @@ class ClientGone(Exception):
 
 
 class ClientSignals(Forwarder):
-    """exec's Forwarder fed by the client's signal frames (from the session's reader thread) instead
+    """exec's Forwarder fed by the client's signal frames (from the server's watcher thread) instead
     of this process's handlers; nothing is forwarded once the task's run is over, when its handle
     may no longer be used."""
 
@@ -102,12 +107,14 @@ class ClientPlace:
 
 
 class Session:
-    """One connection, already let in (server.py checked the peer)."""
+    """One connection, already let in (server.py checked the peer), served on a worker thread."""
 
-    def __init__(self, sock: socket.socket, runner: Runner | None = None) -> None:
+    def __init__(self, sock: socket.socket, watcher: Watcher, runner: Runner | None = None) -> None:
         self.sock = sock
         self.runner = runner
         self.signals = ClientSignals()
+        self._watcher = watcher
+        self._incoming = wire.Answers(sock)
         self._answers: queue.Queue[tuple[int, bytes, int] | None] = queue.Queue()
 
     def serve(self) -> None:
@@ -120,9 +127,7 @@ class Session:
                 wire.send_exit(self.sock, EXIT_LXRUN_FAILED, f"lxrun serve: request: {exc}")
                 return
             stack.callback(request.close)
-            reader = threading.Thread(target=self._read_answers, name="lxrun-serve-reader", daemon=True)
-            reader.start()
-            stack.callback(reader.join)
+            self._watcher.watch(self)
             stack.callback(self._stop_reading)
             try:
                 code, line = self._run(request)
@@ -133,9 +138,16 @@ class Session:
     def _run(self, request: wire.Request) -> tuple[int, str]:
         """`lxrun exec` with the client's options, as its own process would run them."""
         try:
-            own_filesystem_view(request)
+            os.fchdir(request.cwd)
         except OSError as exc:
             return EXIT_LXRUN_FAILED, f"lxrun: {LxrunError.from_os_error('serve', exc, hint='the working directory')}"
+        try:
+            os.umask(request.umask)
+            return self._execute(request)
+        finally:
+            os.chdir("/")  # the worker waits for its next client without holding this one's directory
+
+    def _execute(self, request: wire.Request) -> tuple[int, str]:
         # Text streams over the client's descriptors, as the command line's sys.stdout and sys.stderr.
         out = open(request.stdout, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
         err = open(request.stderr, "w", 1, "utf-8", "backslashreplace", closefd=False)  # noqa: SIM115
@@ -160,11 +172,14 @@ class Session:
             line, code = f"lxrun serve: internal error: {exc!r}", EXIT_LXRUN_FAILED
         return code, line
 
-    def _read_answers(self) -> None:
-        """Signals go to the task; the client's answers about --result-json to whoever asked. At the
-        client's end (or anything malformed) the task is killed: no one waits for it any more."""
+    def take_answers(self) -> bool:
+        """What the client sent since, acted on (on the watcher's thread): signals go to the task, answers
+        about --result-json to whoever asked. False at the client's end (or anything malformed): the task
+        is killed, no one waits for it any more."""
         while True:
-            answer = wire.read_answer(self.sock)
+            answer = self._incoming.next()
+            if answer is wire.WAITING:
+                return True
             if answer is not None and answer[0] == wire.SIGNAL and len(answer[1]) == 4:
                 (sig,) = struct.unpack("=i", answer[1])
                 if 0 < sig < signal.NSIG and sig not in (signal.SIGKILL, signal.SIGSTOP):
@@ -177,11 +192,11 @@ class Session:
                 os.close(answer[2])
             self.signals.forward(signal.SIGKILL)
             self._answers.put(None)
-            return
+            return False
 
     def _stop_reading(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+        self._watcher.forget(self)
+        self._incoming.close()
         while not self._answers.empty():  # a temp file's descriptor no one asked for
             answer = self._answers.get_nowait()
             if answer is not None and answer[2] >= 0:
@@ -195,10 +210,10 @@ class Session:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def own_filesystem_view(request: wire.Request) -> None:
-    """This thread takes the client's working directory and umask, and only this thread."""
+def own_filesystem_view() -> None:
+    """This thread's working directory and umask become its own, a session's change no other thread sees;
+    it starts at / (a copy of its maker's, who may be in a client's directory by now)."""
     if _libc.unshare(CLONE_FS) != 0:
         error = ctypes.get_errno()
         raise OSError(error, os.strerror(error))
-    os.fchdir(request.cwd)
-    os.umask(request.umask)
+    os.chdir("/")

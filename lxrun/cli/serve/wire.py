@@ -148,29 +148,63 @@ def send_exit(sock: socket.socket, code: int, line: str = "") -> None:
         send(sock, EXIT, struct.pack("=i", code) + os.fsencode(line)[:MAX_LINE])
 
 
-def read_answer(sock: socket.socket) -> tuple[int, bytes, int] | None:
-    """The client's next frame after its request: (type, payload, descriptor or -1); None at its end
-    or on anything malformed (the client is then treated as gone). Read with recvmsg throughout: a
-    descriptor travels with the frame's first bytes, and a plain recv would drop it."""
-    fds: list[int] = []
-    try:
-        header = _receive(sock, HEADER.size, fds)
-        kind, length = HEADER.unpack(header) if len(header) == HEADER.size else (0, MAX_ANSWER + 1)
-        data = _receive(sock, length, fds) if length <= MAX_ANSWER else b""
-    except OSError:
-        data, length = b"", MAX_ANSWER + 1
-    if len(data) != length or len(fds) > 1 or (fds and kind != PREPARED):
-        for fd in fds:
+class Answers:
+    """The client's frames after its request, as they arrive: never waits (the watcher reads every
+    session's socket from one thread, so a client that sends half a frame holds no one up). Read with
+    recvmsg throughout: a descriptor travels with the frame's first bytes, and a plain recv would drop it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._frame = bytearray()
+        self._length = -1  # the payload's, once the header is in
+        self._fds: list[int] = []
+
+    def next(self) -> tuple[int, bytes, int] | None:
+        """The next whole frame: (type, payload, descriptor or -1); WAITING until it has all arrived;
+        None at the client's end or on anything malformed (the client is then treated as gone)."""
+        while True:
+            wanted = HEADER.size + max(self._length, 0)
+            if len(self._frame) == wanted and self._length < 0:
+                self._length = HEADER.unpack(self._frame)[1]
+                if self._length > MAX_ANSWER:
+                    self.close()
+                    return None
+                continue
+            if len(self._frame) == wanted:
+                return self._take()
+            try:
+                data, ancillary, _, _ = self._sock.recvmsg(
+                    wanted - len(self._frame), socket.CMSG_SPACE(8), socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT
+                )
+            except BlockingIOError:
+                return WAITING
+            except OSError:
+                self.close()
+                return None
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    self._fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+            if not data:
+                self.close()
+                return None
+            self._frame += data
+
+    def _take(self) -> tuple[int, bytes, int] | None:
+        kind = HEADER.unpack_from(self._frame)[0]
+        if len(self._fds) > 1 or (self._fds and kind != PREPARED):
+            self.close()
+            return None
+        frame = kind, bytes(self._frame[HEADER.size :]), self._fds[0] if self._fds else -1
+        self._frame.clear()
+        self._length = -1
+        self._fds = []
+        return frame
+
+    def close(self) -> None:
+        """The descriptors of a frame that never arrived whole, or a malformed one's, closed."""
+        for fd in self._fds:
             os.close(fd)
-        return None
-    return kind, data, fds[0] if fds else -1
+        self._fds = []
 
 
-def _receive(sock: socket.socket, length: int, fds: list[int]) -> bytes:
-    if length == 0:
-        return b""
-    data, ancillary, _, _ = sock.recvmsg(length, socket.CMSG_SPACE(8), socket.MSG_CMSG_CLOEXEC | socket.MSG_WAITALL)
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
-    return data
+WAITING = (-1, b"", -1)  # Answers.next: no whole frame yet
