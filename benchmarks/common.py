@@ -18,12 +18,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lxrun import TaskSpec
+from lxrun.backends.base import TaskHandle
+from lxrun.errors import LxrunError
 from lxrun.layout import Layout
+from lxrun.runtime import Runtime
 from lxrun.store.bases import build_base
 from lxrun.store.specs import find_spec, load_base_spec
 
@@ -168,3 +173,47 @@ def write_json(name: str, data: dict[str, object]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
     return path
+
+
+class Sleepers:
+    """Long `sleep` tasks in flight, one thread each running `lxrun.run`; `stop` kills and joins them all."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.devnull = os.open(os.devnull, os.O_WRONLY)
+        self.handles: list[TaskHandle] = []
+        self.threads: list[threading.Thread] = []
+
+    def add(self, count: int) -> str | None:
+        """Start `count` more, one after the other; returns the first start's error, if one fails."""
+        spec = TaskSpec(stack="busybox", argv=["sleep", "3600"], stdout=self.devnull, stderr=self.devnull)
+        for _ in range(count):
+            started = threading.Event()
+            failure: list[str] = []
+
+            def on_start(handle: TaskHandle, started: threading.Event = started) -> None:
+                self.handles.append(handle)
+                started.set()
+
+            def sleeper(started: threading.Event = started, failure: list[str] = failure) -> None:
+                try:
+                    self.runtime.run(spec, on_start=on_start)
+                except LxrunError as exc:
+                    failure.append(f"{type(exc).__name__}: {exc}")
+                    started.set()
+
+            thread = threading.Thread(target=sleeper, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+            started.wait()
+            if failure:
+                return failure[0]
+        return None
+
+    def stop(self) -> None:
+        for handle in self.handles:
+            handle.send_signal(signal.SIGKILL)
+        for thread in self.threads:
+            thread.join()
+        self.handles.clear()
+        self.threads.clear()

@@ -1,11 +1,12 @@
-"""The chart and the docs' tables, from what startup.py, steps.py and scale.py wrote in benchmarks/results/.
+"""The chart and the docs' tables, from what startup.py, steps.py, scale.py and floor.py wrote in
+benchmarks/results/.
 
     python benchmarks/report.py [--update-docs]
 
 Writes benchmarks/results/bench.png: p50 and p99 start-to-exit bars per runtime (startup.json) and
 tasks/s by concurrency (scale.json). With --update-docs, the README's start-up table (the one
 current table there, with the chart) and docs/performance.md's tables (steps, concurrency, tasks in
-flight) are rewritten between their markers from the same run's files, and the chart is copied to
+flight, the kernel's floor) are rewritten between their markers from the same run's files, and the chart is copied to
 docs/bench.png. A results file that is missing leaves its part out.
 """
 
@@ -17,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import floor
 import scale
 import startup
 import steps
@@ -80,7 +82,8 @@ def replace_between(page: Path, name: str, text: str) -> None:
     page.write_text(f"{before}{start}\n{text}\n{end}{after}")
 
 
-def update_docs(latency: dict[str, Any] | None, breakdown: dict[str, Any] | None, rates: dict[str, Any] | None) -> None:
+def update_docs(results: dict[str, dict[str, Any] | None]) -> None:
+    latency, breakdown, rates, limits = results["startup"], results["steps"], results["scale"], results["floor"]
     shutil.copy(RESULTS / "bench.png", IMAGE)
     if latency is not None:
         text = startup.render(latency["cases"])
@@ -96,17 +99,20 @@ def update_docs(latency: dict[str, Any] | None, breakdown: dict[str, Any] | None
         if limit.get("error"):
             text += f"\n\nWith {limit['in_flight']} in flight, the next start failed: `{limit['error']}`"
         replace_between(PERFORMANCE, "scale", f"{stamp(rates, 'benchmarks/scale.py')}\n\n{text}")
+    if limits is not None:
+        text = floor.render(limits["cases"], floor.C_MODES["spawn"])
+        replace_between(PERFORMANCE, "floor", f"{stamp(limits, 'benchmarks/floor.py')}\n\n{text}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--update-docs", action="store_true", help="rewrite the README's and performance.md's tables")
     args = parser.parse_args()
-    latency, breakdown, rates = load("startup"), load("steps"), load("scale")
-    chart(latency, rates, RESULTS / "bench.png")
+    results = {name: load(name) for name in ("startup", "steps", "scale", "floor")}
+    chart(results["startup"], results["scale"], RESULTS / "bench.png")
     print(f"written {RESULTS / 'bench.png'}")
     if args.update_docs:
-        update_docs(latency, breakdown, rates)
+        update_docs(results)
         print(f"updated {README}, {PERFORMANCE} and {IMAGE}")
 
 

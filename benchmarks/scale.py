@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -28,13 +27,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import bench_root, in_private_mount_namespace, machine, percentile, spawn_runner, table, write_json
+from common import (
+    Sleepers,
+    bench_root,
+    in_private_mount_namespace,
+    machine,
+    percentile,
+    spawn_runner,
+    table,
+    write_json,
+)
 from references import bwrap_runner, crun_runner
 from steps import Marks, instrumented, runtime_with, timed
 
 from lxrun import TaskSpec
-from lxrun.backends.base import TaskHandle
-from lxrun.errors import LxrunError
 from lxrun.layout import Layout
 from lxrun.runtime import Runtime
 from lxrun.sandbox import helper
@@ -91,50 +97,6 @@ def concurrency(found: dict[str, Callable[[], None]], levels: list[int], tasks: 
         for name in order:
             rates[name][str(level)] = round(throughput(found[name], tasks, level), 1)
     return rates
-
-
-class Sleepers:
-    """Long `sleep` tasks in flight, one thread each running `lxrun.run`; `stop` kills and joins them all."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.devnull = os.open(os.devnull, os.O_WRONLY)
-        self.handles: list[TaskHandle] = []
-        self.threads: list[threading.Thread] = []
-
-    def add(self, count: int) -> str | None:
-        """Start `count` more, one after the other; returns the first start's error, if one fails."""
-        spec = TaskSpec(stack="busybox", argv=["sleep", "3600"], stdout=self.devnull, stderr=self.devnull)
-        for _ in range(count):
-            started = threading.Event()
-            failure: list[str] = []
-
-            def on_start(handle: TaskHandle, started: threading.Event = started) -> None:
-                self.handles.append(handle)
-                started.set()
-
-            def sleeper(started: threading.Event = started, failure: list[str] = failure) -> None:
-                try:
-                    self.runtime.run(spec, on_start=on_start)
-                except LxrunError as exc:
-                    failure.append(f"{type(exc).__name__}: {exc}")
-                    started.set()
-
-            thread = threading.Thread(target=sleeper, daemon=True)
-            thread.start()
-            self.threads.append(thread)
-            started.wait()
-            if failure:
-                return failure[0]
-        return None
-
-    def stop(self) -> None:
-        for handle in self.handles:
-            handle.send_signal(signal.SIGKILL)
-        for thread in self.threads:
-            thread.join()
-        self.handles.clear()
-        self.threads.clear()
 
 
 def latency_under_load(

@@ -1,19 +1,20 @@
 """Where one task's start-to-exit goes: `lxrun.run` of `true` split into its steps, p50 per step.
 
-    python benchmarks/steps.py [--rounds 300]
+    python benchmarks/steps.py [--rounds 300] [--in-flight 200]
 
 Timed from outside lxrun, in this process: the native backend's real functions are wrapped so that
 each records when it starts and ends (NativeBackend.run, the cgroup manager's create, the spawn seam,
 wait, usage, the cgroup's release), together with the steps lxrun.faults already marks (record,
 stdio, uid-range, cgroup, collected, released). A step is the time between two consecutive marks, so
 the steps of a task add up to its start-to-exit; a mark that a run does not reach (a step moved off
-the caller's thread, say) merges its step into the next. The helper's own stages are one step: it
-keeps no clock readings we could read.
+the caller's thread, say) merges its step into the next. The helper's own stages come from its clock
+readings (SandboxProcess.marks).
 
-Two cases: the real task, and "Python's share": the same path with the helper call stubbed (a pid 1
+Three cases: the real task; "Python's share", the same path with the helper call stubbed (a pid 1
 that has already exited when spawn returns), so what remains is lxrun's own Python and the host
-work it does per task (record, lease, cgroup, result). Prints markdown tables and writes
-benchmarks/results/steps.json. Runs in a private mount namespace, as startup.py does.
+work it does per task (record, lease, cgroup, result); and the real task again with `--in-flight`
+long `sleep` tasks running (scale.py's sleepers), to show which steps grow with the work in flight.
+Prints markdown tables and writes benchmarks/results/steps.json. Runs in a private mount namespace, as startup.py does.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from common import bench_root, in_private_mount_namespace, machine, percentile, table, write_json
+from common import Sleepers, bench_root, in_private_mount_namespace, machine, percentile, table, write_json
 
 from lxrun import TaskSpec, faults
 from lxrun.backends import native
@@ -236,6 +237,7 @@ def render(cases: dict[str, dict[str, dict[str, float]]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300, help="timed tasks per case")
+    parser.add_argument("--in-flight", type=int, default=200, help="long tasks running for the loaded case (0: none)")
     args = parser.parse_args()
     in_private_mount_namespace()
     marks = Marks()
@@ -245,6 +247,16 @@ def main() -> None:
         stubbed = timed(marks, "spawn", no_helper)
         for name, runtime in (("task", runtime_with(root, spawn)), ("helper stubbed", runtime_with(root, stubbed))):
             cases[name] = summarize(breakdown(runtime, marks, args.rounds))
+        if args.in_flight:
+            runtime = runtime_with(root, spawn)
+            sleepers = Sleepers(runtime)
+            try:
+                error = sleepers.add(args.in_flight)
+                if error is not None:
+                    raise RuntimeError(f"{len(sleepers.handles)} tasks in flight, the next failed: {error}")
+                cases[f"task, {args.in_flight} in flight"] = summarize(breakdown(runtime, marks, args.rounds))
+            finally:
+                sleepers.stop()
     print(render(cases))
     share = cases["helper stubbed"]["total (start-to-exit)"]
     print(f"\nPython's share (the path with the helper stubbed): p50 {share['p50_ms']:.3f} ms a task")
