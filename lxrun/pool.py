@@ -186,7 +186,8 @@ class Pool:
                 return None
             self._running += 1
             sandbox = self._ready.popleft()
-            self._changed.notify_all()  # the filler makes another
+            if not self._ready:
+                self._changed.notify_all()  # the filler makes another now (see _work_to_do)
             return sandbox
 
     def _release_later(self, sandbox: PreparedSandbox) -> None:
@@ -203,12 +204,13 @@ class Pool:
             self._changed.notify_all()
 
     def _work_to_do(self) -> bool:
-        """Whether the filler should work now. While tasks run it holds back (its work would compete
-        with theirs for the CPU and the GIL) unless used sandboxes pile up or ready ones run low."""
+        """Whether the filler should work now. While tasks run it holds back, unless used sandboxes pile
+        up or none is ready: its work would compete with theirs for the CPU, and its Python for the GIL
+        (a caller woken at its task's end would wait for the filler's next blocking call)."""
         quiet = self._running == 0
         if self._used and (quiet or len(self._used) >= self.size):
             return True
-        return self._room() and (quiet or len(self._ready) <= self.size // 2)
+        return self._room() and (quiet or not self._ready)
 
     def _room(self) -> bool:
         if len(self._ready) >= self.size:
