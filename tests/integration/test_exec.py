@@ -190,6 +190,21 @@ def test_missing_volume_source_is_a_spec_error(state_root: Path) -> None:
         run_task(state_root, "true", volumes=(Volume("/nonexistent/lxrun", "/x"),))
 
 
+def test_a_busy_runners_descriptors_stay_out_of_the_task(state_root: Path) -> None:
+    """A runner holds hundreds of descriptors, some inheritable: the stages keep only the task's own,
+    whatever numbers they have (the task's pipes then come after all the runner's)."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(600)]
+    try:
+        for fd in held[::2]:
+            os.set_inheritable(fd, True)
+        results = [run_task(state_root, "ls", "/proc/self/fd", stdin=held[-1]) for _ in range(3)]
+    finally:
+        for fd in held:
+            os.close(fd)
+    # ls's own directory descriptor is 3; stdin is the runner's highest descriptor, handed on as 0.
+    assert [(result.exit_code, result.stdout.split()) for result in results] == [(0, [b"0", b"1", b"2", b"3"])] * 3
+
+
 def test_stdin_descriptor(state_root: Path, tmp_path: Path) -> None:
     data = tmp_path / "in"
     data.write_text("line1\nline2\n")
