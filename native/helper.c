@@ -722,33 +722,57 @@ static void enter_stage2_mounts(struct stage_ctx *ctx)
 /* Stage 1 starts on the caller's descriptor table (CLONE_FILES): a runner with hundreds of tasks in
  * flight holds thousands of descriptors, and each of them copied into both stages' tables and closed
  * again at stage 2's exec and stage 1's exit cost every start ~1 us (0.6 ms with 200 tasks in flight).
- * Unshared here, the copy holds only the numbers up to the highest the stages use, and every other
- * number in it is closed at once, so stage 2 copies and closes only ours. The caller is suspended
- * meanwhile (CLONE_VFORK) and no other thread of it closes descriptors it did not open. */
+ * So stage 1 takes a table of its own holding only the stages' descriptors, under the numbers the
+ * caller gave them: in a small table by copying it up to the highest of them and closing the rest,
+ * in a large one by starting empty and fetching each (pidfd_getfd), where the caller lets us. The
+ * caller is suspended meanwhile (CLONE_VFORK) and no other thread of it closes descriptors it did
+ * not open. */
 #define MAX_STAGE_FDS 64
-static void own_descriptor_table(struct stage_ctx *ctx)
+#define FETCH_ABOVE 128  /* highest number from which fetching ~10 beats copying and closing them all */
+
+/* Whether pidfd_getfd may take the caller's descriptors (ptrace rights, which an LSM or Yama can
+ * withhold): asked once per process, before our table is anything but the caller's. 0: not asked. */
+static int fetch_allowed;
+
+static int can_fetch(const struct stage_ctx *ctx, int fd)
 {
-	const struct lxrun_request *req = ctx->req;
-	int fixed[] = { ctx->error_fd, ctx->status_fd, ctx->init_fd, req->stdin_fd, req->stdout_fd, req->stderr_fd,
-			req->task_fd, req->netns_fd, req->cgroup_dir_fd };
-	int kept[MAX_STAGE_FDS];
-	int n = 0;
-	if (req->n_cgroup_fds + req->n_join_ns > MAX_STAGE_FDS - (int)(sizeof fixed / sizeof fixed[0])) {
-		errno = E2BIG;
-		stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "descriptors for the stages");
+	int parent = (int)syscall(SYS_pidfd_open, ctx->caller, 0);
+	if (parent < 0)
+		return -1;
+	int probe = (int)syscall(SYS_pidfd_getfd, parent, fd, 0);
+	if (probe >= 0)
+		close(probe);
+	close(parent);
+	return probe >= 0 ? 1 : -1;
+}
+
+/* An empty table of our own, then `kept` (ascending, each >= 0) fetched from the caller under their
+ * own numbers: each lands on the lowest free number, which is below its own while the lower ones are
+ * in place, and is moved up. Until the error pipe is back a failure can't be reported: _exit(125)
+ * with no record (the caller then finds no stage 2 and fails the spawn). */
+static void fetch_descriptors(struct stage_ctx *ctx, const int *kept, int n)
+{
+	if (close_range(0, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+		stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "close_range(CLOSE_RANGE_UNSHARE)");
+	int parent = (int)syscall(SYS_pidfd_open, ctx->caller, 0);
+	if (parent < 0)
+		_exit(125);
+	int high = fcntl(parent, F_DUPFD_CLOEXEC, kept[n - 1] + 1);
+	if (high < 0)
+		_exit(125);
+	close(parent);
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && kept[i] == kept[i - 1])
+			continue;
+		int got = (int)syscall(SYS_pidfd_getfd, high, kept[i], 0);
+		if (got < 0 || (got != kept[i] && (dup3(got, kept[i], O_CLOEXEC) < 0 || close(got) < 0)))
+			_exit(125);
 	}
-	for (unsigned int i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		kept[n++] = fixed[i];
-	for (int i = 0; i < req->n_cgroup_fds; i++)
-		kept[n++] = req->cgroup_fds[i];
-	for (int i = 0; i < req->n_join_ns; i++)
-		kept[n++] = req->join_ns_fds[i];
-	for (int i = 1; i < n; i++) {  /* ascending; -1 (unused) first */
-		int fd = kept[i], at = i;
-		for (; at > 0 && kept[at - 1] > fd; at--)
-			kept[at] = kept[at - 1];
-		kept[at] = fd;
-	}
+	close(high);
+}
+
+static void copy_and_close(struct stage_ctx *ctx, const int *kept, int n)
+{
 	if (close_range((unsigned int)kept[n - 1] + 1, ~0U, CLOSE_RANGE_UNSHARE) < 0)
 		stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "close_range(CLOSE_RANGE_UNSHARE)");
 	int next = 0;
@@ -758,6 +782,41 @@ static void own_descriptor_table(struct stage_ctx *ctx)
 		if (kept[i] >= next)
 			next = kept[i] + 1;
 	}
+}
+
+static void own_descriptor_table(struct stage_ctx *ctx)
+{
+	const struct lxrun_request *req = ctx->req;
+	int given[] = { ctx->error_fd, ctx->status_fd, ctx->init_fd, req->stdin_fd, req->stdout_fd, req->stderr_fd,
+			req->task_fd, req->netns_fd, req->cgroup_dir_fd };
+	int kept[MAX_STAGE_FDS];
+	int n = 0;
+	if (req->n_cgroup_fds + req->n_join_ns > MAX_STAGE_FDS - (int)(sizeof given / sizeof given[0])) {
+		errno = E2BIG;
+		stage_fail(ctx, LXRUN_STEP_SPAWN, -1, "descriptors for the stages");
+	}
+	for (unsigned int i = 0; i < sizeof given / sizeof given[0]; i++)
+		if (given[i] >= 0)
+			kept[n++] = given[i];
+	for (int i = 0; i < req->n_cgroup_fds; i++)
+		kept[n++] = req->cgroup_fds[i];
+	for (int i = 0; i < req->n_join_ns; i++)
+		kept[n++] = req->join_ns_fds[i];
+	for (int i = 1; i < n; i++) {  /* ascending */
+		int fd = kept[i], at = i;
+		for (; at > 0 && kept[at - 1] > fd; at--)
+			kept[at] = kept[at - 1];
+		kept[at] = fd;
+	}
+	if (kept[n - 1] >= FETCH_ABOVE) {
+		if (fetch_allowed == 0)
+			fetch_allowed = can_fetch(ctx, ctx->error_fd);
+		if (fetch_allowed > 0) {
+			fetch_descriptors(ctx, kept, n);
+			return;
+		}
+	}
+	copy_and_close(ctx, kept, n);
 }
 
 static int stage1_main(void *arg)
