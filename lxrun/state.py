@@ -13,6 +13,7 @@ import errno
 import os
 import time
 
+from lxrun import faults
 from lxrun import plainjson as json
 from lxrun.errors import LxrunError, SetupError, SpecError, host_errors
 
@@ -121,18 +122,39 @@ def open_record(layout: Layout, task_id: str, data: dict[str, Any]) -> Iterator[
 
 
 def new_record(layout: Layout, task_id: str, data: dict[str, Any]) -> TaskRecord:
-    """The record of `task_id` holding `data`, written; its owner removes it (TaskRecord.remove)."""
+    """The record of `task_id` holding `data`; its owner removes it (TaskRecord.remove). Written whole
+    before its name appears (an unnamed file, then linked): a runner killed at any moment leaves a
+    whole record or none, never an empty one that `lxrun gc` would have to wait out."""
     path = layout.task(task_id)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError as exc:
-        raise SetupError("task record", "task id already in use", path=path) from exc
+        run_dir = os.open(layout.run, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise SetupError.from_os_error("task record", exc) from exc
+    try:
+        return _linked_record(run_dir, path, data)
+    finally:
+        os.close(run_dir)
+
+
+def _linked_record(run_dir: int, path: str, data: dict[str, Any]) -> TaskRecord:
+    try:
+        fd = os.open(".", os.O_RDWR | os.O_TMPFILE | os.O_CLOEXEC, 0o600, dir_fd=run_dir)
+    except OSError as exc:
+        hint = "put the state root on a filesystem with O_TMPFILE (ext4, xfs, btrfs, tmpfs)"
+        raise SetupError.from_os_error("task record", exc, os.path.dirname(path), hint=hint) from exc
     record = TaskRecord(path, fd, data)
     try:
         with host_errors("task record", path=path):
             record.update()
+        faults.point("record-written")
+        try:
+            # linkat(2) following the descriptor's link (os.link only follows it given a directory descriptor);
+            # the name is taken exclusively: a task id is never reused while its record exists.
+            os.link(f"/proc/self/fd/{fd}", os.path.basename(path), dst_dir_fd=run_dir)
+        except FileExistsError as exc:
+            raise SetupError("task record", "task id already in use", path=path) from exc
+        except OSError as exc:
+            raise SetupError.from_os_error("task record", exc, path) from exc
     except BaseException:
         record.remove()
         raise

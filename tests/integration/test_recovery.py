@@ -131,6 +131,17 @@ def test_a_runner_killed_at_any_step_leaves_only_what_gc_removes(state_root: Pat
     assert gc(state_root).nothing  # idempotent
 
 
+def test_a_runner_killed_while_writing_its_record_leaves_none(state_root: Path) -> None:
+    """Between the record's content and its name: nothing to wait out, nothing for gc to do."""
+    done = subprocess.run(
+        [LXRUN, "exec", "--root", str(state_root), "--stack", "busybox", "--", "true"],
+        env={**os.environ, "LXRUN_FAULT": "record-written"}, capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert list((state_root / "run").iterdir()) == []
+    assert gc(state_root).nothing
+
+
 def test_runners_killed_at_random_moments(state_root: Path) -> None:
     rng = random.Random(7)
     ids: set[str] = set()
