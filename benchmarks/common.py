@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lxrun import TaskSpec
+from lxrun import Pool, TaskSpec
 from lxrun.backends.base import TaskHandle
 from lxrun.errors import LxrunError
 from lxrun.layout import Layout
@@ -61,6 +61,22 @@ class Case:
             "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
             "note": self.note,
         }
+
+
+def pool_case(name: str, pool: Pool, spec: TaskSpec, note: str) -> Case:
+    """`pool.run(spec)`, timed; the pool's refill before each run is not. Fails if the task failed or
+    ran cold (a notice says why)."""
+
+    def pooled() -> None:
+        result = pool.run(spec)
+        if result.exit_code != 0 or result.notices:
+            raise RuntimeError(f"lxrun pooled task failed or ran cold: {result}")
+
+    def refilled() -> None:
+        if not pool.wait_ready():
+            raise RuntimeError(f"the pool could not refill: {pool.failure}")
+
+    return Case(name, pooled, note, ready=refilled)
 
 
 def percentile(ordered: list[float], pct: float) -> float:

@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from common import Case, bench_root, in_private_mount_namespace, machine, measure, table, write_json
+from common import Case, bench_root, in_private_mount_namespace, machine, measure, pool_case, table, write_json
 
 from lxrun import Pool, TaskSpec
 from lxrun.layout import Layout
@@ -63,21 +63,12 @@ def python_cases(true: str, pool: Pool) -> list[Case]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     spec = TaskSpec(stack="busybox", argv=["true"], stdout=devnull, stderr=devnull)
 
-    def pooled() -> None:
-        result = pool.run(spec)
-        if result.exit_code != 0 or result.notices:
-            raise RuntimeError(f"pooled task failed or ran cold: {result}")
-
-    def refilled() -> None:
-        if not pool.wait_ready():
-            raise RuntimeError(f"the pool could not refill: {pool.failure}")
-
     def subprocess_true() -> None:
         subprocess.run([true], check=True)
 
     return [
         Case("subprocess.run of true (Python)", subprocess_true),
-        Case("lxrun.Pool.run of true (Python)", pooled, "not timed: the pool's refill", ready=refilled),
+        pool_case("lxrun.Pool.run of true (Python)", pool, spec, "not timed: the pool's refill"),
     ]
 
 

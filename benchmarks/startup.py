@@ -25,7 +25,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from common import Case, bench_root, in_private_mount_namespace, machine, measure, spawn_runner, table, write_json
+from common import (
+    Case,
+    bench_root,
+    in_private_mount_namespace,
+    machine,
+    measure,
+    pool_case,
+    spawn_runner,
+    table,
+    write_json,
+)
 from references import remove_lxc_execute_leftovers, runtime_cases
 
 import lxrun
@@ -120,25 +130,16 @@ def lxrun_cases(root: Path, pool: Pool) -> list[Case]:
         note = "v2 without CLONE_INTO_CGROUP: the task moves into its cgroup, as on v1"
         join_by_write_case = [Case("lxrun in-process, cgroup joined by a write", joined_by_write(spec), note)]
 
-    def pooled() -> None:
-        result = pool.run(spec)
-        if result.exit_code != 0 or result.notices:
-            raise RuntimeError(f"lxrun pooled task failed or ran cold: {result}")
-
-    def refilled() -> None:
-        if not pool.wait_ready():
-            raise RuntimeError(f"the pool could not refill: {pool.failure}")
-
     def subprocess_true() -> None:
         subprocess.run(["/bin/true"], check=True)
 
     return [
         Case("lxrun in-process (lxrun.run)", in_process(spec)),
-        Case(
+        pool_case(
             "lxrun in-process, warm (Pool.run)",
-            pooled,
+            pool,
+            spec,
             "handed to a sandbox a lxrun.Pool prepared; not timed: waiting for the pool to refill",
-            ready=refilled,
         ),
         Case("subprocess.run(['/bin/true'])", subprocess_true, "from the same process: what warm is measured against"),
         *join_by_write_case,

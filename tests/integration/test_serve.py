@@ -203,7 +203,8 @@ def eventually(condition: Callable[[], bool]) -> bool:
     return True
 
 
-def test_a_client_that_goes_away_takes_its_task_with_it(state_root: Path, server: Served) -> None:
+def running_client(state_root: Path, server: Served) -> subprocess.Popen[str]:
+    """A client whose task runs (it said so) until it is killed."""
     proc = subprocess.Popen(
         [CLIENT, "exec", "--socket", str(server.path), "--stack", "busybox", "--", "sh", "-c", "echo ready; sleep 60"],
         env=env_for(state_root),
@@ -211,6 +212,11 @@ def test_a_client_that_goes_away_takes_its_task_with_it(state_root: Path, server
         text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def test_a_client_that_goes_away_takes_its_task_with_it(state_root: Path, server: Served) -> None:
+    proc = running_client(state_root, server)
     assert len(task_ids(state_root)) == 1
     proc.kill()
     proc.wait()
@@ -420,13 +426,7 @@ def test_a_group_member_runs_tasks_and_owns_its_result_file(state_root: Path, wo
 
 
 def test_stopping_the_server_ends_its_tasks(state_root: Path, server: Served) -> None:
-    proc = subprocess.Popen(
-        [CLIENT, "exec", "--socket", str(server.path), "--stack", "busybox", "--", "sh", "-c", "echo ready; sleep 60"],
-        env=env_for(state_root),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc = running_client(state_root, server)
     assert server.stop() == 0
     assert finish(proc) == 137
     assert not server.path.exists() and task_ids(state_root) == set()
